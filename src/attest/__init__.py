@@ -1,0 +1,49 @@
+"""attest: build and verify signed health-personnel attestations for the Norwegian trust framework.
+
+The front door (CONTRACT.md section 8)::
+
+    from attest import TrustStore, VerifyContext, build, verify
+
+    trust = TrustStore.load("keys_example/trust.yaml")
+    decision = verify(token, trust=trust, profile="tillitsrammeverk-1.1",
+                      context=VerifyContext(audience="nhn:pjd", patient_id="..."))
+    decision.permitted, decision.errors, decision.to_dict()
+"""
+
+from .build import build, check_attestation, sign
+from .context import VerifyContext
+from .errors import (
+    ERROR_CODES,
+    AttestationRefused,
+    AttestError,
+    ConfigurationError,
+    DependencyUnavailable,
+    Finding,
+    ProfileError,
+    TrustStoreError,
+)
+from .inspect import inspect
+from .keys import generate_private_key, load_private_key, public_jwk, thumbprint
+from .profiles import DEFAULT_PROFILE, Profile, list_profiles, load_profile
+from .replay import MemoryReplayCache, ReplayCache
+from .trust import Issuer, TrustStore
+from .verify import Decision, verify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # verifying
+    "verify", "Decision", "VerifyContext", "Finding", "ERROR_CODES",
+    # issuing
+    "build", "sign", "check_attestation",
+    # inspecting
+    "inspect",
+    # configuration
+    "TrustStore", "Issuer", "Profile", "load_profile", "list_profiles", "DEFAULT_PROFILE",
+    "ReplayCache", "MemoryReplayCache",
+    # keys
+    "generate_private_key", "load_private_key", "public_jwk", "thumbprint",
+    # errors
+    "AttestError", "ConfigurationError", "ProfileError", "TrustStoreError", "AttestationRefused",
+    "DependencyUnavailable",
+]

@@ -1,0 +1,256 @@
+"""The ``attest`` command line (CONTRACT.md section 7). Thin: parses arguments, calls the library,
+formats the result (``render.py``). Exit codes: 0 success/permit, 1 refused/deny, 2 usage or configuration
+error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from . import (
+    DEFAULT_PROFILE,
+    AttestationRefused,
+    ConfigurationError,
+    TrustStore,
+    VerifyContext,
+    build,
+    generate_private_key,
+    inspect,
+    list_profiles,
+    load_private_key,
+    load_profile,
+    public_jwk,
+    verify,
+)
+from .keys import KEYGEN_ALGORITHMS, private_key_pem, signing_algorithm
+from .render import print_decision, print_inspect
+
+app = typer.Typer(
+    name="attest",
+    help="Build, sign, inspect and verify health-personnel attestations (Tillitsrammeverket).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_DENY, EXIT_USAGE = 0, 1, 2
+
+
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err = _stderr()
+    err.print("[bold red]error:[/bold red] ", end="")
+    err.print(message, markup=False)
+    raise typer.Exit(code)
+
+
+def _read_token(arg: str) -> str:
+    """``-`` reads standard input; an existing file is read; anything else is the token itself."""
+    if arg == "-":
+        return sys.stdin.read().strip()
+    try:
+        p = Path(arg)
+        if len(arg) < 4096 and p.is_file():
+            return p.read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        pass
+    return arg.strip()
+
+
+def _load_trust(path: Path | None) -> TrustStore | None:
+    if path is None:
+        return None
+    try:
+        return TrustStore.load(path)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+
+
+def _check_profile(profile: str) -> str:
+    try:
+        load_profile(profile)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    return profile
+
+
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="Profile id (see `attest profiles`).")]
+NowOpt = Annotated[int | None, typer.Option("--now", help="Evaluate at this unix time instead of the clock.")]
+
+
+@app.command()
+def keygen(
+    alg: Annotated[str, typer.Option("--alg", help=f"One of {', '.join(KEYGEN_ALGORITHMS)}.")] = "ES256",
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the key files to.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
+) -> None:
+    """New key pair: private key PEM (mode 0600), public JWK and JWKS; kid = RFC 7638 thumbprint."""
+    if alg not in KEYGEN_ALGORITHMS:
+        _fail(f"unknown algorithm {alg!r}; choose one of {', '.join(KEYGEN_ALGORITHMS)}")
+    key = generate_private_key(alg)
+    jwk = public_jwk(key, alg)
+    out.mkdir(parents=True, exist_ok=True)
+    priv, pub, jwks = out / "private.pem", out / "public.jwk.json", out / "jwks.json"
+    existing = [str(p) for p in (priv, pub, jwks) if p.exists()]
+    if existing and not force:
+        _fail(f"refusing to overwrite {', '.join(existing)} (use --force)")
+    fd = os.open(priv, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private_key_pem(key))
+    pub.write_text(json.dumps(jwk, indent=2) + "\n", encoding="utf-8")
+    jwks.write_text(json.dumps({"keys": [jwk]}, indent=2) + "\n", encoding="utf-8")
+    err = _stderr()
+    err.print(f"private key  {priv}  (keep it secret)", markup=False)
+    err.print(f"public JWK   {pub}", markup=False)
+    err.print(f"JWKS         {jwks}  (publish it, or reference it from a trust store's jwks_file)", markup=False)
+    typer.echo(jwk["kid"])
+
+
+@app.command()
+def issue(
+    file: Annotated[str, typer.Argument(help="Attestation JSON file (13 fields, any accepted spelling), or -.")],
+    key: Annotated[Path, typer.Option("--key", help="Private key PEM of the issuer.")],
+    iss: Annotated[str, typer.Option("--iss", help="Issuer id (as in the verifier's trust store).")],
+    aud: Annotated[str, typer.Option("--aud", help="Audience: the verifier's identity.")],
+    kid: Annotated[str | None, typer.Option("--kid", help="Key id (default: RFC 7638 thumbprint).")] = None,
+    profile: ProfileOpt = DEFAULT_PROFILE,
+    lifetime: Annotated[int, typer.Option("--lifetime", help="Token lifetime in seconds (<= 3600).")] = 600,
+    toa: Annotated[int | None, typer.Option("--toa", help="Time of attestation (default: now).")] = None,
+    alg: Annotated[str | None, typer.Option("--alg", help="RSA keys: RS256 (default), PS256, ...")] = None,
+    now: NowOpt = None,
+) -> None:
+    """Build and sign an attestation; the token goes to stdout. Refuses (exit 1) to sign one that breaks
+    the profile, listing every problem."""
+    _check_profile(profile)
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{file}: cannot read ({exc.strerror})")
+    try:
+        attestation = json.loads(text)
+    except ValueError as exc:
+        _fail(f"{file}: not JSON ({exc})")
+    if not isinstance(attestation, dict):
+        _fail(f"{file}: the attestation must be a JSON object")
+    try:
+        private_key = load_private_key(key)
+        algorithm = signing_algorithm(private_key, alg)
+        token = build(attestation, key=private_key, kid=kid or public_jwk(private_key, algorithm)["kid"],
+                      iss=iss, audience=aud, profile=profile, lifetime=lifetime, toa=toa, alg=algorithm, now=now)
+    except AttestationRefused as exc:
+        err = _stderr()
+        err.print(f"[bold red]refused:[/bold red] the attestation breaks profile {profile} "
+                  f"({len(exc.findings)} problem(s))")
+        for f in exc.findings:
+            err.print(f"  {f.code:<30} {f.rule:<8} {f.path}: {f.message}", markup=False)
+        raise typer.Exit(EXIT_DENY) from None
+    except (ConfigurationError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(token)
+
+
+@app.command("inspect")
+def inspect_cmd(
+    token: Annotated[str, typer.Argument(help="The token, a file holding it, or - for stdin.")],
+    trust: Annotated[Path | None, typer.Option("--trust", help="Trust store: also verify.")] = None,
+    profile: ProfileOpt = DEFAULT_PROFILE,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    reveal: Annotated[bool, typer.Option("--reveal-identifiers",
+                                         help="Show national identity numbers unmasked.")] = False,
+    audience: Annotated[str | None, typer.Option("--audience", help="Verifier audience.")] = None,
+    now: NowOpt = None,
+) -> None:
+    """Human-readable view of a token (nothing is trusted unless --trust verifies it)."""
+    _check_profile(profile)
+    store = _load_trust(trust)
+    report = inspect(_read_token(token), trust=store, profile=profile,
+                     context=VerifyContext(audience=audience, now=now), reveal_identifiers=reveal)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print_inspect(_stdout(), report)
+    if report.get("error"):
+        raise typer.Exit(EXIT_USAGE)
+
+
+@app.command("verify")
+def verify_cmd(
+    token: Annotated[str, typer.Argument(help="The token, a file holding it, or - for stdin.")],
+    trust: Annotated[Path, typer.Option("--trust", help="Trust store (JSON or YAML).")],
+    audience: Annotated[str | None, typer.Option("--audience", help="This verifier's audience.")] = None,
+    profile: ProfileOpt = DEFAULT_PROFILE,
+    pid: Annotated[str | None, typer.Option("--pid", help="Authenticated user's F/D-number (ATT-11).")] = None,
+    hpr: Annotated[str | None, typer.Option("--hpr", help="Authenticated user's HPR number (ATT-29b).")] = None,
+    patient: Annotated[str | None, typer.Option("--patient", help="Requested patient's id (ATT-4).")] = None,
+    now: NowOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the decision document.")] = False,
+) -> None:
+    """Verify a token. Exit 0 permit, 1 deny, 2 usage or configuration error."""
+    _check_profile(profile)
+    store = _load_trust(trust)
+    assert store is not None
+    decision = verify(_read_token(token), store, profile,
+                      VerifyContext(audience=audience, authenticated_pid=pid, authenticated_hpr=hpr,
+                                    patient_id=patient, now=now))
+    doc = decision.to_dict()
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        print_decision(_stdout(), doc)
+    raise typer.Exit(EXIT_OK if decision.permitted else EXIT_DENY)
+
+
+@app.command()
+def profiles(
+    profile_id: Annotated[str | None, typer.Argument(help="Show this profile's rules.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the profiles, or show one profile's rules."""
+    console = _stdout()
+    if profile_id is None:
+        rows: list[dict[str, Any]] = []
+        for pid in list_profiles():
+            p = load_profile(pid)
+            rows.append({"id": p.id, "status": p.status, "title": p.title, "rules": len(p.rules)})
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        for r in rows:
+            console.print(f"{r['id']:<28} {r['status']:<11} {r['rules']:>3} rules  {r['title']}", markup=False)
+        return
+    _check_profile(profile_id)
+    desc = load_profile(profile_id).describe()
+    if as_json:
+        typer.echo(json.dumps(desc, indent=2, ensure_ascii=False))
+        return
+    from rich.table import Table
+
+    console.print(f"{desc['id']}: {desc['title']} ({desc['status']})", markup=False)
+    console.print(desc["description"], markup=False)
+    table = Table("rule", "name", "kind", "path", "severity")
+    for r in desc["rules"]:
+        table.add_row(r["id"], r["name"], r["kind"], r["path"], r["severity"])
+    console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,242 @@
+"""Norwegian identifiers: F/D/H/FH-numbers, synthetic test identities, organisation numbers, HPR numbers,
+RESH ids, and OID system strings.
+
+Organisation numbers are checked with python-stdnum (``stdnum.no.orgnr``). Person numbers are checked
+here rather than with ``stdnum.no.fodselsnummer`` because that module (a) strips spaces, dashes and
+colons before checking, which would let a differently spelled number through, (b) compares the birth
+date with the machine's ``date.today()`` (time must be injected here), (c) knows neither the 2032
+rule for the first control digit nor the synthetic test identities (month + 80, month + 40), and
+(d) cannot be told which kinds a given OID system admits. The control-digit weights are the published
+ones (RULES.md d.1).
+
+No function here puts the number itself into a message: messages go into logs and decision documents.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from stdnum.no import orgnr as _stdnum_orgnr
+
+OID_PREFIX = "urn:oid:"
+OID_FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
+OID_DNR = "urn:oid:2.16.578.1.12.4.1.4.2"
+OID_HNR = "urn:oid:2.16.578.1.12.4.1.4.3"
+OID_HPR = "urn:oid:2.16.578.1.12.4.1.4.4"
+OID_ORGNR = "urn:oid:2.16.578.1.12.4.1.4.101"
+OID_RESH = "urn:oid:2.16.578.1.12.4.1.4.102"
+
+#: short names used in profile files for identifier systems
+SYSTEM_ALIASES: dict[str, str] = {
+    "fnr": OID_FNR,
+    "dnr": OID_DNR,
+    "hnr": OID_HNR,
+    "hpr": OID_HPR,
+    "orgnr": OID_ORGNR,
+    "resh": OID_RESH,
+}
+
+_W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+_W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_OID = re.compile(r"(?:urn:oid:|oid:)?([0-2](?:\.(?:0|[1-9][0-9]*))+)", re.ASCII | re.IGNORECASE)
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+", re.ASCII)
+
+PersonKind = Literal["F", "D", "H", "FH", "synthetic-tenor", "synthetic-dolly"]
+
+
+def normalize_system(system: str) -> str:
+    """Return ``urn:oid:<dotted>`` for the three OID spellings (``urn:oid:…``, ``oid:…``, bare dotted),
+    the input unchanged for anything else (URLs, other URNs, placeholders)."""
+    m = _OID.fullmatch(system)
+    if m is None:
+        return system
+    return OID_PREFIX + m.group(1)
+
+
+def is_absolute_uri(system: str) -> bool:
+    """A scheme followed by a non-empty, whitespace-free rest. ``urn:oid:`` values must hold a real OID
+    (so the spec's ``urn:oid:x.x.x.x.x.9151`` placeholder is not one)."""
+    if not _ABSOLUTE_URI.fullmatch(system):
+        return False
+    if system.lower().startswith(OID_PREFIX):
+        return _OID.fullmatch(system) is not None
+    return True
+
+
+def is_ascii_digits(value: str, min_len: int, max_len: int) -> bool:
+    """Exactly ``min_len``..``max_len`` ASCII digits (``int()`` would accept ``" 1_2"`` and ``"١٢"``)."""
+    return min_len <= len(value) <= max_len and _DIGITS.fullmatch(value) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCheck:
+    """Result of :func:`check_person_number`: ``ok`` and, if not, a reason that never quotes the number."""
+
+    ok: bool
+    kind: PersonKind | None
+    reason: str = ""
+    #: True when the first control digit only passes under the rule for numbers issued from 2032
+    rule_2032: bool = False
+
+
+def _remainder(digits: str, weights: tuple[int, ...]) -> int:
+    return sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11
+
+
+def _checksum(value: str, allow_2032: bool) -> tuple[bool, bool]:
+    r1 = (_remainder(value[:9], _W1) + int(value[9])) % 11
+    r2 = (_remainder(value[:10], _W2) + int(value[10])) % 11
+    if r2 != 0:
+        return False, False
+    if r1 == 0:
+        return True, False
+    if allow_2032 and r1 in (1, 2, 3):
+        return True, True
+    return False, False
+
+
+def _century(individual: int, yy: int) -> int | None:
+    if individual < 500:
+        return 1900
+    if individual < 750 and yy >= 54:
+        return 1800
+    if yy < 40:
+        return 2000
+    if individual >= 900:
+        return 1900
+    return None
+
+
+def _date_exists(day: int, month: int, yy: int, individual: int) -> bool:
+    century = _century(individual, yy)
+    # undeterminable century: check against a leap year so 29 February is accepted
+    year = century + yy if century is not None else 2000
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def classify_person_number(value: str) -> tuple[str, int] | None:
+    """Structure of an 11-digit number, no checksum: ``("FH", 0)`` for a felles hjelpenummer (first digit
+    8 or 9), else ``(base, month_offset)`` with base ``"F"`` (day 1-31) or ``"D"`` (day + 40) and the month
+    offset 0, 40 (H-number, or NAV Dolly synthetic identity) or 80 (Skatteetaten Tenor synthetic
+    identity). None when no structure fits."""
+    if value[0] in "89":
+        return ("FH", 0)
+    day = int(value[0:2])
+    month = int(value[2:4])
+    if 1 <= day <= 31:
+        base = "F"
+    elif 41 <= day <= 71:
+        base = "D"
+    else:
+        return None
+    for offset in (0, 40, 80):
+        if 1 <= month - offset <= 12:
+            return (base, offset)
+    return None
+
+
+_BASE_BY_SYSTEM: dict[str, str] = {OID_FNR: "F", OID_DNR: "D", OID_HNR: "H"}
+_NAMES = {"F": "an F-number", "D": "a D-number", "H": "an H-number", "FH": "an FH-number"}
+
+
+def check_person_number(
+    value: str,
+    system: str,
+    *,
+    allow_synthetic: bool = False,
+    allow_2032: bool = True,
+) -> PersonCheck:
+    """Check an F-, D-, H- or FH-number against the identifier ``system`` it is given under.
+
+    The F-number system takes F-numbers, the D-number system D-numbers, the H-number system
+    (2.16.578.1.12.4.1.4.3) H-numbers (month + 40) and FH-numbers (first digit 8 or 9).
+    ``allow_synthetic`` also admits the synthetic identities of Norwegian test environments under the
+    F- and D-number systems: Skatteetaten's Tenor (month + 80) and NAV Dolly (month + 40).
+    ``allow_2032`` admits first-control-digit remainders 1-3 (Skatteetaten's rule for numbers issued
+    from 2032).
+    """
+    if not is_ascii_digits(value, 11, 11):
+        return PersonCheck(False, None, "must be exactly 11 digits")
+    expected = _BASE_BY_SYSTEM.get(system)
+    if expected is None:
+        return PersonCheck(False, None, "not a person-identifier system")
+    shape = classify_person_number(value)
+    if shape is None:
+        return PersonCheck(False, None, "the date part fits no F-, D-, H- or FH-number")
+    base, offset = shape
+    kind: PersonKind
+    if base == "FH":
+        kind = "FH"
+    elif offset == 80:
+        kind = "synthetic-tenor"
+    elif offset == 40:
+        kind = "H" if expected == "H" and base == "F" else "synthetic-dolly"
+    else:
+        kind = "F" if base == "F" else "D"
+    if kind in ("synthetic-tenor", "synthetic-dolly"):
+        if not allow_synthetic:
+            which = "month + 80 (Tenor)" if offset == 80 else "month + 40 (H-number or Dolly)"
+            return PersonCheck(False, kind, f"{which} marks a synthetic test identity; this profile does "
+                                            "not allow them here")
+        if expected == "H" or base != expected:
+            return PersonCheck(False, kind, f"the number is {_NAMES[base]}, which this identifier system "
+                                            "does not take")
+    elif (expected == "H" and kind not in ("H", "FH")) or (expected != "H" and kind != expected):
+        return PersonCheck(False, kind, f"the number is {_NAMES[kind]}, which this identifier system "
+                                        "does not take")
+    ok, rule_2032 = _checksum(value, allow_2032)
+    if not ok:
+        return PersonCheck(False, kind, "control digits do not match (mod 11)")
+    if kind != "FH":
+        day = int(value[0:2]) - (40 if base == "D" else 0)
+        month = int(value[2:4]) - offset
+        if not _date_exists(day, month, int(value[4:6]), int(value[6:9])):
+            return PersonCheck(False, kind, "the birth date does not exist")
+    return PersonCheck(True, kind, "", rule_2032)
+
+
+def check_organization_number(value: str) -> str | None:
+    """None if ``value`` is a valid 9-digit organisation number (mod 11, via python-stdnum), else a reason."""
+    if not is_ascii_digits(value, 9, 9):
+        return "must be exactly 9 digits"
+    if not _stdnum_orgnr.is_valid(value):
+        return "the control digit does not match (mod 11)"
+    return None
+
+
+def check_hpr_number(value: str) -> str | None:
+    """None if ``value`` is 1-9 ASCII digits (no check digit is defined for HPR numbers), else a reason."""
+    if not is_ascii_digits(value, 1, 9):
+        return "must be 1-9 digits"
+    return None
+
+
+def same_hpr_number(a: str, b: str) -> bool:
+    """HPR numbers compare as integers (leading zeros ignored); both must be valid."""
+    if check_hpr_number(a) is not None or check_hpr_number(b) is not None:
+        return False
+    return int(a) == int(b)
+
+
+def check_resh_id(value: str) -> str | None:
+    """None if ``value`` is 1-10 ASCII digits (no check digit is documented for RESH ids), else a reason."""
+    if not is_ascii_digits(value, 1, 10):
+        return "a RESH id must be 1-10 digits"
+    return None
+
+
+def mask(value: object) -> str:
+    """A display form of an identity number that keeps only the first six characters
+    (``050766*****``), for people who must recognise a record but not read the whole number."""
+    s = str(value)
+    if len(s) <= 6:
+        return "*" * len(s)
+    return s[:6] + "*" * (len(s) - 6)

@@ -1,0 +1,234 @@
+"""Inspecting a token for people: the one place that reads untrusted content, and says so.
+
+:func:`inspect` parses a token without trusting it and returns a report: header, registered claims,
+times (absolute, local and relative), the 13 fields with code display texts and identifier check
+results, and, when a trust store is given, the verification decision. National identity numbers are
+masked (``050766*****``) unless ``reveal_identifiers`` is set. It never raises for bad input.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import time
+from typing import Any
+
+from . import codes
+from .context import VerifyContext
+from .identifiers import (
+    OID_DNR,
+    OID_FNR,
+    OID_HNR,
+    OID_HPR,
+    OID_ORGNR,
+    OID_RESH,
+    check_hpr_number,
+    check_organization_number,
+    check_person_number,
+    check_resh_id,
+    mask,
+)
+from .jose import JoseError, parse_compact
+from .model import get, iter_patients, locate, normalise
+from .profiles import DEFAULT_PROFILE, Profile, load_profile
+from .rules import MAX_NUMERIC_DATE
+from .trust import TrustStore
+from .verify import verify
+
+UNTRUSTED_NOTE = ("Decoded without trusting it: nothing below is proven until the signature is verified "
+                  "against a trust store.")
+
+#: (number, path, label) of the 13 fields; patients' fields are repeated per patient
+FIELDS: tuple[tuple[int, str, str], ...] = (
+    (1, "practitioner.identifier", "Practitioner"),
+    (2, "practitioner.hpr_nr", "HPR number"),
+    (3, "practitioner.authorization", "Authorisation"),
+    (4, "practitioner.legal_entity", "Legal entity"),
+    (5, "practitioner.point_of_care", "Point of care"),
+    (6, "practitioner.department", "Department"),
+    (7, "care_relation.healthcare_service", "Healthcare service"),
+    (8, "care_relation.purpose_of_use", "Purpose of use"),
+    (9, "care_relation.purpose_of_use_details", "Purpose-of-use details"),
+    (10, "care_relation.decision_ref", "Decision reference"),
+)
+PATIENT_FIELDS: tuple[tuple[int, str, str], ...] = (
+    (11, "identifier", "Patient"),
+    (12, "point_of_care", "Patient point of care"),
+    (13, "department", "Patient department"),
+)
+_PERSON = {OID_FNR: "F-number", OID_DNR: "D-number", OID_HNR: "H/FH-number"}
+
+
+def humanize_delta(seconds: int) -> str:
+    """``"12 min"``, ``"1 h 5 min"``, ``"3 d 2 h"``, ``"45 s"`` for a non-negative number of seconds."""
+    s = abs(int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        h, m = divmod(s // 60, 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    d, h = divmod(s // 3600, 24)
+    return f"{d} d {h} h" if h else f"{d} d"
+
+
+def describe_time(t: Any, now: int) -> dict[str, Any] | None:
+    """Unix time ``t`` as UTC, local time and relative to ``now`` (``"12 min ago"``, ``"in 48 min"``)."""
+    if isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= MAX_NUMERIC_DATE:
+        return None
+    t = int(t)
+    utc = datetime.datetime.fromtimestamp(t, datetime.UTC)
+    local = utc.astimezone()
+    delta = t - now
+    relative = "now" if delta == 0 else (f"in {humanize_delta(delta)}" if delta > 0 else
+                                         f"{humanize_delta(delta)} ago")
+    return {"unix": t, "utc": utc.isoformat().replace("+00:00", "Z"),
+            "local": local.isoformat(timespec="seconds"), "relative": relative}
+
+
+def _identifier_check(value: dict[str, Any], profile: Profile) -> tuple[str | None, str | None]:
+    """(kind label, check result) for an identifier struct; check is ``"ok"`` or a reason."""
+    system, ident = value.get("system"), value.get("id")
+    if not isinstance(system, str) or not isinstance(ident, str):
+        return None, None
+    if system in _PERSON:
+        if ident in profile.allow_list.person_identifiers:
+            return _PERSON[system], "allow-listed spec example (fails its checks)"
+        r = check_person_number(ident, system, allow_synthetic=profile.allow_synthetic,
+                                allow_2032=profile.allow_2032_rule)
+        label = _PERSON[system] + (f" ({r.kind})" if r.kind and r.kind not in ("F", "D") else "")
+        return label, "ok" if r.ok else r.reason
+    if system == OID_ORGNR:
+        if ident in profile.allow_list.organization_numbers:
+            return "organisation number", "allow-listed spec example (fails its checks)"
+        return "organisation number", check_organization_number(ident) or "ok"
+    if system == OID_HPR:
+        return "HPR number", check_hpr_number(ident) or "ok"
+    if system == OID_RESH:
+        return "RESH id", check_resh_id(ident) or "ok"
+    return codes.system_name(system) or "local identifier", None
+
+
+def _describe_field(n: int, path: str, label: str, value: Any, profile: Profile,
+                    reveal: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {"n": n, "field": path, "label": label, "present": value is not None}
+    if value is None:
+        return row
+    if not isinstance(value, dict):
+        row["value"] = repr(value)[:80]
+        row["check"] = "not a JSON object"
+        return row
+    if "code" in value or path.endswith(("authorization", "healthcare_service", "purpose_of_use",
+                                         "purpose_of_use_details")):
+        system, code = value.get("system"), value.get("code")
+        row["value"] = str(code)
+        row["text"] = value.get("text")
+        if isinstance(system, str):
+            row["system"] = system
+            row["system_name"] = codes.system_name(system)
+            if isinstance(code, str):
+                row["display"] = codes.display(system, code)
+        return row
+    if path.endswith("decision_ref"):
+        row["value"] = str(value.get("id"))
+        row["text"] = value.get("description")
+        us = value.get("user_selected")
+        row["display"] = ("self-selected by the practitioner" if us is True else
+                          "derived by the system" if us is False else "user_selected missing")
+        return row
+    ident = value.get("id")
+    kind, check = _identifier_check(value, profile)
+    person = value.get("system") in _PERSON
+    row["value"] = (mask(ident) if person and not reveal and isinstance(ident, str) else str(ident))
+    row["text"] = value.get("name")
+    if isinstance(value.get("system"), str):
+        row["system"] = value["system"]
+    row["kind"] = kind
+    row["check"] = check
+    return row
+
+
+def _mask_attestation(att: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(att)
+    ident = get(out, "practitioner", "identifier")
+    if isinstance(ident, dict) and isinstance(ident.get("id"), str):
+        ident["id"] = mask(ident["id"])
+    for _, p in iter_patients(out):
+        pid = p.get("identifier")
+        if isinstance(pid, dict) and isinstance(pid.get("id"), str):
+            pid["id"] = mask(pid["id"])
+    return out
+
+
+def inspect(
+    token: Any,
+    *,
+    trust: TrustStore | None = None,
+    profile: str | Profile = DEFAULT_PROFILE,
+    context: VerifyContext | None = None,
+    reveal_identifiers: bool = False,
+) -> dict[str, Any]:
+    """A report on ``token`` for people (see module doc). ``decision`` is present when ``trust`` is."""
+    prof = load_profile(profile)
+    ctx = context or VerifyContext()
+    now = int(time.time()) if ctx.now is None else int(ctx.now)
+    report: dict[str, Any] = {"trusted": False, "note": UNTRUSTED_NOTE, "profile": prof.id, "now": now,
+                              "error": None, "header": None, "claims": None, "times": {}, "fields": [],
+                              "attestation": None, "decision": None}
+    try:
+        jws = parse_compact(token, prof.limits)
+    except JoseError as err:
+        report["error"] = {"code": err.code, "rule": err.rule, "path": err.path, "message": err.message}
+        return report
+    report["header"] = jws.header
+    payload = jws.payload
+    report["claims"] = {k: v for k, v in payload.items()
+                        if k not in ("attestation", "authorization_details", "practitioner", "care_relation",
+                                     "care_relationship", "patients", "patient", "toa")}
+    times: dict[str, Any] = {}
+    for name in ("iat", "nbf", "exp"):
+        d = describe_time(payload.get(name), now)
+        if d is not None:
+            times[name] = d
+    located, reason = locate(payload)
+    if located is None:
+        report["attestation_error"] = reason
+    else:
+        att, _ = normalise(located.raw)
+        report["shape"] = located.shape
+        d = describe_time(att.get("toa"), now)
+        if d is not None:
+            times["toa"] = d
+        rows = [_describe_field(n, path, label, get(att, *path.split(".")), prof, reveal_identifiers)
+                for n, path, label in FIELDS]
+        patients = att.get("patients")
+        if isinstance(patients, list) and not patients:
+            rows.append({"n": 11, "field": "patients", "label": "Patients", "present": True,
+                         "value": "none (unbound attestation, ATT-6)"})
+        for i, p in iter_patients(att):
+            rows.extend(_describe_field(n, f"patients[{i}].{name}", f"{label} {i + 1}" if len(patients) > 1
+                                        else label, p.get(name), prof, reveal_identifiers)
+                        for n, name, label in PATIENT_FIELDS)
+        report["fields"] = rows
+        report["attestation"] = att if reveal_identifiers else _mask_attestation(att)
+    report["times"] = times
+    report["summary"] = _summary(times)
+    if trust is not None:
+        decision = verify(token, trust, prof, ctx).to_dict()
+        if decision.get("attestation") and not reveal_identifiers:
+            decision["attestation"] = _mask_attestation(decision["attestation"])
+        report["decision"] = decision
+    return report
+
+
+def _summary(times: dict[str, Any]) -> str:
+    parts = []
+    made = times.get("toa") or times.get("iat")
+    if made:
+        parts.append(f"made {made['relative']}" if made["relative"] != "now" else "made now")
+    exp = times.get("exp")
+    if exp:
+        rel = exp["relative"]
+        parts.append(f"expires {rel}" if rel.startswith("in ") else f"expired {rel}")
+    return ", ".join(parts)

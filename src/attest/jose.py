@@ -1,0 +1,245 @@
+"""Strict compact-JWS parsing, the header policy, signing and signature verification.
+
+Parsing is done here, not by PyJWT, because PyJWT accepts several inputs a hardened verifier must refuse
+(``=`` padding, duplicate JSON members, UTF-8 BOM / UTF-16 / UTF-32, NaN, lone surrogates, unbounded
+size; shared/spec/JWT_ATTACKS.md section 0) and spends most of its time in a per-character base64url check
+written in Python. Here every segment is checked with one regular expression and decoded by the C base64
+codec, and each JSON segment is parsed once. The signature itself is checked by PyJWT's algorithm objects
+over ``cryptography`` key objects that the trust store prepared once; the algorithm comes from the key
+(see :mod:`attest.trust`), never from the token alone.
+
+Nothing here raises anything but :class:`JoseError` for bad input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jwt.algorithms import get_default_algorithms
+
+#: algorithms this library can ever verify (the profile narrows it; HMAC and none are never here)
+ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512",
+                         "EdDSA")
+
+_ALGORITHMS = {name: obj for name, obj in get_default_algorithms().items() if name in ASYMMETRIC_ALGORITHMS}
+
+_COMPACT = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)", re.ASCII)
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"\{\}|\[\]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_KID = re.compile(r"[\x21-\x7e]{1,256}", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class JoseLimits:
+    """Limits applied before any cryptography. Defaults suit attestations with up to ~100 patients."""
+
+    max_token_bytes: int = 65536
+    max_json_depth: int = 12
+
+
+DEFAULT_LIMITS = JoseLimits()
+
+
+class JoseError(Exception):
+    """A token-level failure, with its contract error code, rule and path."""
+
+    def __init__(self, code: str, rule: str, path: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.rule = rule
+        self.path = path
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class CompactJWS:
+    """A parsed, not yet verified compact JWS."""
+
+    header: dict[str, Any]
+    #: the payload as a JSON object (``parse_compact``), or empty when parsed with ``payload_json=False``
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    payload_bytes: bytes = b""
+
+
+_B64_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+
+
+def _b64decode(segment: str, what: str) -> bytes:
+    # The regex has already restricted the alphabet. A length of 1 mod 4 cannot be base64url; a last
+    # character with non-zero unused low bits is a second spelling of the same bytes (RFC 4648 3.5).
+    # Both are refused so that every token has exactly one spelling.
+    rem = len(segment) % 4
+    if rem == 1:
+        raise JoseError("malformed_token", "RFC7515-2", what, f"{what} segment is not valid base64url")
+    if rem and _B64_INDEX[segment[-1]] & (0x0F if rem == 2 else 0x03):
+        raise JoseError("malformed_token", "RFC4648-3.5", what,
+                        f"{what} segment is not canonical base64url (non-zero unused bits)")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * ((4 - rem) % 4))
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the checks above make this unreachable
+        raise JoseError("malformed_token", "RFC7515-2", what, f"{what} segment is not valid base64url") from exc
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate member name {k[:40]!r}")
+            seen.add(k)
+    return d
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON literal {name}")
+
+
+def _depth_ok(text: str, max_depth: int) -> bool:
+    brackets = _NOT_BRACKET.sub("", _STRING_LITERAL.sub("", text))
+    if len(brackets) <= 2 * max_depth:
+        return True
+    for _ in range(max_depth):
+        brackets, n = _INNERMOST.subn("", brackets)
+        if not brackets:
+            return True
+        if n == 0:
+            return True  # unbalanced: json.loads reports it
+    return not brackets
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+def strict_json_object(raw: bytes, what: str, limits: JoseLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """Parse ``raw`` as one JSON object: strict UTF-8 without BOM, no duplicate member names (also after
+    unescaping), no NaN/Infinity, no lone surrogates, nesting at most ``limits.max_json_depth``."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JoseError("malformed_token", "RFC8725-3.7", what, f"{what} is not valid UTF-8") from exc
+    if text.startswith("\ufeff"):
+        raise JoseError("malformed_token", "RFC8259-8.1", what, f"{what} starts with a byte-order mark")
+    if not _depth_ok(text, limits.max_json_depth):
+        raise JoseError("malformed_token", "RFC7493-2", what,
+                        f"{what} JSON is nested deeper than {limits.max_json_depth} levels")
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise JoseError("malformed_token", "RFC7515-5.2", what, f"{what} is not strict JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise JoseError("malformed_token", "RFC7515-5.2", what, f"{what} is not a JSON object")
+    # A lone surrogate can only arrive through a \\uD8xx escape: strict UTF-8 already refused encoded ones.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
+        raise JoseError("malformed_token", "RFC7493-2.1", what, f"{what} contains a lone UTF-16 surrogate")
+    return obj
+
+
+def parse_compact(token: object, limits: JoseLimits = DEFAULT_LIMITS, *, payload_json: bool = True) -> CompactJWS:
+    """Split and decode a compact JWS. Raises :class:`JoseError` (``malformed_token``) for anything that is
+    not exactly ``base64url(header).base64url(payload).base64url(signature)`` with a JSON-object header and
+    (unless ``payload_json`` is false, as for raw JWS test vectors) a JSON-object payload."""
+    if isinstance(token, bytes | bytearray):
+        try:
+            token = bytes(token).decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise JoseError("malformed_token", "RFC7515-7.1", "token", "token is not ASCII") from exc
+    if not isinstance(token, str):
+        raise JoseError("malformed_token", "RFC7515-7.1", "token", "token is not a string")
+    if len(token) > limits.max_token_bytes:
+        raise JoseError("malformed_token", "RFC8725-3.15", "token",
+                        f"token is {len(token)} bytes; the limit is {limits.max_token_bytes}")
+    m = _COMPACT.fullmatch(token)
+    if m is None:
+        raise JoseError("malformed_token", "RFC7515-7.1", "token",
+                        "not a compact JWS: expected three non-empty base64url segments separated by dots")
+    h_seg, p_seg, s_seg = m.group(1), m.group(2), m.group(3)
+    header = strict_json_object(_b64decode(h_seg, "header"), "header", limits)
+    payload_bytes = _b64decode(p_seg, "payload")
+    payload = strict_json_object(payload_bytes, "payload", limits) if payload_json else {}
+    signature = _b64decode(s_seg, "signature")
+    return CompactJWS(header, payload, f"{h_seg}.{p_seg}".encode("ascii"), signature, payload_bytes)
+
+
+def check_header(header: dict[str, Any], *, algorithms: frozenset[str], typ: str,
+                 allowed_params: frozenset[str]) -> tuple[str, str]:
+    """Apply the header policy; return ``(alg, kid)``. Order: ``crit``, parameters outside the allow-list,
+    ``alg``, ``typ``, ``kid``."""
+    if "crit" in header:
+        raise JoseError("unsupported_critical_header", "RFC7515-4.1.11", "header.crit",
+                        "the token marks header extensions as critical; this verifier implements none")
+    for name in header:
+        if name not in allowed_params:
+            raise JoseError("malformed_token", "RFC8725-3.10", f"header.{_safe(name)}",
+                            f"header parameter {_safe(name)!r} is not allowed (allowed: "
+                            f"{', '.join(sorted(allowed_params))})")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in algorithms:
+        shown = _safe(alg) if isinstance(alg, str) else type(alg).__name__
+        raise JoseError("unsupported_algorithm", "RFC8725-3.1", "header.alg",
+                        f"algorithm {shown!r} is not allowed by this profile")
+    t = header.get("typ")
+    if t != typ:
+        raise JoseError("invalid_token_type", "RFC8725-3.11", "header.typ",
+                        f"typ must be {typ!r}" + (" (it is missing)" if t is None else ""))
+    kid = header.get("kid")
+    if not isinstance(kid, str) or _KID.fullmatch(kid) is None:
+        raise JoseError("unknown_key", "RFC7515-4.1.4", "header.kid",
+                        "kid is required: a string of 1-256 printable ASCII characters"
+                        if kid is None or not isinstance(kid, str) else
+                        "kid is not a string of 1-256 printable ASCII characters")
+    return alg, kid
+
+
+def verify_signature(jws: CompactJWS, alg: str, public_key: Any) -> bool:
+    """True if ``jws.signature`` is a valid ``alg`` signature by ``public_key`` over the signing input.
+    Never raises: any backend exception counts as an invalid signature."""
+    algorithm = _ALGORITHMS.get(alg)
+    if algorithm is None:
+        return False
+    try:
+        return bool(algorithm.verify(jws.signing_input, public_key, jws.signature))
+    except Exception:  # noqa: BLE001 - a key/signature mismatch must be "invalid", never a crash
+        return False
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def sign_compact(header: dict[str, Any], payload: dict[str, Any] | bytes, private_key: Any, alg: str) -> str:
+    """Sign without any policy check (the library's ``sign``/``build`` check first; test harnesses that must
+    produce bad tokens call this directly). ``payload`` may be raw bytes to sign odd encodings."""
+    algorithm = get_default_algorithms().get(alg)
+    if algorithm is None or alg == "none":
+        raise ValueError(f"unknown algorithm {alg!r}")
+    h = b64url(json_bytes(header))
+    p = b64url(payload if isinstance(payload, bytes) else json_bytes(payload))
+    sig = algorithm.sign(f"{h}.{p}".encode("ascii"), private_key)
+    return f"{h}.{p}.{b64url(sig)}"
+
+
+def _safe(value: str) -> str:
+    """A short printable rendering of a token-supplied string for messages and logs."""
+    s = value[:64].encode("unicode_escape").decode("ascii")
+    return s + ("..." if len(value) > 64 else "")

@@ -1,0 +1,220 @@
+"""The attestation: 13 fields plus ``toa``. Find it in a token's payload, normalise its spelling, emit it.
+
+Three shapes are read (RULES.md a.1, f.19): the spec v1.1 claim ``attestation``; the HelseID RAR element
+of ``authorization_details`` whose ``type`` is ``nhn:tillitsrammeverk:parameters`` (array or single
+object); and the categories flat at the payload's top level. Known spelling variants are mapped to the
+spec v1.1 spelling (RULES.md a.2, f.1-f.3): ``-`` becomes ``_`` in keys, ``care_relationship`` becomes
+``care_relation``, a ``patient`` object becomes a one-element ``patients`` array, ``ref_id`` becomes ``id``;
+OID systems written bare or as ``oid:...`` become ``urn:oid:...``.
+
+Normalising never mutates its input and never raises: values of the wrong type are carried over as they
+are, for the rules to report. Keys this model does not know are dropped (never emitted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import Finding
+from .identifiers import normalize_system
+
+RAR_TYPE = "nhn:tillitsrammeverk:parameters"
+RAR_TYPES = (RAR_TYPE, "nhn:trust_framework:parameters")
+
+IDENTIFIER_MEMBERS = ("id", "name", "system", "authority")
+CODE_MEMBERS = ("code", "text", "system", "assigner")
+DECISION_REF_MEMBERS = ("id", "description", "user_selected")
+
+#: field -> the struct its value has
+PRACTITIONER_FIELDS = {
+    "identifier": IDENTIFIER_MEMBERS,
+    "hpr_nr": ("id", "system", "authority"),
+    "authorization": CODE_MEMBERS,
+    "legal_entity": IDENTIFIER_MEMBERS,
+    "point_of_care": IDENTIFIER_MEMBERS,
+    "department": IDENTIFIER_MEMBERS,
+}
+CARE_RELATION_FIELDS = {
+    "healthcare_service": CODE_MEMBERS,
+    "purpose_of_use": CODE_MEMBERS,
+    "purpose_of_use_details": CODE_MEMBERS,
+    "decision_ref": DECISION_REF_MEMBERS,
+}
+PATIENT_FIELDS = {
+    "identifier": IDENTIFIER_MEMBERS,
+    "point_of_care": IDENTIFIER_MEMBERS,
+    "department": IDENTIFIER_MEMBERS,
+}
+
+# input spelling (after '-' -> '_') -> spec v1.1 spelling, per level
+_TOP_ALIASES = {"care_relationship": "care_relation", "patient": "patients"}
+_PRACTITIONER_ALIASES = {"pid": "identifier"}
+_PATIENT_ALIASES = {"patient_id": "identifier", "point_of_care_patient": "point_of_care"}
+_DECISION_REF_ALIASES = {"ref_id": "id"}
+
+SHAPES = ("attestation", "authorization_details", "flat")
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """Where the attestation was found: ``shape`` is one of :data:`SHAPES`; ``source`` the JSON path."""
+
+    shape: str
+    source: str
+    raw: Any
+
+
+def locate(payload: dict[str, Any], shapes: tuple[str, ...] = SHAPES) -> tuple[Located | None, str]:
+    """Find the attestation in a verified payload, trying ``shapes`` in order. Returns the location and,
+    when nothing usable was found, a reason for ``missing_attestation``."""
+    reason = "the token has no attestation (claim 'attestation'"
+    reason += ", 'authorization_details' element of type " + RAR_TYPE if "authorization_details" in shapes else ""
+    reason += ", or the categories at the top level)" if "flat" in shapes else ")"
+    for shape in shapes:
+        if shape == "attestation" and "attestation" in payload:
+            raw = payload["attestation"]
+            if not isinstance(raw, dict):
+                return None, "claim 'attestation' is not a JSON object"
+            return Located("attestation", "attestation", raw), ""
+        if shape == "authorization_details" and "authorization_details" in payload:
+            ad = payload["authorization_details"]
+            elements = ad if isinstance(ad, list) else [ad]
+            hits = [(i, e) for i, e in enumerate(elements) if isinstance(e, dict) and e.get("type") in RAR_TYPES]
+            if len(hits) > 1:
+                return None, f"authorization_details has {len(hits)} elements of type {RAR_TYPE}; expected one"
+            if hits:
+                i, element = hits[0]
+                source = f"authorization_details[{i}]" if isinstance(ad, list) else "authorization_details"
+                return Located("authorization_details", source, element), ""
+        if shape == "flat" and any(k in payload for k in ("practitioner", "care_relation", "care_relationship",
+                                                             "care-relation", "care-relationship")):
+            return Located("flat", "", payload), ""
+    return None, reason
+
+
+def _snake(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def _rekey(obj: dict[str, Any], aliases: dict[str, str], known: tuple[str, ...] | dict[str, Any],
+           where: str, conflicts: list[Finding]) -> dict[str, Any]:
+    """Map the keys of ``obj`` to spec spelling, keep known ones, and report a key given twice."""
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
+            continue
+        k = _snake(key)
+        k = aliases.get(k, k)
+        if k not in known:
+            continue
+        if k in out:
+            conflicts.append(Finding(
+                "invalid_field", "ATT-1", f"{where}.{k}",
+                f"{k!r} is given twice, as {origin[k]!r} and {key!r}; an attestation must be unambiguous"))
+            continue
+        out[k] = value
+        origin[k] = key
+    return out
+
+
+def _struct(value: Any, members: tuple[str, ...], where: str, conflicts: list[Finding],
+            aliases: dict[str, str] | None = None) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out = _rekey(value, aliases or {}, members, where, conflicts)
+    system = out.get("system")
+    if isinstance(system, str):
+        out["system"] = normalize_system(system)
+    return out
+
+
+def _fields(value: Any, fields: dict[str, tuple[str, ...]], aliases: dict[str, str], where: str,
+            conflicts: list[Finding]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out = _rekey(value, aliases, fields, where, conflicts)
+    for name, members in fields.items():
+        if name in out:
+            sub_aliases = _DECISION_REF_ALIASES if name == "decision_ref" else None
+            out[name] = _struct(out[name], members, f"{where}.{name}", conflicts, sub_aliases)
+    dr = out.get("decision_ref")
+    if isinstance(dr, dict) and isinstance(dr.get("id"), int) and not isinstance(dr.get("id"), bool):
+        dr["id"] = str(dr["id"])  # RULES.md f.4: accept a numeric id by stringifying it
+    return out
+
+
+def normalise(raw: dict[str, Any], where: str = "attestation") -> tuple[dict[str, Any], list[Finding]]:
+    """Return the attestation in spec v1.1 spelling (a new object) and findings for ambiguous input."""
+    conflicts: list[Finding] = []
+    top = _rekey(raw, _TOP_ALIASES, ("toa", "practitioner", "care_relation", "patients"), where, conflicts)
+    out: dict[str, Any] = {}
+    if "toa" in top:
+        toa = top["toa"]
+        # RULES.md ATT-58a: an integral float such as 1700121037.0 is accepted as the integer
+        if isinstance(toa, float) and toa.is_integer() and abs(toa) < 1e15:
+            toa = int(toa)
+        out["toa"] = toa
+    if "practitioner" in top:
+        out["practitioner"] = _fields(top["practitioner"], PRACTITIONER_FIELDS, _PRACTITIONER_ALIASES,
+                                      f"{where}.practitioner", conflicts)
+    if "care_relation" in top:
+        out["care_relation"] = _fields(top["care_relation"], CARE_RELATION_FIELDS, {}, f"{where}.care_relation",
+                                       conflicts)
+    if "patients" in top:
+        patients = top["patients"]
+        if isinstance(patients, dict):
+            patients = [patients]  # RULES.md f.2: a single patient object is a one-element array
+        if isinstance(patients, list):
+            patients = [_fields(p, PATIENT_FIELDS, _PATIENT_ALIASES, f"{where}.patients[{i}]", conflicts)
+                        for i, p in enumerate(patients)]
+        out["patients"] = patients
+    return out, conflicts
+
+
+def iter_patients(attestation: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
+    patients = attestation.get("patients")
+    if isinstance(patients, list):
+        for i, p in enumerate(patients):
+            if isinstance(p, dict):
+                yield i, p
+
+
+def get(attestation: dict[str, Any], *path: str) -> Any:
+    """``get(a, "practitioner", "identifier", "id")`` or None when any step is absent or not an object."""
+    node: Any = attestation
+    for step in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(step)
+    return node
+
+
+def to_helseid_rar(attestation: dict[str, Any]) -> dict[str, Any]:
+    """The HelseID RAR element for a normalised attestation: ``care_relationship``, only ``id``/``code`` +
+    ``system`` per field (and ``decision_ref`` ``id`` + ``user_selected``), no practitioner identifier,
+    ``hpr_nr``, patient identifier or ``toa`` (RULES.md a.1, f.5)."""
+    def slim(value: Any, keys: tuple[str, ...]) -> Any:
+        return {k: value[k] for k in keys if isinstance(value, dict) and k in value}
+
+    out: dict[str, Any] = {"type": RAR_TYPE}
+    pr = attestation.get("practitioner") or {}
+    out["practitioner"] = {
+        name: slim(pr[name], ("code", "system") if name == "authorization" else ("id", "system"))
+        for name in ("authorization", "legal_entity", "point_of_care", "department") if name in pr
+    }
+    cr = attestation.get("care_relation") or {}
+    crr: dict[str, Any] = {}
+    for name in ("healthcare_service", "purpose_of_use", "purpose_of_use_details"):
+        if name in cr:
+            crr[name] = slim(cr[name], ("code", "system"))
+    if "decision_ref" in cr:
+        crr["decision_ref"] = slim(cr["decision_ref"], ("id", "user_selected"))
+    out["care_relationship"] = crr
+    out["patients"] = [
+        {name: slim(p[name], ("id", "system")) for name in ("point_of_care", "department") if name in p}
+        for _, p in iter_patients(attestation)
+    ]
+    return out

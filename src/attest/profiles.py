@@ -1,0 +1,256 @@
+"""Profiles: the rule sets of ``profiles/*.yaml``, loaded, checked and compiled once.
+
+A profile file declares the token policy (allowed algorithms, ``typ``, header parameters, size limits),
+the registered-claim policy (required claims, lifetime limit, leeway), where the attestation may be found,
+identifier options (synthetic test identities, the 2032 rule), an explicit allow-list of known-bad
+example values (test profiles only), and its rules, each with its ATT id. A profile may ``extend`` another
+and then only states what differs (``rule_overrides`` by rule name, ``rules_remove``, ``rules_add``).
+
+Profiles are looked up by id in, in order: directories given to :func:`load_profile`, ``$ATTEST_PROFILES``
+(colon-separated), and the profiles shipped with the package.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ProfileError
+from .jose import ASYMMETRIC_ALGORITHMS, JoseLimits
+from .model import SHAPES
+from .rules import CompiledRule, compile_rule
+
+DEFAULT_PROFILE = "tillitsrammeverk-1.1"
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Exact values a test profile accepts although they fail a check (RULES.md d.7, f.13)."""
+
+    person_identifiers: frozenset[str] = frozenset()
+    organization_numbers: frozenset[str] = frozenset()
+    systems: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    title: str
+    description: str
+    status: str
+    algorithms: frozenset[str]
+    typ: str
+    header_params: frozenset[str]
+    limits: JoseLimits
+    required_claims: tuple[str, ...]
+    max_lifetime: int
+    leeway: int
+    jti_max_length: int
+    shapes: tuple[str, ...]
+    max_age: int
+    allow_synthetic: bool
+    allow_2032_rule: bool
+    allow_list: AllowList
+    practitioner_from_context: bool
+    emit: str
+    rules: tuple[CompiledRule, ...]
+    issue_rules: tuple[CompiledRule, ...]
+    source: str
+    data: dict[str, Any]
+
+    def describe(self) -> dict[str, Any]:
+        """The profile and its rules, for people and for ``GET /v1/profiles/{id}``."""
+        def rule_dict(r: CompiledRule) -> dict[str, Any]:
+            d: dict[str, Any] = {"id": r.id, "name": r.name, "kind": r.kind, "path": r.path,
+                                 "severity": r.severity}
+            if r.description:
+                d["description"] = r.description
+            return d
+        return {
+            "id": self.id, "title": self.title, "description": self.description, "status": self.status,
+            "token": {"algorithms": sorted(self.algorithms), "typ": self.typ,
+                      "header_params": sorted(self.header_params),
+                      "max_token_bytes": self.limits.max_token_bytes,
+                      "max_json_depth": self.limits.max_json_depth},
+            "claims": {"required": list(self.required_claims), "max_lifetime": self.max_lifetime,
+                       "leeway": self.leeway, "jti_max_length": self.jti_max_length},
+            "attestation": {"shapes": list(self.shapes), "max_age": self.max_age, "emit": self.emit,
+                            "practitioner_from_context": self.practitioner_from_context},
+            "identifiers": {"allow_synthetic": self.allow_synthetic, "allow_2032_rule": self.allow_2032_rule},
+            "allow_list": {"person_identifiers": len(self.allow_list.person_identifiers),
+                           "organization_numbers": sorted(self.allow_list.organization_numbers),
+                           "systems": sorted(self.allow_list.systems)},
+            "rules": [rule_dict(r) for r in self.rules],
+            "issue_rules": [rule_dict(r) for r in self.issue_rules],
+        }
+
+
+_cache: dict[tuple[str, tuple[str, ...]], Profile] = {}
+_lock = threading.Lock()
+
+
+def _search_dirs(extra: tuple[str, ...]) -> list[Path]:
+    dirs = [Path(d) for d in extra]
+    env = os.environ.get("ATTEST_PROFILES")
+    if env:
+        dirs.extend(Path(d) for d in env.split(os.pathsep) if d)
+    dirs.append(Path(str(resources.files("attest").joinpath("profiles"))))
+    return dirs
+
+
+def _find(profile_id: str, extra: tuple[str, ...]) -> Path:
+    if "/" in profile_id or "\\" in profile_id or profile_id.startswith("."):
+        raise ProfileError(f"{profile_id!r} is not a profile id")
+    for d in _search_dirs(extra):
+        for ext in (".yaml", ".yml", ".json"):
+            p = d / f"{profile_id}{ext}"
+            if p.is_file():
+                return p
+    raise ProfileError(f"unknown profile {profile_id!r}; known profiles: {', '.join(list_profiles(extra))}")
+
+
+def list_profiles(extra: tuple[str, ...] = ()) -> list[str]:
+    """Ids of every profile that can be loaded."""
+    ids: set[str] = set()
+    for d in _search_dirs(extra):
+        if d.is_dir():
+            ids.update(p.stem for p in d.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    return sorted(ids)
+
+
+def load_profile(profile: str | Profile, dirs: tuple[str, ...] = ()) -> Profile:
+    """The compiled profile with this id (cached; thread-safe). A :class:`Profile` is returned as is."""
+    if isinstance(profile, Profile):
+        return profile
+    if not isinstance(profile, str):
+        raise TypeError("profile must be a profile id or a Profile")
+    key = (profile, dirs)
+    with _lock:
+        cached = _cache.get(key)
+        if cached is None:
+            cached = _build(profile, dirs)
+            _cache[key] = cached
+    return cached
+
+
+def _read(profile_id: str, dirs: tuple[str, ...], seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], str]:
+    if profile_id in seen:
+        raise ProfileError(f"profile {profile_id!r} extends itself through {' -> '.join(seen)}")
+    path = _find(profile_id, dirs)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"{path}: cannot read profile ({exc})") from exc
+    if not isinstance(data, dict) or data.get("id") != profile_id:
+        raise ProfileError(f"{path}: a profile is a mapping whose 'id' is {profile_id!r}")
+    parent_id = data.get("extends")
+    if parent_id is None:
+        return data, str(path)
+    parent, _ = _read(str(parent_id), dirs, (*seen, profile_id))
+    return _merge(parent, data, str(path)), str(path)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _merge(parent: dict[str, Any], child: dict[str, Any], where: str) -> dict[str, Any]:
+    special = {"rules", "issue_rules", "rule_overrides", "rules_remove", "rules_add", "extends"}
+    merged = _deep_merge({k: v for k, v in parent.items() if k not in special},
+                         {k: v for k, v in child.items() if k not in special})
+    for section in ("rules", "issue_rules"):
+        rules = [dict(r) for r in child.get(section, parent.get(section, []))]
+        for name, change in (child.get("rule_overrides") or {}).items():
+            for r in rules:
+                if r.get("name") == name:
+                    r.update(copy.deepcopy(change))
+        remove = set(child.get("rules_remove") or [])
+        rules = [r for r in rules if r.get("name") not in remove]
+        if section == "rules":
+            rules.extend(copy.deepcopy(child.get("rules_add") or []))
+        merged[section] = rules
+    all_names = {r.get("name") for s in ("rules", "issue_rules") for r in merged[s]}
+    for name in (child.get("rule_overrides") or {}):
+        if name not in all_names:
+            raise ProfileError(f"{where}: rule_overrides names unknown rule {name!r}")
+    return merged
+
+
+def _build(profile_id: str, dirs: tuple[str, ...]) -> Profile:
+    data, source = _read(profile_id, dirs)
+    try:
+        return _compile(data, source)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileError(f"{source}: {exc}") from exc
+
+
+def _compile(d: dict[str, Any], source: str) -> Profile:
+    token = d.get("token", {})
+    claims = d.get("claims", {})
+    att = d.get("attestation", {})
+    ids = d.get("identifiers", {})
+    allow = d.get("allow_list", {}) or {}
+    algorithms = frozenset(token.get("algorithms", ASYMMETRIC_ALGORITHMS))
+    bad = algorithms - set(ASYMMETRIC_ALGORITHMS)
+    if bad:
+        raise ValueError(f"token.algorithms: {sorted(bad)} are not allowed (never none or HMAC)")
+    shapes = tuple(att.get("shapes", ["attestation"]))
+    if not set(shapes) <= set(SHAPES):
+        raise ValueError(f"attestation.shapes must be drawn from {list(SHAPES)}")
+    emit = att.get("emit", "spec")
+    if emit not in ("spec", "helseid_rar"):
+        raise ValueError("attestation.emit must be 'spec' or 'helseid_rar'")
+    rules: list[CompiledRule] = []
+    names: set[str] = set()
+    for section in ("rules", "issue_rules"):
+        for i, entry in enumerate(d.get(section, [])):
+            rule = compile_rule(entry, f"{section}[{i}]")
+            if rule.name in names:
+                raise ValueError(f"{section}[{i}]: duplicate rule name {rule.name!r}")
+            names.add(rule.name)
+            rules.append(rule)
+    n_rules = len(d.get("rules", []))
+    from .identifiers import normalize_system  # local: avoids a cycle at import time
+
+    return Profile(
+        id=str(d["id"]),
+        title=str(d.get("title", d["id"])),
+        description=str(d.get("description", "")).strip(),
+        status=str(d.get("status", "production")),
+        algorithms=algorithms,
+        typ=str(token.get("typ", "attestation+jwt")),
+        header_params=frozenset(token.get("header_params", ["alg", "kid", "typ"])),
+        limits=JoseLimits(int(token.get("max_token_bytes", 65536)), int(token.get("max_json_depth", 12))),
+        required_claims=tuple(claims.get("required", ["iss", "aud", "iat", "exp", "jti"])),
+        max_lifetime=int(claims.get("max_lifetime", 3600)),
+        leeway=int(claims.get("leeway", 30)),
+        jti_max_length=int(claims.get("jti_max_length", 128)),
+        shapes=shapes,
+        max_age=int(att.get("max_age", 3600)),
+        allow_synthetic=bool(ids.get("allow_synthetic", False)),
+        allow_2032_rule=bool(ids.get("allow_2032_rule", True)),
+        allow_list=AllowList(
+            frozenset(str(x) for x in allow.get("person_identifiers", [])),
+            frozenset(str(x) for x in allow.get("organization_numbers", [])),
+            frozenset(normalize_system(str(x)) for x in allow.get("systems", [])),
+        ),
+        practitioner_from_context=bool(att.get("practitioner_from_context", False)),
+        emit=emit,
+        rules=tuple(rules[:n_rules]),
+        issue_rules=tuple(rules[n_rules:]),
+        source=source,
+        data=d,
+    )

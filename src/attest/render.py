@@ -1,0 +1,126 @@
+"""Formatting for people (rich): inspect reports, decisions, findings. No deciding happens here.
+
+Colour is used on a terminal and dropped when the output is piped (rich detects it; ``NO_COLOR`` is
+honoured). Token-supplied text is printed as plain text (markup escaped), never interpreted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+
+def _t(value: Any) -> str:
+    return escape("" if value is None else str(value))
+
+
+def findings_table(title: str, findings: list[dict[str, Any]], style: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, expand=False, title_style=style)
+    table.add_column("code", style=style, no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("path")
+    table.add_column("message")
+    for f in findings:
+        table.add_row(_t(f.get("code")), _t(f.get("rule")), _t(f.get("path")), _t(f.get("message")))
+    return table
+
+
+def decision_renderables(decision: dict[str, Any]) -> list[Any]:
+    permitted = decision.get("decision") == "permit"
+    head = Text.assemble(
+        ("PERMIT" if permitted else "DENY", "bold green" if permitted else "bold red"),
+        f"  profile {decision.get('profile')}",
+    )
+    tok = decision.get("token") or {}
+    if tok:
+        head.append("  " + "  ".join(f"{k}={tok[k]}" for k in ("iss", "kid", "alg", "jti") if k in tok),
+                    style="dim")
+    out: list[Any] = [head]
+    if decision.get("errors"):
+        out.append(findings_table(f"errors ({len(decision['errors'])})", decision["errors"], "red"))
+    if decision.get("warnings"):
+        out.append(findings_table(f"warnings ({len(decision['warnings'])})", decision["warnings"], "yellow"))
+    return out
+
+
+def print_decision(console: Console, decision: dict[str, Any]) -> None:
+    for r in decision_renderables(decision):
+        console.print(r)
+
+
+def _check_cell(row: dict[str, Any]) -> Text:
+    check = row.get("check")
+    if check is None:
+        return Text("")
+    if check == "ok":
+        return Text("✓ valid", style="green")
+    if str(check).startswith("allow-listed"):
+        return Text("! " + str(check), style="yellow")
+    return Text("✗ " + str(check), style="red")
+
+
+def print_inspect(console: Console, report: dict[str, Any]) -> None:
+    console.print(Text(report.get("note", ""), style="dim italic"))
+    if report.get("error"):
+        err = report["error"]
+        console.print(Text.assemble(("cannot decode: ", "bold red"), f"{err['code']} ({err['rule']}): ",
+                                    str(err["message"])))
+        return
+    header = report.get("header") or {}
+    claims = report.get("claims") or {}
+    meta = Table(box=None, show_header=False, pad_edge=False)
+    meta.add_column(style="bold")
+    meta.add_column()
+    meta.add_row("header", _t(", ".join(f"{k}={v}" for k, v in header.items())))
+    for name in ("iss", "aud", "sub", "jti"):
+        if name in claims:
+            meta.add_row(name, _t(claims[name]))
+    times = report.get("times") or {}
+    for name, label in (("toa", "made (toa)"), ("iat", "issued (iat)"), ("nbf", "not before"),
+                        ("exp", "expires (exp)")):
+        if name in times:
+            t = times[name]
+            meta.add_row(label, f"{t['local']}  ({t['relative']})  [dim]{t['unix']}[/dim]")
+    if report.get("summary"):
+        meta.add_row("", Text(report["summary"], style="bold"))
+    if report.get("shape"):
+        meta.add_row("shape", _t(report["shape"]))
+    console.print(Panel(meta, title="token", title_align="left", box=box.ROUNDED))
+
+    if report.get("attestation_error"):
+        console.print(Text("no attestation: " + report["attestation_error"], style="red"))
+    rows = report.get("fields") or []
+    if rows:
+        table = Table(title="attestation (13 fields)", title_justify="left", box=box.SIMPLE_HEAVY)
+        table.add_column("#", justify="right", style="dim")
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        table.add_column("meaning")
+        table.add_column("system", style="dim", overflow="fold")
+        table.add_column("check")
+        for row in rows:
+            if not row.get("present"):
+                table.add_row(str(row["n"]), _t(row["label"]), Text("—", style="dim"), Text("absent", style="dim"),
+                              "", "")
+                continue
+            meaning_parts = [p for p in (row.get("display"), row.get("text")) if p]
+            if row.get("display") and row.get("text") and row["display"] == row["text"]:
+                meaning_parts = [row["display"]]
+            meaning = " / ".join(str(p) for p in meaning_parts)
+            system = row.get("kind") or row.get("system_name") or row.get("system") or ""
+            table.add_row(str(row["n"]), _t(row["label"]), _t(row.get("value")), _t(meaning), _t(system),
+                          _check_cell(row))
+        console.print(table)
+    decision = report.get("decision")
+    if decision is not None:
+        console.print(Panel(Group(*decision_renderables(decision)), title="verification", title_align="left",
+                            box=box.ROUNDED))
+    else:
+        console.print(Text("not verified (give --trust FILE to verify the signature and the rules)",
+                           style="yellow"))

@@ -1,0 +1,633 @@
+"""Rule kinds and the evaluator.
+
+A profile file lists rule entries (``id: ATT-10``, ``kind: identifier_system``, ``path:
+practitioner.identifier``, ``params: {...}``, ``severity``). Each ``kind`` is a small function
+``(value, params, ctx, path) -> Iterator[Issue]``; the evaluator resolves the path (``patients[*]`` expands
+to every patient), calls the function and stamps the rule id and the full JSON path onto each finding.
+A new rule that fits an existing kind is a profile edit, not code.
+
+Kinds see only the normalised attestation (spec v1.1 spelling) of a token whose signature verified, plus
+the verify context and the issuer's trust-store entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from . import codes as codes_mod
+from .context import VerifyContext
+from .errors import ERROR_CODES, Finding
+from .identifiers import (
+    OID_DNR,
+    OID_FNR,
+    OID_HNR,
+    OID_HPR,
+    OID_ORGNR,
+    OID_RESH,
+    SYSTEM_ALIASES,
+    check_hpr_number,
+    check_organization_number,
+    check_person_number,
+    check_resh_id,
+    is_absolute_uri,
+    normalize_system,
+    same_hpr_number,
+)
+from .model import get, iter_patients
+from .trust import Issuer
+
+if TYPE_CHECKING:
+    from .profiles import Profile
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class Issue(NamedTuple):
+    """What a kind reports: a contract error code, a path suffix (``.system``) and a message."""
+
+    code: str
+    suffix: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    now: int
+    profile: Profile
+    issuer: Issuer | None
+    context: VerifyContext
+    attestation: dict[str, Any]
+
+
+KindFn = Callable[[Any, Any, RuleContext, str], Iterator[Issue]]
+
+#: kind name -> (check function, params preparer)
+KINDS: dict[str, tuple[KindFn, Callable[[dict[str, Any]], Any]]] = {}
+
+
+def kind(name: str, prepare: Callable[[dict[str, Any]], Any] | None = None) -> Callable[[KindFn], KindFn]:
+    def register(fn: KindFn) -> KindFn:
+        KINDS[name] = (fn, prepare or (lambda p: p))
+        return fn
+    return register
+
+
+def _systems(names: list[str]) -> frozenset[str]:
+    return frozenset(normalize_system(SYSTEM_ALIASES.get(n, n)) for n in names)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    s = str(value)
+    s = s.encode("unicode_escape").decode("ascii")
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+def _field(path: str) -> str:
+    return path.removeprefix("attestation.")
+
+
+# --- structure -----------------------------------------------------------------------------------------
+
+@kind("required")
+def required(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    if value is MISSING or value is None:
+        yield Issue("missing_field", "", f"{_field(path)} is required by profile {ctx.profile.id}")
+
+
+@kind("object")
+def object_(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    if value is not MISSING and not isinstance(value, dict):
+        yield Issue("invalid_field", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")
+
+
+@kind("array", lambda p: {"max_items": int(p.get("max_items", 1000))})
+def array(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    if value is MISSING:
+        return
+    if not isinstance(value, list):
+        yield Issue("invalid_field", "", f"{_field(path)} must be a JSON array, not {_json_type(value)}")
+    elif len(value) > params["max_items"]:
+        yield Issue("invalid_field", "", f"{_field(path)} has {len(value)} entries; the limit is "
+                                         f"{params['max_items']}")
+
+
+@kind("struct", lambda p: (tuple(p.get("required", ())), tuple(p.get("optional", ())),
+                           p.get("code", "invalid_field")))
+def struct(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """An identifier or code struct: an object whose listed members are strings; ``required`` members must
+    be present."""
+    if value is MISSING:
+        return
+    required_members, optional_members, code = params
+    if not isinstance(value, dict):
+        yield Issue(code, "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")
+        return
+    for m in required_members:
+        if m not in value or value[m] is None:
+            yield Issue("missing_field", f".{m}", f"{_field(path)}.{m} is required")
+        elif not isinstance(value[m], str):
+            yield Issue(code, f".{m}", f"{_field(path)}.{m} must be a string, not {_json_type(value[m])}")
+    for m in optional_members:
+        if m in value and value[m] is not None and not isinstance(value[m], str):
+            yield Issue(code, f".{m}", f"{_field(path)}.{m} must be a string, not {_json_type(value[m])}")
+
+
+def _json_type(v: Any) -> str:
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, int | float):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "an array"
+    if v is None:
+        return "null"
+    return "an object"
+
+
+# --- identifiers ---------------------------------------------------------------------------------------
+
+@kind("identifier_system", lambda p: _systems(p["systems"]))
+def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    if not isinstance(value, dict):
+        return
+    system = value.get("system")
+    if isinstance(system, str) and system not in params:
+        allowed = ", ".join(sorted(params))
+        yield Issue("invalid_identifier_system", ".system",
+                    f"system {_short(system)!r} is not allowed for {_field(path)} (allowed: {allowed})")
+
+
+_PERSON_SYSTEMS = frozenset({OID_FNR, OID_DNR, OID_HNR})
+
+
+@kind("identifier_value")
+def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """Check ``id`` by the identifier's system: F/D/H-number, organisation number, HPR number, RESH id."""
+    if not isinstance(value, dict):
+        return
+    system, ident = value.get("system"), value.get("id")
+    if not isinstance(system, str) or not isinstance(ident, str):
+        return
+    allow = ctx.profile.allow_list
+    if system in _PERSON_SYSTEMS:
+        if ident in allow.person_identifiers:
+            return
+        result = check_person_number(ident, system, allow_synthetic=ctx.profile.allow_synthetic,
+                                     allow_2032=ctx.profile.allow_2032_rule)
+        if not result.ok:
+            yield Issue("invalid_person_identifier", ".id", f"{_field(path)}.id: {result.reason}")
+    elif system == OID_ORGNR:
+        if ident in allow.organization_numbers:
+            return
+        reason = check_organization_number(ident)
+        if reason is not None:
+            yield Issue("invalid_organization_number", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+    elif system == OID_HPR:
+        reason = check_hpr_number(ident)
+        if reason is not None:
+            yield Issue("invalid_hpr_number", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+    elif system == OID_RESH:
+        reason = check_resh_id(ident)
+        if reason is not None:
+            yield Issue("invalid_field", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+
+
+@kind("department", lambda p: _systems(p.get("registry_systems", ["resh", "orgnr"])))
+def department(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-28: a department carries ``system`` and ``authority`` even for local ids; ``system`` is an
+    absolute URI."""
+    if not isinstance(value, dict):
+        return
+    for m in ("system", "authority"):
+        if m not in value or value[m] is None:
+            yield Issue("missing_field", f".{m}", f"{_field(path)}.{m} is required when a department is "
+                                                  "given (ATT-28)")
+    system = value.get("system")
+    if isinstance(system, str) and not is_absolute_uri(system):
+        yield Issue("invalid_identifier_system", ".system",
+                    f"{_field(path)}.system {_short(system)!r} is not a globally unique URI (urn:… or https://…)")
+
+
+@kind("department_authority", lambda p: _systems(p.get("registry_systems", ["resh", "orgnr"])))
+def department_authority(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-28: for a local id space, ``authority`` names the legal entity's organisation number."""
+    if not isinstance(value, dict):
+        return
+    system, authority = value.get("system"), value.get("authority")
+    legal_entity = get(ctx.attestation, "practitioner", "legal_entity", "id")
+    if (isinstance(system, str) and system not in params and isinstance(authority, str)
+            and isinstance(legal_entity, str) and legal_entity not in authority):
+        yield Issue("invalid_field", ".authority",
+                    f"{_field(path)} uses a local id space ({_short(system)}), so its authority should be the "
+                    "legal entity's organisation number (ATT-28)")
+
+
+# --- codes ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _CodeSystemParams:
+    allowed: frozenset[str]
+    deprecated: frozenset[str]
+    other: str  # "reject" | "uri"
+    names: str
+
+
+def _prepare_code_system(p: dict[str, Any]) -> _CodeSystemParams:
+    allowed: set[str] = set(_systems(p.get("systems", [])))
+    deprecated: set[str] = set()
+    names: list[str] = []
+    for name in p.get("code_lists", []):
+        cl = codes_mod.code_lists()[name]
+        allowed |= cl.systems
+        names.append(cl.system)
+    for name in p.get("system_sets", []):
+        for entry in codes_mod.system_sets()[name].values():
+            allowed.add(entry.system)
+            if entry.deprecated:
+                deprecated.add(entry.system)
+            names.append(entry.system)
+    names.extend(sorted(_systems(p.get("systems", []))))
+    other = p.get("other_systems", "reject")
+    if other not in ("reject", "uri"):
+        raise ValueError("other_systems must be 'reject' or 'uri'")
+    return _CodeSystemParams(frozenset(allowed), frozenset(deprecated), other, ", ".join(names))
+
+
+@kind("code_system", _prepare_code_system)
+def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    if not isinstance(value, dict):
+        return
+    system = value.get("system")
+    if not isinstance(system, str):
+        return
+    if system in params.allowed:
+        if system in params.deprecated:
+            yield Issue("deprecated_code", ".system", f"{_field(path)}.system {system} is retired; accepted "
+                                                      "on verify, never issued")
+        return
+    if system in ctx.profile.allow_list.systems:
+        return
+    if params.other == "uri" and is_absolute_uri(system):
+        return
+    expected = "a known code system or another absolute URI" if params.other == "uri" else params.names
+    yield Issue("invalid_code_system", ".system",
+                f"code system {_short(system)!r} is not allowed for {_field(path)} (expected {expected})")
+
+
+@kind("code_value", lambda p: tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])))
+def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """The code must be in the list of its system when we hold a complete list for that system; for
+    systems without a list the code only has to be non-empty."""
+    if not isinstance(value, dict):
+        return
+    system, code = value.get("system"), value.get("code")
+    if not isinstance(code, str) or not isinstance(system, str):
+        return
+    for cl in params:
+        if system in cl.systems:
+            if cl.complete and code not in cl.displays:
+                yield Issue("invalid_code", ".code", f"code {_short(code)!r} is not in {cl.name} "
+                                                     f"({cl.system}) for {_field(path)}")
+            elif code in cl.deprecated:
+                yield Issue("deprecated_code", ".code", f"code {code} of {cl.name} is retired; accepted on "
+                                                        "verify, never issued")
+            return
+    if not code.strip():
+        yield Issue("invalid_code", ".code", f"{_field(path)}.code must not be empty")
+
+
+@kind("one_of", lambda p: (tuple(p["members"]), p.get("code", "missing_care_relation_detail")))
+def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    if not isinstance(value, dict):
+        return
+    members, code = params
+    if not any(value.get(m) is not None for m in members):
+        yield Issue(code, "", f"{_field(path)} must contain {' or '.join(members)} (ATT-43a, ATT-36)")
+
+
+@kind("decision_ref", lambda p: int(p.get("max_id_length", 256)))
+def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-46: a reference to the local access decision: an object with a non-empty string ``id``."""
+    if value is MISSING or value is None:
+        return
+    if not isinstance(value, dict):
+        yield Issue("invalid_decision_ref", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")
+        return
+    ident = value.get("id")
+    if not isinstance(ident, str) or not ident.strip():
+        yield Issue("invalid_decision_ref", ".id", f"{_field(path)}.id must be a non-empty string")
+    elif len(ident) > params:
+        yield Issue("invalid_decision_ref", ".id", f"{_field(path)}.id is longer than {params} characters")
+    desc = value.get("description")
+    if desc is not None and not isinstance(desc, str):
+        yield Issue("invalid_decision_ref", ".description", f"{_field(path)}.description must be a string")
+
+
+@kind("boolean", lambda p: (p.get("code", "invalid_field"), bool(p.get("required", False))))
+def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    code, is_required = params
+    if value is MISSING or value is None:
+        if is_required:
+            yield Issue(code, "", f"{_field(path)} is required: true or false")
+        return
+    if not isinstance(value, bool):
+        yield Issue(code, "", f"{_field(path)} must be a JSON boolean (true or false), not {_json_type(value)}")
+
+
+# --- time ----------------------------------------------------------------------------------------------
+
+MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
+
+
+@kind("toa", lambda p: (int(p.get("max_age", 3600)), int(p.get("min_value", 1_000_000_000))))
+def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-58a/c: ``toa`` is an integer Unix time; older than ``max_age`` seconds is
+    ``attestation_has_expired`` (no leeway; exactly ``max_age`` is still valid); later than now + leeway is
+    ``toa_in_future``."""
+    if value is MISSING or value is None:
+        return
+    max_age, min_value = params
+    if isinstance(value, bool) or not isinstance(value, int):
+        yield Issue("invalid_field", "", f"toa must be an integer (Unix seconds), not {_json_type(value)}")
+        return
+    if not min_value <= value <= MAX_NUMERIC_DATE:
+        yield Issue("invalid_field", "", f"toa {value} is outside the plausible range "
+                                         f"{min_value}..{MAX_NUMERIC_DATE}")
+        return
+    age = ctx.now - value
+    if age > max_age:
+        yield Issue("attestation_has_expired", "", f"attestation_has_expired: the attestation was made {age} s "
+                                                   f"ago; the limit is {max_age} s")
+    elif value > ctx.now + ctx.profile.leeway:
+        yield Issue("toa_in_future", "", f"toa is {value - ctx.now} s in the future; the allowed clock skew is "
+                                         f"{ctx.profile.leeway} s")
+
+
+# --- text ----------------------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+@kind("free_text", lambda p: (tuple(p.get("members", ("name", "text", "description"))),
+                              int(p.get("max_length", 256))))
+def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """Free text (``name``, ``text``, ``description``): a string of at most ``max_length`` characters
+    without control or bidi-override characters (RULES.md b.14, f.22)."""
+    if not isinstance(value, dict):
+        return
+    members, max_length = params
+    for m in members:
+        v = value.get(m)
+        if v is None:
+            continue
+        if not isinstance(v, str):
+            yield Issue("invalid_field", f".{m}", f"{_field(path)}.{m} must be a string")
+        elif len(v) > max_length:
+            yield Issue("invalid_field", f".{m}", f"{_field(path)}.{m} is longer than {max_length} characters")
+        elif _CONTROL.search(v):
+            yield Issue("invalid_field", f".{m}", f"{_field(path)}.{m} contains control or bidi characters")
+
+
+@kind("non_empty_text", lambda p: str(p.get("member", "text")))
+def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    if isinstance(value, dict) and not (isinstance(value.get(params), str) and value[params].strip()):
+        yield Issue("invalid_field", f".{params}", f"{_field(path)}.{params} should be a non-empty text")
+
+
+@kind("absent", lambda p: str(p.get("reason", "")))
+def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    if value is not MISSING and value is not None:
+        yield Issue("invalid_field", "", f"{_field(path)} must not be present" + (f": {params}" if params else ""))
+
+
+@kind("pattern", lambda p: (re.compile(p["regex"]), p.get("code", "invalid_field"), p.get("hint", "")))
+def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    regex, code, hint = params
+    if isinstance(value, str) and regex.fullmatch(value) is None:
+        yield Issue(code, "", f"{_field(path)} does not match {hint or regex.pattern}")
+
+
+@kind("no_deprecated", lambda p: (tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])),
+                                  frozenset(e.system for name in p.get("system_sets", [])
+                                            for e in codes_mod.system_sets()[name].values() if e.deprecated)))
+def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """Issuing: retired codes and code systems are accepted on verify but never issued."""
+    if not isinstance(value, dict):
+        return
+    lists, systems = params
+    system, code = value.get("system"), value.get("code")
+    if system in systems:
+        yield Issue("invalid_code_system", ".system", f"code system {system} is retired; do not issue it")
+    for cl in lists:
+        if system in cl.systems and code in cl.deprecated:
+            yield Issue("invalid_code", ".code", f"code {code} of {cl.name} is retired; do not issue it")
+
+
+# --- advisories (warnings) -----------------------------------------------------------------------------
+
+@kind("btg_user_selected")
+def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-41: break-the-glass access bypasses the standard rules, so it is normally self-selected."""
+    if not isinstance(value, dict):
+        return
+    if get(value, "purpose_of_use", "code") == "BTG" and get(value, "decision_ref", "user_selected") is False:
+        yield Issue("advisory", ".decision_ref.user_selected",
+                    "purpose of use BTG (break the glass) with decision_ref.user_selected false: BTG access is "
+                    "normally self-selected (ATT-41); flag it for follow-up control")
+
+
+@kind("authorization_without_hpr")
+def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-32 (derived): an authorisation must exist in HPR, so one without an HPR number is suspicious."""
+    if isinstance(value, dict) and value.get("authorization") is not None and value.get("hpr_nr") is None:
+        yield Issue("advisory", ".authorization", "practitioner.authorization is given without hpr_nr; an "
+                                                  "authorisation must exist in HPR (ATT-32)")
+
+
+@kind("care_relation_advisory", lambda p: frozenset(p.get("non_care_codes", ())))
+def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """RULES.md c.3: non-care decision templates, and explicit templates that were not self-selected."""
+    if not isinstance(value, dict):
+        return
+    details = value.get("purpose_of_use_details")
+    if not isinstance(details, dict):
+        return
+    cl = codes_mod.code_lists()["carerelation"]
+    code = details.get("code")
+    if details.get("system") not in cl.systems or not isinstance(code, str):
+        return
+    if code in params:
+        yield Issue("advisory", ".purpose_of_use_details.code",
+                    f"decision template {code} describes a non-care purpose; outside TREAT/ETREAT/COC/BTG care")
+    concept = cl.extra.get(code)
+    if concept and concept.get("explicit_template") and get(value, "decision_ref", "user_selected") is False:
+        yield Issue("advisory", ".decision_ref.user_selected",
+                    f"decision template {code} is an explicit (manually chosen) template, yet user_selected is false")
+
+
+# --- context -------------------------------------------------------------------------------------------
+
+def _no_context(what: str, rule_hint: str) -> Issue:
+    return Issue("context_not_provided", "", f"{what} was not given, so {rule_hint} was not checked")
+
+
+@kind("context_pid", lambda p: bool(p.get("warn_if_absent", True)))
+def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-11: the attested practitioner is the user authenticated for this request."""
+    pid = ctx.context.authenticated_pid
+    if pid is None:
+        if params:
+            yield _no_context("context.authenticated_pid", "the practitioner binding (ATT-11)")
+        return
+    if not isinstance(value, dict):
+        return
+    if value.get("id") != pid:
+        yield Issue("practitioner_mismatch", ".id",
+                    "practitioner.identifier.id is not the identity of the authenticated user")
+
+
+@kind("context_hpr", lambda p: bool(p.get("warn_if_absent", False)))
+def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-29b: when the login names an HPR number, the attestation carries the same one."""
+    hpr = ctx.context.authenticated_hpr
+    if hpr is None:
+        if params:
+            yield _no_context("context.authenticated_hpr", "the HPR binding (ATT-29b)")
+        return
+    attested = value.get("id") if isinstance(value, dict) else None
+    if not isinstance(attested, str):
+        yield Issue("hpr_mismatch", "", "the authenticated user has an HPR number but the attestation has "
+                                        "no practitioner.hpr_nr")
+    elif not same_hpr_number(attested, hpr):
+        yield Issue("hpr_mismatch", ".id", "practitioner.hpr_nr.id is not the authenticated user's HPR number")
+
+
+@kind("context_patient", lambda p: bool(p.get("warn_if_absent", False)))
+def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-4: the patient the request asks for is one of the attested patients (ATT-6: an attestation
+    without patients does not unlock one patient's data)."""
+    patient = ctx.context.patient_id
+    if patient is None:
+        if params:
+            yield _no_context("context.patient_id", "the patient binding (ATT-4)")
+        return
+    ids = [get(p, "identifier", "id") for _, p in iter_patients(ctx.attestation)]
+    if patient not in ids:
+        yield Issue("patient_not_in_attestation", "",
+                    "the requested patient is not among patients[].identifier" if ids else
+                    "the attestation names no patients, so it cannot unlock one patient's data (ATT-4, ATT-6)")
+
+
+@kind("issuer_legal_entity")
+def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-13/ATT-2: the signer may attest for this legal entity (trust store ``legal_entities``)."""
+    if ctx.issuer is None or not isinstance(value, dict):
+        return
+    le = value.get("id")
+    if isinstance(le, str) and le not in ctx.issuer.legal_entities:
+        yield Issue("legal_entity_mismatch", ".id",
+                    f"issuer {_short(ctx.issuer.iss)} may not attest for legal entity {_short(le)} "
+                    f"(trust store lists {len(ctx.issuer.legal_entities)} organisation(s) for it)")
+
+
+@kind("issuer_member")
+def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+    """ATT-12: the organisation has Helsenett membership (trust store ``member``)."""
+    if ctx.issuer is None:
+        return
+    if ctx.issuer.member is False:
+        yield Issue("legal_entity_not_member", "", f"issuer {_short(ctx.issuer.iss)} is not a Helsenett member "
+                                                   "(ATT-12)")
+    elif ctx.issuer.member is None:
+        yield _no_context("the trust store's 'member' flag for this issuer", "Helsenett membership (ATT-12)")
+
+
+# --- evaluator -----------------------------------------------------------------------------------------
+
+def compile_path(path: str) -> tuple[str, ...]:
+    """``patients[*].identifier`` -> ``("patients", "*", "identifier")``; ``""`` is the attestation itself."""
+    steps: list[str] = []
+    for part in path.split(".") if path else []:
+        if part.endswith("[*]"):
+            steps.extend((part[:-3], "*"))
+        else:
+            steps.append(part)
+    return tuple(steps)
+
+
+def resolve(root: Any, steps: tuple[str, ...], base: str = "attestation") -> list[tuple[str, Any]]:
+    """Concrete ``(path, value)`` pairs; ``value`` is :data:`MISSING` when the last step is absent. Paths
+    through an absent or wrongly typed container yield nothing (another rule reports the container)."""
+    nodes: list[tuple[str, Any]] = [(base, root)]
+    for step in steps:
+        nxt: list[tuple[str, Any]] = []
+        for path, node in nodes:
+            if step == "*":
+                if isinstance(node, list):
+                    nxt.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+            elif isinstance(node, dict):
+                nxt.append((f"{path}.{step}", node.get(step, MISSING)))
+        nodes = nxt
+    return nodes
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    id: str
+    name: str
+    kind: str
+    path: str
+    steps: tuple[str, ...]
+    fn: KindFn
+    params: Any
+    severity: str  # "error" | "warning"
+    description: str
+
+
+def compile_rule(entry: dict[str, Any], where: str) -> CompiledRule:
+    """Check and compile one rule entry of a profile file."""
+    for key in ("id", "kind"):
+        if not isinstance(entry.get(key), str):
+            raise ValueError(f"{where}: rule needs a string '{key}'")
+    kind_name = entry["kind"]
+    if kind_name not in KINDS:
+        raise ValueError(f"{where}: unknown rule kind {kind_name!r} (known: {', '.join(sorted(KINDS))})")
+    severity = entry.get("severity", "error")
+    if severity not in ("error", "warning"):
+        raise ValueError(f"{where}: severity must be 'error' or 'warning'")
+    fn, prepare = KINDS[kind_name]
+    path = entry.get("path", "")
+    try:
+        params = prepare(dict(entry.get("params") or {}))
+    except (KeyError, ValueError, TypeError, re.error) as exc:
+        raise ValueError(f"{where}: bad params for kind {kind_name}: {exc}") from exc
+    name = entry.get("name") or f"{entry['id']}:{kind_name}:{path}"
+    return CompiledRule(entry["id"], name, kind_name, path, compile_path(path), fn, params, severity,
+                        str(entry.get("description", "")))
+
+
+def evaluate(rules: tuple[CompiledRule, ...], ctx: RuleContext,
+             errors: list[Finding], warnings: list[Finding]) -> None:
+    """Run ``rules`` over ``ctx.attestation``; append findings. Warning-only codes (``context_not_provided``,
+    ``deprecated_code``, ``advisory``) and rules of severity ``warning`` go to ``warnings``."""
+    for rule in rules:
+        for path, value in resolve(ctx.attestation, rule.steps):
+            for issue in rule.fn(value, rule.params, ctx, path):
+                finding = Finding(issue.code, rule.id, path + issue.suffix, issue.message)
+                if rule.severity == "warning" or ERROR_CODES[issue.code].stage == "warning":
+                    warnings.append(finding)
+                else:
+                    errors.append(finding)
