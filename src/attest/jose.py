@@ -215,7 +215,7 @@ def verify_signature(jws: CompactJWS, alg: str, public_key: Any) -> bool:
         return False
     try:
         return bool(algorithm.verify(jws.signing_input, public_key, jws.signature))
-    except Exception:  # noqa: BLE001 - a key/signature mismatch must be "invalid", never a crash
+    except Exception:
         return False
 
 

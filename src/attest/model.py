@@ -13,7 +13,7 @@ are, for the rules to report. Keys this model does not know are dropped (never e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +98,7 @@ def _snake(key: str) -> str:
     return key.replace("-", "_")
 
 
-def _rekey(obj: dict[str, Any], aliases: dict[str, str], known: tuple[str, ...] | dict[str, Any],
+def _rekey(obj: dict[str, Any], aliases: dict[str, str], known: tuple[str, ...] | Mapping[str, Any],
            where: str, conflicts: list[Finding]) -> dict[str, Any]:
     """Map the keys of ``obj`` to spec spelling, keep known ones, and report a key given twice."""
     out: dict[str, Any] = {}
@@ -131,7 +131,7 @@ def _struct(value: Any, members: tuple[str, ...], where: str, conflicts: list[Fi
     return out
 
 
-def _fields(value: Any, fields: dict[str, tuple[str, ...]], aliases: dict[str, str], where: str,
+def _fields(value: Any, fields: Mapping[str, tuple[str, ...]], aliases: dict[str, str], where: str,
             conflicts: list[Finding]) -> Any:
     if not isinstance(value, dict):
         return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 
@@ -33,15 +34,15 @@ class MemoryReplayCache:
     rather than forgetting a live ``jti``).
     """
 
-    def __init__(self, max_entries: int = 1_000_000, clock: object = None) -> None:
+    def __init__(self, max_entries: int = 1_000_000, clock: Callable[[], float] | None = None) -> None:
         self._entries: dict[tuple[str, str], int] = {}
         self._heap: list[tuple[int, tuple[str, str]]] = []
         self._lock = threading.Lock()
         self._max = max_entries
-        self._clock = clock if callable(clock) else time.time
+        self._clock: Callable[[], float] = clock if callable(clock) else time.time
 
     def _now(self) -> float:
-        return float(self._clock())  # type: ignore[operator]
+        return float(self._clock())
 
     def _purge(self, now: float) -> None:
         while self._heap and self._heap[0][0] <= now:

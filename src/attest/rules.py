@@ -173,13 +173,15 @@ def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> I
 _PERSON_SYSTEMS = frozenset({OID_FNR, OID_DNR, OID_HNR})
 
 
-@kind("identifier_value")
+@kind("identifier_value", lambda p: _systems(p["systems"]))
 def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
-    """Check ``id`` by the identifier's system: F/D/H-number, organisation number, HPR number, RESH id."""
+    """Check ``id`` by the identifier's system (F/D/H-number, organisation number, HPR number, RESH id),
+    for the systems in ``params`` only (a wrong system is ``identifier_system``'s finding). Messages never
+    quote the value: a national identity number may stand in any field."""
     if not isinstance(value, dict):
         return
     system, ident = value.get("system"), value.get("id")
-    if not isinstance(system, str) or not isinstance(ident, str):
+    if not isinstance(system, str) or not isinstance(ident, str) or system not in params:
         return
     allow = ctx.profile.allow_list
     if system in _PERSON_SYSTEMS:
@@ -194,15 +196,15 @@ def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> It
             return
         reason = check_organization_number(ident)
         if reason is not None:
-            yield Issue("invalid_organization_number", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+            yield Issue("invalid_organization_number", ".id", f"{_field(path)}.id: {reason}")
     elif system == OID_HPR:
         reason = check_hpr_number(ident)
         if reason is not None:
-            yield Issue("invalid_hpr_number", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+            yield Issue("invalid_hpr_number", ".id", f"{_field(path)}.id: {reason}")
     elif system == OID_RESH:
         reason = check_resh_id(ident)
         if reason is not None:
-            yield Issue("invalid_field", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+            yield Issue("invalid_field", ".id", f"{_field(path)}.id: {reason}")
 
 
 @kind("department", lambda p: _systems(p.get("registry_systems", ["resh", "orgnr"])))

@@ -228,10 +228,10 @@ def verify(
         evaluate(prof.rules, RuleContext(now, prof, issuer, ctx, attestation), errors, warnings)
 
     # --- replay (only for an otherwise valid token, so an invalid one cannot burn a jti) --------------
-    if not errors and replay is not None and jti is not None and exp is not None:
-        if not replay.check_and_store(iss, jti, exp + prof.leeway):
-            errors.append(Finding("token_replayed", "RFC7519-4.1.7", "jti",
-                                  "this issuer's jti was already used; an attestation token is single-use"))
+    if (not errors and replay is not None and jti is not None and exp is not None
+            and not replay.check_and_store(iss, jti, exp + prof.leeway)):
+        errors.append(Finding("token_replayed", "RFC7519-4.1.7", "jti",
+                              "this issuer's jti was already used; an attestation token is single-use"))
 
     return Decision(DENY if errors else PERMIT, prof.id, tuple(errors), tuple(warnings), info, attestation,
                     issuer, now)
