@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 _ELEVEN = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
-_STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 def redact(value: Any) -> Any:
