@@ -302,7 +302,7 @@ BEGIN SELECT RAISE(ABORT, 'attest_audit_event is append-only'); END;
 
 class SQLiteDialect:
     placeholder = "?"
-    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
 
     def __init__(self, path: Path) -> None:
         self.path = path
