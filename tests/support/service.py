@@ -38,11 +38,11 @@ def service_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 def fresh_token(attestation: dict[str, Any] | None = None, *, org_name: str = "fagersta",
-                now: int | None = None, **claims: Any) -> str:
-    """A valid token (unless changed) made now, with a unique jti."""
+                now: int | None = None, keep_toa: bool = False, **claims: Any) -> str:
+    """A valid token (unless changed) made now (``toa`` = now - 5 unless ``keep_toa``), with a unique jti."""
     now = int(time.time()) if now is None else now
     att = valid_attestation() if attestation is None else attestation
-    if isinstance(att, dict) and "toa" in att and attestation is None:
+    if isinstance(att, dict) and not keep_toa:
         att["toa"] = now - 5
     claims.setdefault("jti", f"svc-{uuid.uuid4()}-{next(_counter)}")
     return make_token(att, org_name=org_name, now=now, **claims)
