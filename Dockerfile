@@ -3,6 +3,8 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml ./
 COPY src ./src
+# src/attest/profiles is a symbolic link to the top-level profiles/ directory
+COPY profiles ./profiles
 RUN pip install --no-cache-dir --upgrade pip \
  && pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres,redis]"
 
