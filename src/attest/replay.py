@@ -7,6 +7,7 @@ A cache that cannot answer raises :class:`~attest.errors.DependencyUnavailable`:
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import threading
 import time
@@ -89,7 +90,8 @@ class RedisReplayCache:
     restart must not forget live ``jti``s (AOF); see docs/service.md.
     """
 
-    def __init__(self, url: str, *, prefix: str = "attest:jti:", timeout: float = 2.0, client: object = None) -> None:
+    def __init__(self, url: str, *, prefix: str = "attest:jti:", timeout: float = 2.0,
+                 client: object = None) -> None:
         if client is None:
             try:
                 import redis
@@ -114,24 +116,20 @@ class RedisReplayCache:
 
         try:
             result = self._client.set(self._key(iss, jti), b"1", nx=True, exat=max(1, int(expires_at)))
-        except Exception as exc:  # noqa: BLE001 - redis raises many types; all mean "cannot answer"
+        except Exception as exc:
             raise DependencyUnavailable(f"replay cache unavailable ({type(exc).__name__})") from None
         return bool(result)
 
     def release(self, iss: str, jti: str) -> None:
-        try:
+        with contextlib.suppress(Exception):  # best effort: the jti then stays burnt until exp
             self._client.delete(self._key(iss, jti))
-        except Exception:  # noqa: BLE001, S110 - best effort: the jti then stays burnt until exp
-            pass
 
     def ping(self) -> bool:
         try:
             return bool(self._client.ping())
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except Exception:
             return False
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._client.close()
-        except Exception:  # noqa: BLE001, S110
-            pass

@@ -85,6 +85,10 @@ def _uri(v: Any) -> str | None:
     return v if isinstance(v, str) and len(v) <= _MAX_TEXT and _URI.fullmatch(v) and v.isprintable() else None
 
 
+def _obj(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
 def _identifier(v: Any) -> dict[str, Any] | None:
     """identifier struct (id, system, authority) → FHIR Identifier (value, system, assigner.display)."""
     if not isinstance(v, dict):
@@ -180,7 +184,8 @@ def _token_entity(decision: dict[str, Any], issuer: str | None) -> dict[str, Any
     for e in decision.get("errors") or []:
         code = str(e.get("code"))
         if code in ERROR_CODES:
-            entity["detail"].append({"type": "error", "valueString": f"{code} {e.get('rule')} {e.get('path')}"})
+            entity["detail"].append({"type": "error",
+                                     "valueString": f"{code} {e.get('rule')} {e.get('path')}"})
     return entity
 
 
@@ -204,11 +209,13 @@ def build_audit_event(
     try:
         event = _full_event(decision, event_id, recorded, patient_index, requested_patient, issuer,
                             source_site, outcome)
-        return AuditEvent.model_validate(event).model_dump(mode="json", exclude_none=True)
+        out: dict[str, Any] = AuditEvent.model_validate(event).model_dump(mode="json", exclude_none=True)
+        return out
     except (ValueError, TypeError):
         # hostile or odd token content the sanitisers did not foresee: keep the essentials
         event = _minimal_event(decision, event_id, recorded, issuer, source_site, outcome)
-        return AuditEvent.model_validate(event).model_dump(mode="json", exclude_none=True)
+        minimal: dict[str, Any] = AuditEvent.model_validate(event).model_dump(mode="json", exclude_none=True)
+        return minimal
 
 
 def _base(decision: dict[str, Any], event_id: str, recorded: float, issuer: str | None, source_site: str,
@@ -241,13 +248,12 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
                 requested_patient: dict[str, Any] | None, issuer: str | None, source_site: str,
                 outcome: str) -> dict[str, Any]:
     event = _base(decision, event_id, recorded, issuer, source_site, outcome)
-    att = decision.get("attestation")
-    att = att if isinstance(att, dict) else {}
+    att = _obj(decision.get("attestation"))
     contained: list[dict[str, Any]] = []
     extensions: list[dict[str, Any]] = []
 
     # --- practitioner → agent.who PractitionerRole ------------------------------------------------
-    pr = att.get("practitioner") if isinstance(att.get("practitioner"), dict) else {}
+    pr = _obj(att.get("practitioner"))
     practitioner: dict[str, Any] = {"resourceType": "Practitioner", "id": "practitioner"}
     hpr = _identifier(pr.get("hpr_nr"))
     if hpr is not None and "system" not in hpr:
@@ -301,8 +307,8 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
     pid_struct = patient.get("identifier") if patient else requested_patient
     pident = _identifier(pid_struct)
     if pident:
-        p: dict[str, Any] = {"resourceType": "Patient", "id": "patient", "meta": {"profile": [PROFILE_PATIENT]},
-                             "identifier": [pident]}
+        p: dict[str, Any] = {"resourceType": "Patient", "id": "patient",
+                             "meta": {"profile": [PROFILE_PATIENT]}, "identifier": [pident]}
         pn = _text(pid_struct.get("name"), 256) if isinstance(pid_struct, dict) else None
         if pn:
             p["name"] = [{"text": pn}]
@@ -310,7 +316,7 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
         extensions.append({"url": EXT_PATIENT, "valueReference": {"reference": "#patient"}})
 
     # --- encounter: healthcare_service, patient's point of care and department --------------------
-    cr = att.get("care_relation") if isinstance(att.get("care_relation"), dict) else {}
+    cr = _obj(att.get("care_relation"))
     encounter: dict[str, Any] = {"resourceType": "Encounter", "id": "encounter", "status": "unknown",
                                  "class": {"system": NULL_FLAVOR, "code": "UNK", "display": "unknown"}}
     service = _coding(cr.get("healthcare_service"))
@@ -336,7 +342,7 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
 
     # --- care relation metadata: toa, decision_ref ------------------------------------------------
     meta: list[dict[str, Any]] = []
-    dr = cr.get("decision_ref") if isinstance(cr.get("decision_ref"), dict) else {}
+    dr = _obj(cr.get("decision_ref"))
     dr_id = _text(dr.get("id"), 256)
     if dr_id:
         meta.append({"url": "decision-ref-id", "valueString": dr_id})
@@ -352,8 +358,8 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
         extensions.append({"url": EXT_CARE_RELATION, "extension": meta})
 
     # --- purpose of use (+ details) → purposeOfEvent ------------------------------------------------
-    purpose = [c for c in (_purpose_of_use(cr.get("purpose_of_use")), _coding(cr.get("purpose_of_use_details")))
-               if c]
+    purpose = [c for c in (_purpose_of_use(cr.get("purpose_of_use")),
+                           _coding(cr.get("purpose_of_use_details"))) if c]
     if purpose:
         event["purposeOfEvent"] = [{"coding": purpose}]
 
@@ -439,7 +445,8 @@ def citizen_entry(event: dict[str, Any]) -> dict[str, Any]:
                 elif sub.get("url") == "decision-ref-user-selected":
                     care["self_selected"] = sub.get("valueBoolean")
     entry["care_relation"] = care
-    return _scrub(entry)
+    scrubbed: dict[str, Any] = _scrub(entry)
+    return scrubbed
 
 
 _ELEVEN_DIGITS = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")

@@ -31,6 +31,7 @@ duplicate a row.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -212,7 +213,8 @@ class SQLAuditStore:
             any_of("patient_ref", query.patient_refs)
         if query.practitioner_refs:
             any_of("practitioner_ref", query.practitioner_refs)
-        for column, value in (("practitioner_hpr", query.practitioner_hpr), ("legal_entity", query.legal_entity),
+        for column, value in (("practitioner_hpr", query.practitioner_hpr),
+                              ("legal_entity", query.legal_entity),
                               ("issuer", query.issuer), ("decision", query.decision)):
             if value is not None:
                 where.append(f"{column} = {ph}")
@@ -229,7 +231,8 @@ class SQLAuditStore:
         if query.before_seq is not None:
             where.append(f"seq < {ph}")
             params.append(query.before_seq)
-        sql = f"SELECT seq, {', '.join(COLUMNS)} FROM attest_audit_event"
+        # only column names and placeholders are formatted in; every value is a bound parameter
+        sql = f"SELECT seq, {', '.join(COLUMNS)} FROM attest_audit_event"  # noqa: S608
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY seq DESC LIMIT {ph}"
@@ -262,10 +265,8 @@ class SQLAuditStore:
 
 
 def _close_quietly(conn: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the connection is being thrown away anyway
         conn.close()
-    except Exception:  # noqa: BLE001, S110 - the connection is being thrown away anyway
-        pass
 
 
 # --- SQLite -------------------------------------------------------------------------------------------
@@ -319,7 +320,7 @@ class SQLiteDialect:
         conn.executescript(_SQLITE_DDL)
 
     def insert(self, conn: sqlite3.Connection, rows: Sequence[AuditRow]) -> None:
-        sql = (f"INSERT OR IGNORE INTO attest_audit_event ({', '.join(COLUMNS)}) "
+        sql = (f"INSERT OR IGNORE INTO attest_audit_event ({', '.join(COLUMNS)}) "  # noqa: S608
                f"VALUES ({', '.join('?' * len(COLUMNS))})")
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -383,7 +384,7 @@ class PostgresDialect:
             raise ConfigurationError("DATABASE_URL names PostgreSQL but psycopg is not installed "
                                      "(pip install 'attest[postgres]')") from None
         self._psycopg = psycopg
-        self.errors = (psycopg.Error,)
+        self.errors: tuple[type[BaseException], ...] = (psycopg.Error,)
         self.url = url
         self.connect_timeout = max(1, int(connect_timeout))
         self.statement_timeout_ms = statement_timeout_ms
@@ -399,7 +400,7 @@ class PostgresDialect:
             conn.execute(_PG_DDL)
 
     def insert(self, conn: Any, rows: Sequence[AuditRow]) -> None:
-        sql = (f"INSERT INTO attest_audit_event ({', '.join(COLUMNS)}) "
+        sql = (f"INSERT INTO attest_audit_event ({', '.join(COLUMNS)}) "  # noqa: S608
                f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING")
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(sql, [r.values() for r in rows])

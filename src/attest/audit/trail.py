@@ -52,22 +52,25 @@ class AuditTrail:
         recorded = time.time() if recorded is None else recorded
         doc = decision.to_dict()
         issuer = decision.issuer.iss if decision.issuer is not None else None
-        att = doc.get("attestation") if isinstance(doc.get("attestation"), dict) else {}
+        att: dict[str, Any] = doc["attestation"] if isinstance(doc.get("attestation"), dict) else {}
         verification_id = str(uuid.uuid4())
-        targets: list[tuple[int | None, Any]] = [(i, get(p, "identifier", "id")) for i, p in iter_patients(att)]
+        targets: list[tuple[int | None, Any]] = [(i, get(p, "identifier", "id"))
+                                                 for i, p in iter_patients(att)]
         requested = None
         if not targets:
             targets = [(None, context.patient_id)]
             if context.patient_id:
                 requested = {"id": context.patient_id}
-        pr = att.get("practitioner") if isinstance(att.get("practitioner"), dict) else {}
+        pr: dict[str, Any] = att["practitioner"] if isinstance(att.get("practitioner"), dict) else {}
         pid = get(pr, "identifier", "id")
-        practitioner_ref = self.keyring.lookup_hash("practitioner", pid) if isinstance(pid, str) and pid else None
+        practitioner_ref = (self.keyring.lookup_hash("practitioner", pid)
+                            if isinstance(pid, str) and pid else None)
         hpr = _digits(get(pr, "hpr_nr", "id"), 1, 9)
         legal_entity = _digits(get(pr, "legal_entity", "id"), 9, 9)
         codes = " ".join(f.code for f in decision.errors)
         outcome = audit_outcome(doc)
-        ctx = {k: v for k, v in (("audience", context.audience), ("authenticated_pid", context.authenticated_pid),
+        ctx = {k: v for k, v in (("audience", context.audience),
+                                 ("authenticated_pid", context.authenticated_pid),
                                  ("authenticated_hpr", context.authenticated_hpr),
                                  ("patient_id", context.patient_id), ("now", context.now)) if v is not None}
         kept_token = token if isinstance(token, str) and len(token) <= MAX_TOKEN_KEPT else None
@@ -100,9 +103,11 @@ class AuditTrail:
         return StoredEvent(row, payload)
 
     def search(self, *, patient: str | None = None, practitioner_pid: str | None = None,
-               practitioner_hpr: str | None = None, legal_entity: str | None = None, issuer: str | None = None,
+               practitioner_hpr: str | None = None, legal_entity: str | None = None,
+               issuer: str | None = None,
                decision: str | None = None, code: str | None = None, since_ms: int | None = None,
-               until_ms: int | None = None, before_seq: int | None = None, limit: int = 100) -> list[StoredEvent]:
+               until_ms: int | None = None, before_seq: int | None = None,
+               limit: int = 100) -> list[StoredEvent]:
         """Events matching every given filter, newest first, opened with the key ring."""
         q = AuditQuery(
             patient_refs=tuple(self.keyring.lookup_hashes("patient", patient)) if patient else (),

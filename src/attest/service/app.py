@@ -68,8 +68,8 @@ def _validation_problem(request: Request, exc: Exception) -> Response:
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem(400, "malformed-json", "Bad Request", "the request body is not valid JSON")
     # no 'input' echoed: it may hold identity numbers
-    details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
-               for e in errors[:20]]
+    details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")),
+                "type": str(e.get("type"))} for e in errors[:20]]
     return problem(422, "invalid-request", "Unprocessable Content",
                    "the request does not have the documented shape", errors=details)
 
@@ -93,7 +93,8 @@ def _problem_error(request: Request, exc: Exception) -> Response:
 def _unavailable(request: Request, exc: Exception) -> Response:
     log.warning("dependency unavailable: answering 503 without a decision", extra={"reason": str(exc)})
     return problem(503, "dependency-unavailable", "Service Unavailable",
-                   "a dependency the decision needs (audit store or replay cache) is down; no decision was made",
+                   "a dependency the decision needs (audit store or replay cache) is down; "
+                   "no decision was made",
                    headers={"Retry-After": "5"})
 
 

@@ -29,7 +29,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             msg = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken format string must not lose the record
+        except Exception:
             msg = str(record.msg)
         record.msg, record.args = redact(msg), None
         for k, v in list(vars(record).items()):
@@ -44,7 +44,8 @@ class RedactingFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                   + f".{int(record.msecs):03d}Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),

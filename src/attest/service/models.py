@@ -22,7 +22,7 @@ class ContextIn(BaseModel):
     patient_id: StrictStr | None = Field(None, max_length=64,
                                          description="identifier of the patient the request is for (ATT-4)")
     now: StrictInt | None = Field(None, ge=1, le=MAX_NUMERIC_DATE,
-                                  description="evaluation time (unix seconds); only when the service allows it")
+                                  description="evaluation time (unix seconds); only if the service allows it")
 
 
 class VerifyRequest(BaseModel):
@@ -38,7 +38,7 @@ class InspectRequest(BaseModel):
 
 class IssueRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    attestation: dict[str, Any] = Field(..., description="the 13 fields (any accepted spelling); toa optional")
+    attestation: dict[str, Any] = Field(..., description="the 13 fields (any spelling); toa optional")
     audience: StrictStr | list[StrictStr] | None = Field(None, description="default: the service's audience")
     lifetime: StrictInt = Field(600, ge=1, le=3600)
     toa: StrictInt | None = Field(None, ge=1, le=MAX_NUMERIC_DATE)

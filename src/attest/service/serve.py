@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigurationError
 from . import logs
@@ -33,13 +34,14 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
     if s.dev_defaults:
         lines = [BANNER, "!!! attest serve is running with DEVELOPMENT defaults. NOT FOR PRODUCTION:"]
         lines += [f"!!!   - {item}" for item in s.dev_defaults]
-        lines += ["!!! Configure ATTEST_TRUST_STORE, ATTEST_AT_REST_KEYS, ATTEST_ADMIN_TOKEN, DATABASE_URL and",
-                  "!!! REDIS_URL for a real deployment (docs/service.md).", BANNER]
+        lines += ["!!! Configure ATTEST_TRUST_STORE, ATTEST_AT_REST_KEYS, ATTEST_ADMIN_TOKEN,",
+                  "!!! DATABASE_URL and REDIS_URL for a real deployment (docs/service.md).", BANNER]
         print("\n".join(lines), file=sys.stderr, flush=True)
     logs.configure(s.log_level, log_format)
-    common = {"host": host, "port": port, "log_config": None, "access_log": False, "proxy_headers": True,
-              "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-              "timeout_graceful_shutdown": 30, "server_header": False}
+    common: dict[str, Any] = {
+        "host": host, "port": port, "log_config": None, "access_log": False, "proxy_headers": True,
+        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        "timeout_graceful_shutdown": 30, "server_header": False}
     if workers > 1:
         os.environ["ATTEST_LOG_FORMAT"] = log_format
         uvicorn.run("attest.service.serve:worker_app", factory=True, workers=workers, **common)

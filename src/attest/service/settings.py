@@ -5,30 +5,11 @@ handed to routes through a dependency (``deps.get_settings``) that tests overrid
 let ``attest serve`` run from a fresh clone with no configuration at all, and says loudly which ones it
 used. Every variable is documented in docs/service.md.
 
-========================  ======================================================================  ==========
-variable                  meaning                                                                 default
-========================  ======================================================================  ==========
-ATTEST_TRUST_STORE        trust-store file (JSON/YAML, CONTRACT.md section 2)                     keys_example/trust.yaml (dev)
-ATTEST_PROFILE            verification profile id                                                 tillitsrammeverk-1.1
-ATTEST_AUDIENCE           this verifier's audience (else the trust store's ``audience``)          —
-ATTEST_DATA_DIR           directory for the SQLite audit store and generated dev secrets           ./data
-DATABASE_URL              ``postgresql://…`` (several instances) or ``sqlite:///path``            SQLite in the data dir
-REDIS_URL                 ``redis://…`` replay cache shared by instances                          in-memory (one process)
-ATTEST_AT_REST_KEYS       key ring ``kid:base64(32 bytes)[,kid:…]``, first = current              generated in the data dir (dev)
-ATTEST_AT_REST_KEYS_FILE  file holding the key ring (e.g. a Docker secret)                        —
-ATTEST_ADMIN_TOKEN        bearer token for /v1/audit, /v1/audit/citizen-log, /v1/attestations     generated in the data dir (dev)
-ATTEST_ADMIN_TOKEN_FILE   file holding the admin token                                            —
-ATTEST_ISSUING_KEY        PEM private key: enables POST /v1/attestations (test harnesses only)    off
-ATTEST_ISSUER             ``iss`` for /v1/attestations                                            —
-ATTEST_ISSUING_KID        ``kid`` for /v1/attestations                                            RFC 7638 thumbprint
-ATTEST_MAX_BODY_BYTES     request body limit (413 above it)                                       131072
-ATTEST_TRUST_RELOAD_SECONDS  how often the trust-store file's mtime is checked (0 = never)         5
-ATTEST_ALLOW_CONTEXT_NOW  accept ``context.now`` in /v1/verify (test harnesses only)              false
-ATTEST_INSTANCE           instance name (AuditEvent ``source.site``, logs)                         host name
-ATTEST_DB_POOL_SIZE       audit-store connections per process                                     4
-ATTEST_DEPENDENCY_TIMEOUT seconds to wait for PostgreSQL/Redis before answering 503               2
-ATTEST_LOG_LEVEL          logging level                                                            INFO
-========================  ======================================================================  ==========
+The variables (``ATTEST_TRUST_STORE``, ``ATTEST_PROFILE``, ``ATTEST_AUDIENCE``, ``ATTEST_DATA_DIR``,
+``DATABASE_URL``, ``REDIS_URL``, ``ATTEST_AT_REST_KEYS[_FILE]``, ``ATTEST_ADMIN_TOKEN[_FILE]``,
+``ATTEST_ISSUING_KEY``/``ATTEST_ISSUER``/``ATTEST_ISSUING_KID``, ``ATTEST_MAX_BODY_BYTES``,
+``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
+``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``), their meaning and defaults: docs/service.md.
 """
 
 from __future__ import annotations
@@ -142,7 +123,8 @@ class Settings:
             allow_context_now=_bool(s("ATTEST_ALLOW_CONTEXT_NOW"), "ATTEST_ALLOW_CONTEXT_NOW"),
             instance=s("ATTEST_INSTANCE") or socket.gethostname(),
             db_pool_size=_int(s("ATTEST_DB_POOL_SIZE"), "ATTEST_DB_POOL_SIZE", 4, 1, 64),
-            dependency_timeout=_float(s("ATTEST_DEPENDENCY_TIMEOUT"), "ATTEST_DEPENDENCY_TIMEOUT", 2.0) or 2.0,
+            dependency_timeout=(_float(s("ATTEST_DEPENDENCY_TIMEOUT"), "ATTEST_DEPENDENCY_TIMEOUT", 2.0)
+                                or 2.0),
             log_level=(s("ATTEST_LOG_LEVEL") or "INFO").upper(),
         )
 
@@ -195,8 +177,8 @@ def resolve(settings: Settings) -> Resolved:
     if s.trust_store is None:
         found = find_example_trust_store()
         if found is None:
-            raise ConfigurationError("no trust store: set ATTEST_TRUST_STORE (keys_example/trust.yaml was not "
-                                     "found relative to the current directory or the repository)")
+            raise ConfigurationError("no trust store: set ATTEST_TRUST_STORE (keys_example/trust.yaml was "
+                                     "not found relative to the current directory or the repository)")
         s = replace(s, trust_store=found)
         used.append(f"trust store {found} (TEST keys, public private keys)")
     if s.at_rest_keys:

@@ -79,7 +79,7 @@ class TrustHolder:
             force, self._force = self._force, False
             try:
                 self.check(force=force)
-            except Exception:  # noqa: BLE001 - the watcher must survive anything
+            except Exception:
                 log.exception("trust store watcher error")
 
     def start(self) -> None:

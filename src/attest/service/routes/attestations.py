@@ -3,6 +3,8 @@ off unless ATTEST_ISSUING_KEY and ATTEST_ISSUER are set, and then only for the a
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
@@ -14,7 +16,7 @@ from ..runtime import Runtime
 from ..settings import Settings
 
 router = APIRouter(tags=["attestations"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post("/v1/attestations", status_code=201, summary="Issue a signed attestation (test harnesses)",

@@ -20,7 +20,7 @@ from ..problems import ProblemError
 from ..runtime import Runtime
 
 router = APIRouter(tags=["audit"], dependencies=[Depends(require_admin)])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
@@ -60,7 +60,8 @@ def search_audit(
     request: Request,
     runtime: Runtime = Depends(get_runtime),  # noqa: B008
     patient: Str64 = None,
-    practitioner: Annotated[str | None, Query(max_length=64, description="the practitioner's F/D-number")] = None,
+    practitioner: Annotated[str | None, Query(max_length=64,
+                                              description="the practitioner's F/D-number")] = None,
     hpr: Annotated[str | None, Query(max_length=9, pattern=r"^[0-9]+$")] = None,
     legal_entity: Annotated[str | None, Query(max_length=9, pattern=r"^[0-9]+$")] = None,
     issuer: Annotated[str | None, Query(max_length=1024)] = None,

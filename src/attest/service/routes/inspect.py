@@ -14,7 +14,7 @@ from ..runtime import Runtime
 from ..settings import Settings
 
 router = APIRouter(tags=["inspect"])
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post("/v1/inspect", summary="Inspect a token (nothing is trusted)",

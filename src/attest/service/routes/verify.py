@@ -20,7 +20,7 @@ from ..settings import Settings
 router = APIRouter(tags=["verify"])
 log = logging.getLogger("attest.service.verify")
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post(
@@ -66,6 +66,7 @@ def verify_token(
     runtime.metrics.audit_events.inc(len(ids))
     runtime.metrics.decision(decision.decision, audit_outcome(doc), codes)
     log.info("verification", extra={
-        "decision": decision.decision, "codes": codes, "issuer": decision.issuer.iss if decision.issuer else None,
+        "decision": decision.decision, "codes": codes,
+        "issuer": decision.issuer.iss if decision.issuer else None,
         "audit_events": ids, "ms": round(elapsed * 1000, 2)})
     return doc
