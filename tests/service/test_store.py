@@ -158,3 +158,17 @@ def test_time_filters(tmp_path: Path) -> None:
     assert trail.search(code="token_expired") == []
     payload = trail.search()[0].payload
     assert payload is not None and json.dumps(payload)
+
+
+def test_unbound_attestation_gives_one_event_without_a_patient(tmp_path: Path) -> None:
+    trail = _trail(tmp_path)
+    att = valid_attestation()
+    att["patients"] = []
+    d = verify(make_token(att), trust_store(), context=VerifyContext(now=NOW))
+    ids = trail.record(d, VerifyContext(now=NOW), token="t" * 70000)
+    assert len(ids) == 1
+    ev = trail.search()[0]
+    assert ev.row.patient_ref is None
+    assert "extension" not in ev.audit_event or all(
+        "patient" not in x["url"] for x in ev.audit_event["extension"])
+    assert ev.payload["token"] is None and len(ev.payload["token_sha256"]) == 64  # too long to keep verbatim

@@ -4,6 +4,7 @@ caller gets the decision; follow-up control searches them; the citizen log shows
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -74,13 +75,15 @@ class AuditTrail:
                                  ("authenticated_hpr", context.authenticated_hpr),
                                  ("patient_id", context.patient_id), ("now", context.now)) if v is not None}
         kept_token = token if isinstance(token, str) and len(token) <= MAX_TOKEN_KEPT else None
+        token_sha256 = (hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+                        if isinstance(token, str) else None)
         rows: list[AuditRow] = []
         for index, patient_id in targets:
             event_id = str(uuid.uuid4())
             event = build_audit_event(doc, event_id=event_id, recorded=recorded, patient_index=index,
                                       requested_patient=requested, issuer=issuer, source_site=self.instance)
             payload = {"v": PAYLOAD_VERSION, "auditevent": event, "decision": doc, "context": ctx,
-                       "token": kept_token, "verification_id": verification_id}
+                       "token": kept_token, "token_sha256": token_sha256, "verification_id": verification_id}
             kid, sealed = self.keyring.seal(json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                                             event_id.encode())
             rows.append(AuditRow(
