@@ -146,6 +146,9 @@ class _DownStore:
     def append(self, rows: Any) -> None:
         raise DependencyUnavailable("audit store unreachable (test)")
 
+    async def append_async(self, rows: Any) -> None:
+        raise DependencyUnavailable("audit store unreachable (test)")
+
     def search(self, query: Any) -> list[AuditRow]:
         raise DependencyUnavailable("audit store unreachable (test)")
 

@@ -172,3 +172,45 @@ def test_unbound_attestation_gives_one_event_without_a_patient(tmp_path: Path) -
     assert "extension" not in ev.audit_event or all(
         "patient" not in x["url"] for x in ev.audit_event["extension"])
     assert ev.payload["token"] is None and len(ev.payload["token_sha256"]) == 64  # too long to keep verbatim
+
+
+class _CountingDialect(SQLiteDialect):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batches: list[int] = []
+        self.gate = threading.Event()
+
+    def insert(self, conn, rows):  # type: ignore[no-untyped-def]
+        self.gate.wait(10)  # hold the first write so that the others queue up behind it
+        self.batches.append(len(rows))
+        super().insert(conn, rows)
+
+
+def test_group_commit_batches_concurrent_appends_and_each_caller_waits_for_its_rows(tmp_path: Path) -> None:
+    """Concurrent appends are written together by the writer thread, several in one transaction; each
+    append returns only after its own rows are committed (visible to another connection)."""
+    dialect = _CountingDialect(tmp_path / "a.sqlite")
+    store = SQLAuditStore(dialect)
+    seen: list[bool] = []
+
+    def one(i: int) -> None:
+        store.append([AuditRow(f"gc-{i}", "v", 1, "deny", "8", "", None, None, None, None, None, "k", b"x")])
+        fresh = sqlite3.connect(tmp_path / "a.sqlite")
+        try:
+            seen.append(fresh.execute("SELECT count(*) FROM attest_audit_event WHERE id = ?",
+                                      (f"gc-{i}",)).fetchone()[0] == 1)
+        finally:
+            fresh.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    threading.Timer(0.3, dialect.gate.set).start()
+    for t in threads:
+        t.join(30)
+    store.close()
+    assert seen == [True] * 30
+    assert sum(dialect.batches) == 30
+    assert len(dialect.batches) < 30  # appends shared transactions
+    with pytest.raises(DependencyUnavailable, match="shutting down"):
+        store.append([AuditRow("late", "v", 1, "deny", "8", "", None, None, None, None, None, "k", b"x")])

@@ -31,6 +31,7 @@ duplicate a row.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
@@ -97,6 +98,10 @@ class AuditStore(Protocol):
         """Commit ``rows`` in one transaction before returning (raises DependencyUnavailable)."""
         ...
 
+    async def append_async(self, rows: Sequence[AuditRow]) -> None:
+        """As ``append``, awaited on an event loop without holding a thread."""
+        ...
+
     def search(self, query: AuditQuery) -> list[AuditRow]: ...
 
     def ping(self) -> bool: ...
@@ -121,12 +126,42 @@ class _Dialect(Protocol):
     def ping(self, conn: Any) -> None: ...
 
 
+class _PendingWrite:
+    """Rows waiting for the writer thread, and how their write ended."""
+
+    __slots__ = ("done", "error", "notify", "rows")
+
+    def __init__(self, rows: Sequence[AuditRow],
+                 notify: Callable[[DependencyUnavailable | None], None] | None = None) -> None:
+        self.rows = rows
+        self.done = threading.Event()
+        self.error: DependencyUnavailable | None = None
+        #: called from the writer thread when the write ended (the async path resolves a future with it)
+        self.notify = notify
+
+
+def _resolve(fut: asyncio.Future[None], error: DependencyUnavailable | None) -> None:
+    if not fut.done():
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+
+
 class SQLAuditStore:
     """The store over a dialect (SQLite or PostgreSQL) with a small bounded connection pool."""
 
     def __init__(self, dialect: _Dialect, *, pool_size: int = 4, acquire_timeout: float = 10.0,
-                 url_for_logs: str = "") -> None:
+                 url_for_logs: str = "", group_commit: bool = True, max_batch_rows: int = 512) -> None:
         self._d = dialect
+        # group commit: appends from concurrent requests are queued and written by one writer thread in
+        # one transaction per batch; each caller waits until its own rows are committed
+        self._group_commit = group_commit
+        self._max_batch_rows = max_batch_rows
+        self._queue: deque[_PendingWrite] = deque()
+        self._queue_cond = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._accepting = True
         self._idle: deque[Any] = deque()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(pool_size)
@@ -197,8 +232,79 @@ class SQLAuditStore:
 
     # --- API ---------------------------------------------------------------------------------------
     def append(self, rows: Sequence[AuditRow]) -> None:
-        if rows:
+        if not rows:
+            return
+        if not self._group_commit:
             self._run(lambda conn: self._d.insert(conn, rows), write=True)
+            return
+        pending = _PendingWrite(rows)
+        self._enqueue(pending)
+        if not pending.done.wait(self._write_timeout):
+            raise DependencyUnavailable("the audit write did not complete in time")
+        if pending.error is not None:
+            raise pending.error
+
+    async def append_async(self, rows: Sequence[AuditRow]) -> None:
+        """As :meth:`append`, for an event loop: waits for the group commit without holding a thread."""
+        if not rows:
+            return
+        if not self._group_commit:
+            await asyncio.to_thread(self.append, rows)
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def notify(error: DependencyUnavailable | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+                loop.call_soon_threadsafe(_resolve, fut, error)
+
+        self._enqueue(_PendingWrite(rows, notify))
+        try:
+            await asyncio.wait_for(fut, self._write_timeout)
+        except TimeoutError:
+            raise DependencyUnavailable("the audit write did not complete in time") from None
+
+    @property
+    def _write_timeout(self) -> float:
+        # the writer gives up on a batch after the connection and retry timeouts; wait a little longer
+        return self._acquire_timeout * 3 + 30
+
+    def _enqueue(self, pending: _PendingWrite) -> None:
+        with self._queue_cond:
+            if not self._accepting:
+                raise DependencyUnavailable("the audit store is shutting down")
+            self._queue.append(pending)
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="attest-audit-writer", daemon=True)
+                self._writer.start()
+            self._queue_cond.notify()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._queue_cond:
+                while not self._queue:
+                    if not self._accepting:
+                        return
+                    self._queue_cond.wait(1.0)
+                batch: list[_PendingWrite] = []
+                n = 0
+                while self._queue and (not batch or n + len(self._queue[0].rows) <= self._max_batch_rows):
+                    item = self._queue.popleft()
+                    batch.append(item)
+                    n += len(item.rows)
+            rows = [r for item in batch for r in item.rows]
+            error: DependencyUnavailable | None = None
+            try:
+                self._run(lambda conn, rows=rows: self._d.insert(conn, rows), write=True)  # type: ignore[misc]
+            except DependencyUnavailable as exc:
+                error = exc
+            except Exception as exc:
+                error = DependencyUnavailable(f"audit write failed ({type(exc).__name__})")
+            for item in batch:
+                item.error = error
+                item.done.set()
+                if item.notify is not None:
+                    item.notify(error)
 
     def search(self, query: AuditQuery) -> list[AuditRow]:
         ph = self._d.placeholder
@@ -254,6 +360,12 @@ class SQLAuditStore:
 
     def close(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
+        with self._queue_cond:
+            self._accepting = False  # no new appends; the writer drains what is queued, then stops
+            self._queue_cond.notify_all()
+        writer = self._writer
+        if writer is not None:
+            writer.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             self._closed = True
             while self._inflight > 0:

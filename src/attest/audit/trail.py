@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..context import VerifyContext
 from ..model import get, iter_patients
 from ..verify import Decision
@@ -21,6 +23,16 @@ from .store import AuditQuery, AuditRow, AuditStore
 PAYLOAD_VERSION = 1
 #: tokens longer than this are not kept verbatim in the sealed payload (only their SHA-256)
 MAX_TOKEN_KEPT = 65536
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    """UTF-8 JSON of the sealed payload: orjson (several times faster than the standard library on these
+    ~10 KB documents), falling back to ``json`` for what orjson refuses (integers beyond 64 bits, which an
+    invalid token may carry)."""
+    try:
+        return orjson.dumps(payload)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _digits(v: Any, lo: int, hi: int) -> str | None:
@@ -50,6 +62,20 @@ class AuditTrail:
                recorded: float | None = None) -> list[str]:
         """Build, seal and commit the AuditEvents of ``decision``; return their ids. Raises
         :class:`~attest.errors.DependencyUnavailable` when the store cannot commit them."""
+        rows = self.prepare(decision, context, token, recorded)
+        self.store.append(rows)
+        return [r.id for r in rows]
+
+    async def record_async(self, decision: Decision, context: VerifyContext, token: str | None = None,
+                           recorded: float | None = None) -> list[str]:
+        """As :meth:`record`, on an event loop: the commit is awaited without holding a thread."""
+        rows = self.prepare(decision, context, token, recorded)
+        await self.store.append_async(rows)
+        return [r.id for r in rows]
+
+    def prepare(self, decision: Decision, context: VerifyContext, token: str | None = None,
+                recorded: float | None = None) -> list[AuditRow]:
+        """The sealed rows (one per patient) of ``decision``, not yet stored."""
         recorded = time.time() if recorded is None else recorded
         doc = decision.to_dict()
         issuer = decision.issuer.iss if decision.issuer is not None else None
@@ -84,8 +110,7 @@ class AuditTrail:
                                       requested_patient=requested, issuer=issuer, source_site=self.instance)
             payload = {"v": PAYLOAD_VERSION, "auditevent": event, "decision": doc, "context": ctx,
                        "token": kept_token, "token_sha256": token_sha256, "verification_id": verification_id}
-            kid, sealed = self.keyring.seal(json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-                                            event_id.encode())
+            kid, sealed = self.keyring.seal(_json_bytes(payload), event_id.encode())
             rows.append(AuditRow(
                 id=event_id, verification_id=verification_id, recorded_ms=int(recorded * 1000),
                 decision=decision.decision, outcome=outcome, codes=codes, issuer=issuer,
@@ -93,8 +118,7 @@ class AuditTrail:
                 patient_ref=(self.keyring.lookup_hash("patient", patient_id)
                              if isinstance(patient_id, str) and patient_id else None),
                 key_id=kid, sealed=sealed, instance=self.instance))
-        self.store.append(rows)
-        return [r.id for r in rows]
+        return rows
 
     def open(self, row: AuditRow) -> StoredEvent:
         try:

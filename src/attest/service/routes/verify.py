@@ -8,8 +8,9 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
 
-from ... import DependencyUnavailable, VerifyContext, verify
+from ... import DependencyUnavailable, MemoryReplayCache, VerifyContext, verify
 from ...audit.fhir import audit_outcome
 from ..deps import get_runtime, get_settings
 from ..models import VerifyRequest
@@ -31,7 +32,7 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
                 "cache is down the answer is 503 and no decision.",
     responses={400: _PROBLEM, 413: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM},
 )
-def verify_token(
+async def verify_token(
     body: VerifyRequest,
     runtime: Runtime = Depends(get_runtime),  # noqa: B008
     settings: Settings = Depends(get_settings),  # noqa: B008
@@ -45,19 +46,26 @@ def verify_token(
         context = dataclasses.replace(context, audience=settings.audience)
     start = time.perf_counter()
     try:
-        decision = verify(body.token, runtime.trust.store, settings.profile, context, replay=runtime.replay)
+        # verification is CPU work of well under a millisecond: it runs on the event loop, unless the
+        # replay cache is a network service (Redis), whose call must not block the loop
+        if isinstance(runtime.replay, MemoryReplayCache):
+            decision = verify(body.token, runtime.trust.store, settings.profile, context, replay=runtime.replay)
+        else:
+            decision = await run_in_threadpool(verify, body.token, runtime.trust.store, settings.profile, context,
+                                               replay=runtime.replay)
     except DependencyUnavailable:
         runtime.metrics.unavailable.labels("replay_cache").inc()
         raise
     try:
-        ids = runtime.trail.record(decision, context, token=body.token)
+        # the commit is awaited (group commit by the store's writer thread) before the answer is sent
+        ids = await runtime.trail.record_async(decision, context, token=body.token)
     except DependencyUnavailable:
         runtime.metrics.unavailable.labels("audit_store").inc()
         token = decision.token or {}
         if decision.permitted:  # the jti was recorded for a decision nobody received: let the caller retry
             release = getattr(runtime.replay, "release", None)
             if callable(release):
-                release(token.get("iss"), token.get("jti"))
+                await run_in_threadpool(release, token.get("iss"), token.get("jti"))
         raise
     elapsed = time.perf_counter() - start
     doc = decision.to_dict()
