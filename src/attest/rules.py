@@ -34,6 +34,7 @@ from .identifiers import (
     check_resh_id,
     is_absolute_uri,
     normalize_system,
+    redact_identity_numbers,
     same_hpr_number,
 )
 from .model import get, iter_patients
@@ -88,7 +89,8 @@ def _systems(names: list[str]) -> frozenset[str]:
 
 
 def _short(value: object, limit: int = 80) -> str:
-    s = str(value)
+    """A token value quoted in a message: identity numbers masked, escaped to ASCII, at most ``limit``."""
+    s = redact_identity_numbers(str(value))
     s = s.encode("unicode_escape").decode("ascii")
     return s if len(s) <= limit else s[:limit] + "..."
 
@@ -626,7 +628,8 @@ def evaluate(rules: tuple[CompiledRule, ...], ctx: RuleContext,
     for rule in rules:
         for path, value in resolve(ctx.attestation, rule.steps):
             for issue in rule.fn(value, rule.params, ctx, path):
-                finding = Finding(issue.code, rule.id, path + issue.suffix, issue.message)
+                # the message is redacted here as well, for kinds that format a value without _short
+                finding = Finding(issue.code, rule.id, path + issue.suffix, redact_identity_numbers(issue.message))
                 if rule.severity == "warning" or ERROR_CODES[issue.code].stage == "warning":
                     warnings.append(finding)
                 else:
