@@ -431,10 +431,12 @@ def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> Itera
         return
     lists, systems = params
     system, code = value.get("system"), value.get("code")
+    if not isinstance(system, str):  # a non-string is reported by the struct rule; never hash it here
+        return
     if system in systems:
         yield Issue("invalid_code_system", ".system", f"code system {system} is retired; do not issue it")
     for cl in lists:
-        if system in cl.systems and code in cl.deprecated:
+        if system in cl.systems and isinstance(code, str) and code in cl.deprecated:
             yield Issue("invalid_code", ".code", f"code {code} of {cl.name} is retired; do not issue it")
 
 
@@ -468,8 +470,8 @@ def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str)
     if not isinstance(details, dict):
         return
     cl = codes_mod.code_lists()["carerelation"]
-    code = details.get("code")
-    if details.get("system") not in cl.systems or not isinstance(code, str):
+    system, code = details.get("system"), details.get("code")
+    if not isinstance(system, str) or system not in cl.systems or not isinstance(code, str):
         return
     if code in params:
         yield Issue("advisory", ".purpose_of_use_details.code",

@@ -128,21 +128,42 @@ def _header_variants() -> st.SearchStrategy[dict[str, Any]]:
                          lambda keep: {k: base[k] for k in keep}))
 
 
+def _node_paths(tree: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every node of a JSON tree (containers and leaves), as key paths."""
+    out = [path] if path else []
+    if isinstance(tree, dict):
+        out += [p for k, v in tree.items() for p in _node_paths(v, (*path, k))]
+    elif isinstance(tree, list):
+        out += [p for i, v in enumerate(tree) for p in _node_paths(v, (*path, i))]
+    return out
+
+
 def _set_at(tree: Any, data: st.DataObject, value: Any) -> Any:
-    """Replace one randomly chosen node of ``tree`` (a deep copy) with ``value``."""
+    """Replace one node of ``tree`` (a deep copy), chosen uniformly among all its nodes, with ``value``."""
     tree = copy.deepcopy(tree)
-    if not isinstance(tree, dict | list) or not tree:
+    paths = _node_paths(tree)
+    if not paths:
         return value
+    *parents, last = data.draw(st.sampled_from(paths), label="where")
     node = tree
-    while True:
-        keys = list(node.keys()) if isinstance(node, dict) else list(range(len(node)))
-        k = data.draw(st.sampled_from(keys))
-        child = node[k]
-        if isinstance(child, dict | list) and child and data.draw(st.booleans()):
-            node = child
-            continue
-        node[k] = value
-        return tree
+    for step in parents:
+        node = node[step]
+    node[last] = value
+    return tree
+
+
+def full_attestation() -> dict[str, Any]:
+    """The valid attestation with every optional field present too, so random replacements reach them."""
+    att = valid_attestation()
+    dept = {"id": "4208723", "name": "Avdeling", "system": "urn:oid:2.16.578.1.12.4.1.4.102",
+            "authority": "https://www.helsedirektoratet.no/"}
+    att["practitioner"]["department"] = dict(dept)
+    att["care_relation"]["purpose_of_use_details"] = {
+        "code": "KONSSERIE", "text": "Åpen konsultasjonsserie",
+        "system": "urn:AuditEventHL7Norway/CodeSystem/carerelation", "assigner": "https://www.hl7.no"}
+    att["patients"][0]["point_of_care"] = dict(att["practitioner"]["point_of_care"])
+    att["patients"][0]["department"] = dict(dept)
+    return att
 
 
 @bounded(300)
@@ -150,7 +171,7 @@ def _set_at(tree: Any, data: st.DataObject, value: Any) -> Any:
 def test_signed_random_json_never_crashes_verify(data: st.DataObject) -> None:
     o = org("fagersta")
     header = data.draw(_header_variants(), label="header")
-    valid = claims_for()
+    valid = claims_for(full_attestation())
     payload = data.draw(st.one_of(
         json_objects,
         st.builds(lambda k, v: {**valid, k: v}, st.sampled_from(sorted(valid) + ["nbf", "sub", "patients"]),
@@ -167,6 +188,21 @@ def test_signed_random_json_never_crashes_verify(data: st.DataObject) -> None:
         assert again.codes == ["token_replayed"]
     report = inspect(token, trust=trust_store(), context=CTX)
     json.dumps(report, ensure_ascii=False, default=str).encode("utf-8")
+
+
+@bounded(300)
+@given(st.data())
+def test_check_attestation_never_raises(data: st.DataObject) -> None:
+    from attest import check_attestation
+
+    raw = data.draw(st.one_of(json_values.map(lambda v: _set_at(full_attestation(), data, v)), attestations),
+                    label="attestation")
+    before = copy.deepcopy(raw)
+    out, errors, warnings = check_attestation(raw, now=NOW)
+    assert raw == before
+    for f in (*errors, *warnings):
+        assert f.code in ERROR_CODES
+    json.dumps(out, allow_nan=False)
 
 
 # --- mutations of a valid token are never permitted ---------------------------------------------------------
@@ -346,3 +382,45 @@ def test_no_identity_number_in_any_finding_message(data: st.DataObject) -> None:
     forms = [f for f in FNR_FORMS] + [f.encode("unicode_escape").decode("ascii") for f in FNR_FORMS]
     for f in (*d.errors, *d.warnings):
         assert not any(form in f.message or form in f.path for form in forms), f
+
+
+# --- the trust-store loader: a JWKS may come from a jwks_uri, so it is input too ---------------------------
+
+@cache
+def _example_jwks() -> list[dict[str, Any]]:
+    from ..support.tokens import KEYS
+
+    return [json.loads((KEYS / name / "public.jwk.json").read_text()) for name in ORGS]
+
+
+_JWK_MEMBERS = ["kty", "kid", "alg", "use", "key_ops", "crv", "x", "y", "n", "e", "d", "k", "p", "x5c", "ext"]
+
+
+@bounded(300)
+@given(st.data())
+def test_load_jwks_raises_only_trust_store_error(data: st.DataObject) -> None:
+    from attest.errors import TrustStoreError
+    from attest.trust import load_jwks
+
+    keys = []
+    for _ in range(data.draw(st.integers(0, 3), label="n")):
+        jwk = dict(data.draw(st.sampled_from(_example_jwks()), label="base"))
+        for name, value in data.draw(st.dictionaries(st.sampled_from(_JWK_MEMBERS), json_values | st.sampled_from(
+                ["RSA", "EC", "OKP", "oct", "P-256", "Ed25519", "ES256", "RS256", "sig", "enc", "AQAB", "AA"]),
+                max_size=3), label="changes").items():
+            jwk[name] = value
+        for name in data.draw(st.lists(st.sampled_from(_JWK_MEMBERS), max_size=2), label="drop"):
+            jwk.pop(name, None)
+        keys.append(jwk)
+    jwks = data.draw(st.sampled_from([{"keys": keys}, keys, {"keys": keys, "x": 1}]), label="container")
+    try:
+        loaded = load_jwks(jwks, "fuzz")
+    except TrustStoreError:
+        return
+    for key in loaded.values():
+        assert key.algorithms and key.algorithms <= PROFILE_ALGORITHMS
+        assert not any(m in key.jwk for m in ("d", "p", "k"))
+
+
+PROFILE_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512",
+                                "EdDSA"})

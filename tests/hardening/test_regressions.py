@@ -77,3 +77,49 @@ def test_redaction_keeps_other_numbers_readable() -> None:
     for value in ("100100673", "9144897", "1800000000", "253402300799"):
         assert value in _short(value)
     assert _short(f"x{FNR}y") == "x***********y"
+
+
+# Bug: verify() raised TypeError ("unhashable type: 'list'") for a validly signed token whose
+# care_relation.purpose_of_use_details.system is a JSON array or object: the care-relation advisory looked
+# the value up in a frozenset before checking it is a string. verify() must never raise for token content
+# (the service would answer 500). Found by test_properties (random JSON at random places of a signed token).
+# Before: TypeError. After: deny with invalid_field at ...purpose_of_use_details.system.
+@pytest.mark.parametrize("system", [[], ["urn:oid:2.16.578.1.12.4.1.1.9151"], {}, {"a": 1}])
+def test_regression_verify_crash_on_non_string_purpose_of_use_details_system(system: Any) -> None:
+    att = valid_attestation()
+    att["care_relation"]["purpose_of_use_details"] = {"code": "PAS", "system": system}
+    d = verify(make_token(att), trust_store(), context=VerifyContext(audience=AUDIENCE, now=NOW))
+    assert d.decision == "deny"
+    assert ("invalid_field", "attestation.care_relation.purpose_of_use_details.system") in \
+        [(f.code, f.path) for f in d.errors]
+
+
+# Bug: check_attestation()/build() raised TypeError for a code or code system given as an array or object
+# (the issue-only rule that refuses retired codes looked them up in a frozenset unchecked).
+# Before: TypeError. After: the attestation is refused with invalid_field findings.
+@pytest.mark.parametrize("member, value", [("system", []), ("system", {}), ("code", []), ("code", {"c": 1})])
+def test_regression_check_attestation_crash_on_non_string_code_member(member: str, value: Any) -> None:
+    from attest import check_attestation
+
+    for field in (("practitioner", "authorization"), ("care_relation", "healthcare_service")):
+        att = valid_attestation()
+        att[field[0]][field[1]][member] = value
+        _, errors, _ = check_attestation(att, now=NOW)
+        assert any(f.path == f"attestation.{field[0]}.{field[1]}.{member}" for f in errors), errors
+
+
+# Bug: inspect() raised TypeError for an identifier whose system is an array or object (the masking
+# decision looked the system up in a dict unchecked); inspect() must never raise for bad input.
+# Before: TypeError. After: a report whose row for that field says the check could not be made.
+@pytest.mark.parametrize("system", [[], {}, ["urn:oid:2.16.578.1.12.4.1.4.1"]])
+def test_regression_inspect_crash_on_non_string_identifier_system(system: Any) -> None:
+    from attest import inspect
+
+    att = valid_attestation()
+    att["patients"][0]["identifier"]["system"] = system
+    att["practitioner"]["identifier"]["system"] = system
+    report = inspect(make_token(att), trust=trust_store(), context=VerifyContext(audience=AUDIENCE, now=NOW))
+    assert report["decision"]["decision"] == "deny"
+    rows = {r["field"]: r for r in report["fields"]}
+    assert rows["practitioner.identifier"]["check"] is None
+    assert FNR not in str(rows["practitioner.identifier"]["value"])  # not shown in full: it may be a person
