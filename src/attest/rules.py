@@ -631,7 +631,8 @@ def evaluate(rules: tuple[CompiledRule, ...], ctx: RuleContext,
         for path, value in resolve(ctx.attestation, rule.steps):
             for issue in rule.fn(value, rule.params, ctx, path):
                 # the message is redacted here as well, for kinds that format a value without _short
-                finding = Finding(issue.code, rule.id, path + issue.suffix, redact_identity_numbers(issue.message))
+                message = redact_identity_numbers(issue.message)
+                finding = Finding(issue.code, rule.id, path + issue.suffix, message)
                 if rule.severity == "warning" or ERROR_CODES[issue.code].stage == "warning":
                     warnings.append(finding)
                 else:

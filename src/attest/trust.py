@@ -262,8 +262,9 @@ def load_jwk(jwk: Any, where: str, *, restrict: frozenset[str] | None = None) ->
         if public_key.key_size < 2048:
             raise TrustStoreError(f"{where}: RSA key of {public_key.key_size} bits; at least 2048 are required")
         if has_roca_fingerprint(public_key.public_numbers().n):
-            raise TrustStoreError(f"{where}: the RSA modulus has the ROCA fingerprint (CVE-2017-15361: made by a "
-                                  "vulnerable Infineon RSALib, it can be factored); the issuer must replace the key")
+            raise TrustStoreError(f"{where}: the RSA modulus has the ROCA fingerprint (CVE-2017-15361: made "
+                                  "by a vulnerable Infineon RSALib, it can be factored); the issuer must "
+                                  "replace the key")
         family = frozenset(RSA_ALGORITHMS)
         if alg is not None and alg not in family:
             raise TrustStoreError(f"{where}: alg {alg!r} does not fit an RSA key")

@@ -69,9 +69,10 @@ json_objects = st.dictionaries(st.text(max_size=10), json_values, max_size=6)
 # text built from JSON's structural characters, escapes and literals: reaches the strict JSON parser and
 # the depth pre-check with inputs that are almost JSON
 _JSONISH = ['{', '}', '[', ']', '"', ':', ',', '\\', ' ', '0', '1', '-', '.', 'e', 'a', 'true', 'null', 'NaN',
-            'Infinity', '\\u0000', '\\ud800', '\\udc00', '\\"', '"alg"', '"kid"', '"typ"', '"ES256"', '\ufeff',
-            'é', '\n']
-jsonish_bytes = st.lists(st.sampled_from(_JSONISH), max_size=60).map(lambda parts: "".join(parts).encode("utf-8"))
+            'Infinity', '\\u0000', '\\ud800', '\\udc00', '\\"', '"alg"', '"kid"', '"typ"', '"ES256"',
+            '\ufeff', 'é', '\n']
+jsonish_bytes = st.lists(st.sampled_from(_JSONISH), max_size=60).map(
+    lambda parts: "".join(parts).encode("utf-8"))
 
 segments = st.one_of(
     st.text(alphabet=B64URL, max_size=40),
@@ -121,8 +122,8 @@ def test_inspect_never_raises_on_random_input(token: Any) -> None:
 def _header_variants() -> st.SearchStrategy[dict[str, Any]]:
     o = org("fagersta")
     base = {"alg": o.alg, "kid": o.kid, "typ": "attestation+jwt"}
-    overrides = st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "jwk", "x5c", "b64", "cty", "zip",
-                                                 "enc", "x"]), json_values, max_size=3)
+    names = ["alg", "kid", "typ", "crit", "jwk", "x5c", "b64", "cty", "zip", "enc", "x"]
+    overrides = st.dictionaries(st.sampled_from(names), json_values, max_size=3)
     return st.one_of(json_objects, overrides.map(lambda o_: {**base, **o_}),
                      st.lists(st.sampled_from(sorted(base)), unique=True).map(
                          lambda keep: {k: base[k] for k in keep}))
@@ -174,7 +175,7 @@ def test_signed_random_json_never_crashes_verify(data: st.DataObject) -> None:
     valid = claims_for(full_attestation())
     payload = data.draw(st.one_of(
         json_objects,
-        st.builds(lambda k, v: {**valid, k: v}, st.sampled_from(sorted(valid) + ["nbf", "sub", "patients"]),
+        st.builds(lambda k, v: {**valid, k: v}, st.sampled_from([*sorted(valid), "nbf", "sub", "patients"]),
                   json_values),
         json_values.flatmap(lambda v: st.just(_set_at(valid, data, v))),
     ), label="payload")
@@ -268,7 +269,8 @@ def test_mutated_valid_token_is_never_permitted(m: tuple[str, str, str]) -> None
     _assert_consistent(d)
     if mutated != token:
         assert d.decision == "deny", (kind, mutated)
-        # refused before any claim is trusted: a token-stage code, or the unverified 'iss' that selects the key
+        # refused before any claim is trusted: a token-stage code, or the unverified 'iss' that selects
+        # the key
         (first,) = d.errors
         assert ERROR_CODES[first.code].stage == "token" or first.path == "iss", (kind, d.errors)
 
@@ -279,8 +281,8 @@ _VOCAB = ["toa", "practitioner", "care_relation", "care-relation", "care_relatio
           "patients", "patient", "identifier", "pid", "patient_id", "patient-id", "hpr_nr", "hpr-nr",
           "authorization", "legal_entity", "legal-entity", "point_of_care", "point-of-care",
           "point_of_care_patient", "department", "healthcare_service", "purpose_of_use", "purpose-of-use",
-          "purpose_of_use_details", "decision_ref", "decision-ref", "ref_id", "id", "name", "system", "authority",
-          "code", "text", "assigner", "description", "user_selected", "type"]
+          "purpose_of_use_details", "decision_ref", "decision-ref", "ref_id", "id", "name", "system",
+          "authority", "code", "text", "assigner", "description", "user_selected", "type"]
 _SYSTEMS = ["2.16.578.1.12.4.1.4.1", "oid:2.16.578.1.12.4.1.4.101", "urn:oid:2.16.578.1.12.4.1.4.4",
             "OID:2.16.578.1.12.4.1.1.9060", "https://example.org/cs", ""]
 model_keys = st.one_of(st.sampled_from(_VOCAB), st.text(max_size=8))
@@ -347,7 +349,9 @@ def test_locate_and_normalise_never_raise_on_random_payloads(payload: dict[str, 
 
 # --- privacy: no identity number in any finding message -----------------------------------------------------
 
-FNR_FORMS = ("20086600138", "200866 00138", "200866-00138", "２００８６６００１３８")
+FNR = "20086600138"
+# as written, as people write it, and in fullwidth digits
+FNR_FORMS = (FNR, "200866 00138", "200866-00138", "".join(chr(ord(c) + 0xFEE0) for c in FNR))
 
 
 def _leaves(tree: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -367,7 +371,8 @@ def test_no_identity_number_in_any_finding_message(data: st.DataObject) -> None:
     att["patients"][0]["point_of_care"] = dict(att["practitioner"]["point_of_care"])
     leaves = [p for p in _leaves(att) if p[-1] not in ("identifier",)]
     # put identity numbers (as strings, in any of the ways people write them) at 1-3 places
-    for path in data.draw(st.lists(st.sampled_from(leaves), min_size=1, max_size=3, unique=True), label="where"):
+    places = st.lists(st.sampled_from(leaves), min_size=1, max_size=3, unique=True)
+    for path in data.draw(places, label="where"):
         node = att
         for step in path[:-1]:
             node = node[step]
@@ -405,9 +410,10 @@ def test_load_jwks_raises_only_trust_store_error(data: st.DataObject) -> None:
     keys = []
     for _ in range(data.draw(st.integers(0, 3), label="n")):
         jwk = dict(data.draw(st.sampled_from(_example_jwks()), label="base"))
-        for name, value in data.draw(st.dictionaries(st.sampled_from(_JWK_MEMBERS), json_values | st.sampled_from(
-                ["RSA", "EC", "OKP", "oct", "P-256", "Ed25519", "ES256", "RS256", "sig", "enc", "AQAB", "AA"]),
-                max_size=3), label="changes").items():
+        values = json_values | st.sampled_from(
+            ["RSA", "EC", "OKP", "oct", "P-256", "Ed25519", "ES256", "RS256", "sig", "enc", "AQAB", "AA"])
+        changes = st.dictionaries(st.sampled_from(_JWK_MEMBERS), values, max_size=3)
+        for name, value in data.draw(changes, label="changes").items():
             jwk[name] = value
         for name in data.draw(st.lists(st.sampled_from(_JWK_MEMBERS), max_size=2), label="drop"):
             jwk.pop(name, None)
@@ -422,5 +428,5 @@ def test_load_jwks_raises_only_trust_store_error(data: st.DataObject) -> None:
         assert not any(m in key.jwk for m in ("d", "p", "k"))
 
 
-PROFILE_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512",
-                                "EdDSA"})
+PROFILE_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384",
+                                "RS512", "EdDSA"})

@@ -64,7 +64,8 @@ def _rsalib_style_prime(bits: int, primorial_size: int, rng: random.Random) -> i
     while True:
         k = rng.getrandbits(bits - m.bit_length()) | (1 << (bits - m.bit_length() - 1))
         p = k * m + pow(65537, rng.randrange(1, m), m)
-        if p >> (bits - 2) == 3 and p.bit_length() == bits and _is_probable_prime(p, rng):  # n has 2*bits bits
+        # top two bits set, so that the product of two such primes has exactly 2*bits bits
+        if p >> (bits - 2) == 3 and p.bit_length() == bits and _is_probable_prime(p, rng):
             return p
 
 
@@ -85,7 +86,7 @@ def test_loader_refuses_the_wycheproof_roca_key() -> None:
 
 @pytest.mark.parametrize("primorial_size, bits", [(126, 1024), (71, 1024)])
 def test_rsalib_style_moduli_are_detected_and_refused(primorial_size: int, bits: int) -> None:
-    rng = random.Random(f"roca-{primorial_size}-{bits}")
+    rng = random.Random(f"roca-{primorial_size}-{bits}")  # noqa: S311 - reproducible test data, not keys
     n = _rsalib_style_prime(bits, primorial_size, rng) * _rsalib_style_prime(bits, primorial_size, rng)
     assert n.bit_length() == 2 * bits
     assert has_roca_fingerprint(n)

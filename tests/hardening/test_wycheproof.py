@@ -137,8 +137,8 @@ def jws_rows() -> tuple[Row, ...]:
     for group in jws_vectors()["testGroups"]:
         keys = load_keys({"keys": [group.get("public") or group["private"]]})
         for t in group["tests"]:
-            rows.append(Row("jws", int(t["tcId"]), t["comment"], t["result"], run_vector(t["jws"], keys), group,
-                            t["jws"]))
+            outcome = run_vector(t["jws"], keys)
+            rows.append(Row("jws", int(t["tcId"]), t["comment"], t["result"], outcome, group, t["jws"]))
     return tuple(rows)
 
 
@@ -148,8 +148,8 @@ def jwk_rows() -> tuple[Row, ...]:
     for group in jwk_vectors()["testGroups"]:
         keys = load_keys(group.get("public") or group["private"])
         for t in group["tests"]:
-            rows.append(Row("jwk", int(t["tcId"]), t["comment"], t["result"], run_vector(t["jws"], keys), group,
-                            t["jws"]))
+            outcome = run_vector(t["jws"], keys)
+            rows.append(Row("jwk", int(t["tcId"]), t["comment"], t["result"], outcome, group, t["jws"]))
     return tuple(rows)
 
 
@@ -295,7 +295,8 @@ def tallies(rows: tuple[Row, ...]) -> dict[str, Any]:
         "policy": cats["policy"],
         "policy_by_reason": dict(sorted(by_policy.items())),
         "mismatch": [r.tc_id for r in rows if r.category == "MISMATCH"],
-        "rejections_by_code": dict(sorted(Counter(r.outcome.code for r in rows if not r.outcome.accepted).items())),
+        "rejections_by_code": dict(sorted(Counter(r.outcome.code for r in rows
+                                                  if not r.outcome.accepted).items())),
     }
 
 
@@ -304,9 +305,10 @@ def test_summary() -> None:
     lines = ["", "Wycheproof results (tillitsrammeverk-1.1 policy, attest.jose + attest.trust)"]
     for name, t in (("json_web_signature_test.json", jws), ("json_web_key_test.json", jwk)):
         lines.append(f"  {name}: {t['total']} vectors: {t['matched']} matched "
-                     f"({t['matched_valid_accepted']} valid accepted, {t['matched_invalid_rejected']} invalid "
-                     f"rejected), {t['excluded']} excluded (mislabelled), {t['policy']} expected rejections by "
-                     f"policy {t['policy_by_reason']}, mismatches {t['mismatch']}")
+                     f"({t['matched_valid_accepted']} valid accepted, "
+                     f"{t['matched_invalid_rejected']} invalid rejected), {t['excluded']} excluded "
+                     f"(mislabelled), {t['policy']} expected rejections by policy {t['policy_by_reason']}, "
+                     f"mismatches {t['mismatch']}")
         lines.append(f"    rejections by code: {t['rejections_by_code']}")
     for policy, reason in POLICY_REASONS.items():
         lines.append(f"  policy {policy}: {reason}")

@@ -1,4 +1,5 @@
-"""Access to the vendored Wycheproof JOSE vectors (``../shared/testdata/wycheproof``, Apache-2.0, unchanged)."""
+"""Access to the vendored Wycheproof JOSE vectors (``../shared/testdata/wycheproof``, Apache-2.0,
+unchanged)."""
 
 from __future__ import annotations
 
