@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -28,6 +29,7 @@ from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .problems import ProblemError, problem
 from .routes import attestations, audit, health, inspect, profiles, verify
 from .runtime import Runtime
+from .schemas import PROBLEM_MEDIA_TYPE, PROBLEM_REF, Problem, problem_responses
 from .settings import Settings, resolve
 
 log = logging.getLogger("attest.service")
@@ -103,6 +105,34 @@ def _internal(request: Request, exc: Exception) -> Response:
     return problem(500, "internal-error", "Internal Server Error", "unexpected error; see the service log")
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with what the middleware and exception handlers add to every operation:
+    error answers are problem+json (:class:`~attest.service.schemas.Problem`); an operation with a body
+    can answer 400 (not JSON), 413 (over the body limit) and 422 (wrong shape)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for item in doc.get("paths", {}).values():
+        for op in item.values():
+            responses = op.setdefault("responses", {})
+            added = [400, 413, 422] if "requestBody" in op else []
+            for status, entry in problem_responses(*added).items():
+                responses.setdefault(str(status), entry)
+            if "503" in responses:
+                responses["503"].setdefault("headers", {})["Retry-After"] = {
+                    "description": "seconds to wait before retrying (503 of a dependency)",
+                    "schema": {"type": "integer"}, "required": False}
+            for status, entry in responses.items():
+                if status[:1] in ("4", "5"):
+                    entry["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = doc
+    return doc
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. ``settings`` default to :meth:`Settings.from_env`; development defaults are filled
     (and announced) by :func:`~attest.service.settings.resolve`. Raises ConfigurationError."""
@@ -120,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _internal)
     for module in (verify, inspect, attestations, profiles, audit, health):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .problems import ProblemError
 from .runtime import Runtime
@@ -23,11 +24,20 @@ async def get_settings(runtime: Runtime = Depends(get_runtime)) -> Settings:  # 
     return runtime.settings
 
 
-async def require_admin(request: Request, settings: Settings = Depends(get_settings)) -> None:  # noqa: B008
+#: declares the admin bearer token in the OpenAPI document; require_admin does the checking
+_admin_scheme = HTTPBearer(auto_error=False, scheme_name="admin",
+                           description="the admin token (ATTEST_ADMIN_TOKEN)")
+
+
+async def require_admin(
+    request: Request,
+    settings: Settings = Depends(get_settings),  # noqa: B008
+    _: HTTPAuthorizationCredentials | None = Depends(_admin_scheme),  # noqa: B008
+) -> None:
     """``Authorization: Bearer <ATTEST_ADMIN_TOKEN>``; 401 otherwise (constant-time comparison)."""
     expected = settings.admin_token
     header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
+    scheme, _sep, given = header.partition(" ")
     if not expected or scheme.lower() != "bearer" or not secrets.compare_digest(
             given.strip().encode("utf-8", "surrogateescape"), expected.encode("utf-8")):
         raise ProblemError(401, "unauthorized", "Unauthorized",

@@ -3,8 +3,6 @@ off unless ATTEST_ISSUING_KEY and ATTEST_ISSUER are set, and then only for the a
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
@@ -13,15 +11,16 @@ from ..deps import get_runtime, get_settings, require_admin
 from ..models import IssueRequest
 from ..problems import ProblemError
 from ..runtime import Runtime
+from ..schemas import IssuedToken, ok, problem_responses
 from ..settings import Settings
 
 router = APIRouter(tags=["attestations"])
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post("/v1/attestations", status_code=201, summary="Issue a signed attestation (test harnesses)",
-             responses={201: {"content": {"application/json": {"example": {"token": "eyJ..."}}}},
-                        401: _PROBLEM, 404: _PROBLEM, 422: _PROBLEM},
+             response_model=None,
+             responses={201: ok(IssuedToken, "the signed token"),
+                        **problem_responses(400, 401, 404, 413, 422)},
              dependencies=[Depends(require_admin)])
 def issue_attestation(
     body: IssueRequest,

@@ -18,9 +18,9 @@ from ...audit.trail import StoredEvent
 from ..deps import get_runtime, require_admin
 from ..problems import ProblemError
 from ..runtime import Runtime
+from ..schemas import AuditBundle, CitizenLog, ok, problem_responses
 
 router = APIRouter(tags=["audit"], dependencies=[Depends(require_admin)])
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 
 
@@ -54,8 +54,9 @@ Str64 = Annotated[str | None, Query(max_length=64)]
 
 
 @router.get("/v1/audit", summary="Search the audit trail (FHIR Bundle of AuditEvents)",
-            responses={200: {"content": {"application/fhir+json": {}}}, 400: _PROBLEM, 401: _PROBLEM,
-                       503: _PROBLEM})
+            response_model=None,
+            responses={200: ok(AuditBundle, "a FHIR R4 Bundle (searchset) of AuditEvents"),
+                       **problem_responses(400, 401, 422, 503)})
 def search_audit(
     request: Request,
     runtime: Runtime = Depends(get_runtime),  # noqa: B008
@@ -92,7 +93,8 @@ def search_audit(
 
 
 @router.get("/v1/audit/citizen-log", summary="The accesses a citizen may see (ATT-8)",
-            responses={401: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM})
+            response_model=None,
+            responses={200: ok(CitizenLog), **problem_responses(401, 422, 503)})
 def citizen_log(
     patient: Annotated[str, Query(min_length=1, max_length=64)],
     runtime: Runtime = Depends(get_runtime),  # noqa: B008

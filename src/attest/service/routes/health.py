@@ -11,17 +11,18 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from ..deps import get_runtime
 from ..problems import problem
 from ..runtime import Runtime
+from ..schemas import Health, Readiness, ok, problem_responses
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", response_model=Health)
 def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="Readiness: audit store and replay cache reachable",
-            responses={503: {"content": {"application/problem+json": {}}}})
+            response_model=None, responses={200: ok(Readiness), **problem_responses(503)})
 def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:  # noqa: B008
     checks = {
         "audit_store": "ok" if runtime.trail.store.ping() else "unavailable",
@@ -34,6 +35,8 @@ def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:  # noqa: B0
                          "issuers": len(runtime.trust.store.issuers)})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"description": "Prometheus text exposition format",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics(runtime: Runtime = Depends(get_runtime)) -> Response:  # noqa: B008
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)

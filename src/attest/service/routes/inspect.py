@@ -11,14 +11,16 @@ from ... import VerifyContext, inspect
 from ..deps import get_runtime, get_settings
 from ..models import InspectRequest
 from ..runtime import Runtime
+from ..schemas import InspectReport, ok, problem_responses
 from ..settings import Settings
 
 router = APIRouter(tags=["inspect"])
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post("/v1/inspect", summary="Inspect a token (nothing is trusted)",
-             responses={400: _PROBLEM, 413: _PROBLEM, 422: _PROBLEM})
+             response_model=None,
+             responses={200: ok(InspectReport, "the report (never an access decision)"),
+                        **problem_responses(400, 413, 422)})
 def inspect_token(
     body: InspectRequest,
     runtime: Runtime = Depends(get_runtime),  # noqa: B008

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 
 from ... import list_profiles, load_profile
 from ..problems import ProblemError
+from ..schemas import ProfileDescription, ProfileSummary, ok, problem_responses
 
 router = APIRouter(tags=["profiles"])
 
 
-@router.get("/v1/profiles", summary="List the profiles")
+@router.get("/v1/profiles", summary="List the profiles", response_model=list[ProfileSummary])
 def profiles() -> list[dict[str, Any]]:
     out = []
     for pid in list_profiles():
@@ -22,7 +23,8 @@ def profiles() -> list[dict[str, Any]]:
 
 
 @router.get("/v1/profiles/{profile_id}", summary="One profile and its rules",
-            responses={404: {"content": {"application/problem+json": {}}}})
+            response_model=None,
+            responses={200: ok(ProfileDescription), **problem_responses(404)})
 def profile(profile_id: str) -> dict[str, Any]:
     if profile_id not in list_profiles():
         raise ProblemError(404, "unknown-profile", "Not Found", "no profile with this id")

@@ -16,12 +16,11 @@ from ..deps import get_runtime, get_settings
 from ..models import VerifyRequest
 from ..problems import ProblemError
 from ..runtime import Runtime
+from ..schemas import DecisionDocument, ok, problem_responses
 from ..settings import Settings
 
 router = APIRouter(tags=["verify"])
 log = logging.getLogger("attest.service.verify")
-
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
 @router.post(
@@ -30,7 +29,9 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
     description="200 with the decision document (CONTRACT.md section 4) for permit and deny alike. The "
                 "decision's AuditEvents are committed before the answer; when the audit store or the replay "
                 "cache is down the answer is 503 and no decision.",
-    responses={400: _PROBLEM, 413: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM},
+    response_model=None,
+    responses={200: ok(DecisionDocument, "the decision document (permit or deny)"),
+               **problem_responses(400, 413, 422, 503)},
 )
 async def verify_token(
     body: VerifyRequest,
