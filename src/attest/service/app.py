@@ -27,6 +27,7 @@ from .. import __version__
 from ..errors import DependencyUnavailable
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .problems import ProblemError, problem
+from .ratelimit import EXEMPT, RateLimitMiddleware
 from .routes import attestations, audit, health, inspect, profiles, verify
 from .runtime import Runtime
 from .schemas import PROBLEM_MEDIA_TYPE, PROBLEM_REF, Problem, problem_responses
@@ -105,21 +106,26 @@ def _internal(request: Request, exc: Exception) -> Response:
     return problem(500, "internal-error", "Internal Server Error", "unexpected error; see the service log")
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
+def _openapi(app: FastAPI, rate_limited: bool) -> dict[str, Any]:
     """The OpenAPI document, with what the middleware and exception handlers add to every operation:
     error answers are problem+json (:class:`~attest.service.schemas.Problem`); an operation with a body
-    can answer 400 (not JSON), 413 (over the body limit) and 422 (wrong shape)."""
+    can answer 400 (not JSON), 413 (over the body limit) and 422 (wrong shape); with a rate limit, 429."""
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    for item in doc.get("paths", {}).values():
+    for path, item in doc.get("paths", {}).items():
         for op in item.values():
             responses = op.setdefault("responses", {})
             added = [400, 413, 422] if "requestBody" in op else []
+            if rate_limited and path not in EXEMPT:
+                added.append(429)
             for status, entry in problem_responses(*added).items():
                 responses.setdefault(str(status), entry)
+            if "429" in responses:
+                responses["429"].setdefault("headers", {})["Retry-After"] = {
+                    "description": "seconds until the client may send again", "schema": {"type": "integer"}}
             if "503" in responses:
                 responses["503"].setdefault("headers", {})["Retry-After"] = {
                     "description": "seconds to wait before retrying (503 of a dependency)",
@@ -150,7 +156,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _internal)
     for module in (verify, inspect, attestations, profiles, audit, health):
         app.include_router(module.router)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, resolved.settings.rate_limit is not None)  # type: ignore[method-assign]
+    # outermost last: request id and access log, then the rate limit (before the body is read), then the
+    # body limit
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.settings.max_body_bytes)
+    if resolved.settings.rate_limit is not None:
+        app.add_middleware(RateLimitMiddleware, rate=resolved.settings.rate_limit,
+                           on_limited=runtime.metrics.rate_limited.inc)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     return app

@@ -25,6 +25,8 @@ class Metrics:
         self.unavailable = Counter("attest_dependency_unavailable",
                                    "Requests answered 503 because a dependency was down", ["dependency"],
                                    registry=r)
+        self.rate_limited = Counter("attest_rate_limited", "Requests refused with 429 (per-client rate limit)",
+                                    registry=r)
         self.audit_events = Counter("attest_audit_events", "AuditEvents committed", registry=r)
         self.trust_reloads = Counter("attest_trust_store_reloads", "Trust-store reloads by result",
                                      ["result"], registry=r)

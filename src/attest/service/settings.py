@@ -9,7 +9,8 @@ The variables (``ATTEST_TRUST_STORE``, ``ATTEST_PROFILE``, ``ATTEST_AUDIENCE``, 
 ``DATABASE_URL``, ``REDIS_URL``, ``ATTEST_AT_REST_KEYS[_FILE]``, ``ATTEST_ADMIN_TOKEN[_FILE]``,
 ``ATTEST_ISSUING_KEY``/``ATTEST_ISSUER``/``ATTEST_ISSUING_KID``, ``ATTEST_MAX_BODY_BYTES``,
 ``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
-``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``), their meaning and defaults: docs/service.md.
+``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``, ``ATTEST_RATE_LIMIT``), their meaning and defaults:
+docs/service.md.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from ..audit.sealing import KeyRing, load_or_create_dev_keyring
 from ..errors import ConfigurationError
 from ..profiles import DEFAULT_PROFILE
+from .ratelimit import RateLimit
 
 log = logging.getLogger("attest.service")
 
@@ -88,6 +90,8 @@ class Settings:
     db_pool_size: int = 4
     dependency_timeout: float = 2.0
     log_level: str = "INFO"
+    #: per-client request limit (``ATTEST_RATE_LIMIT``, e.g. ``100/minute``); None = off
+    rate_limit: RateLimit | None = None
     #: set by :func:`resolve`: the development defaults that were used (for the loud warning)
     dev_defaults: tuple[str, ...] = ()
 
@@ -126,6 +130,7 @@ class Settings:
             dependency_timeout=(_float(s("ATTEST_DEPENDENCY_TIMEOUT"), "ATTEST_DEPENDENCY_TIMEOUT", 2.0)
                                 or 2.0),
             log_level=(s("ATTEST_LOG_LEVEL") or "INFO").upper(),
+            rate_limit=RateLimit.parse(s("ATTEST_RATE_LIMIT")),
         )
 
 
