@@ -124,3 +124,26 @@ def test_regression_inspect_crash_on_non_string_identifier_system(system: Any) -
     rows = {r["field"]: r for r in report["fields"]}
     assert rows["practitioner.identifier"]["check"] == "invalid_field"  # the struct rule's finding, no crash
     assert FNR not in str(rows["practitioner.identifier"]["value"])  # not shown in full: it may be a person
+
+
+# Bug (service): the log filter and the citizen log's scrubber masked only an 11-digit run written as
+# such; "200866 00138" or "200866-00138" (as people write it) or fullwidth digits passed through. Found by
+# tests/hardening/test_secrets_in_logs.py: an exception message quoting a number reached the log line, and
+# a practitioner name "Dr 200866 00138" reached the citizen log (ATT-8 says the practitioner's identity
+# number is never shown). Before: the number verbatim. After: "[redacted]" / "[removed]" for every spelling
+# attest.identifiers.redact_identity_numbers masks.
+@pytest.mark.parametrize("spelled", [*FNR_FORMS, "200866-00138", "200866.00138"])
+def test_log_filter_and_citizen_log_mask_every_spelling(spelled: str) -> None:
+    import logging
+
+    from attest.audit.fhir import _scrub
+    from attest.service.logs import RedactingFilter
+
+    record = logging.makeLogRecord({"msg": f"failed for {spelled} ok", "args": None, "patient": [spelled]})
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "failed for [redacted] ok"
+    assert record.patient == ["[redacted]"]
+    assert _scrub({"name": f"Dr {spelled}"}) == {"name": "Dr [removed]"}
+    # not a person number: 10 or 12 digits, dates, HPR and organisation numbers stay readable
+    for fine in ("2008660013", "200866001381", "2026-11-25", "100100673", "9144897"):
+        assert _scrub(fine) == fine

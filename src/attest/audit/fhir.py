@@ -463,12 +463,14 @@ def citizen_entry(event: dict[str, Any]) -> dict[str, Any]:
     return scrubbed
 
 
-_ELEVEN_DIGITS = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
+#: an 11-digit run, also spelled ddmmyy nnnnn / ddmmyy-nnnnn / ddmmyy.nnnnn or in other scripts' digits (the
+#: spellings attest.identifiers.redact_identity_numbers masks)
+_ELEVEN_DIGITS = re.compile(r"(?<!\d)\d{6}[ .-]?\d{5}(?!\d)")
 
 
 def _scrub(value: Any) -> Any:
     """Defence in depth for ATT-8: free text from a token (a name, a description) could carry an identity
-    number; no 11-digit run ever reaches the citizen."""
+    number; no 11-digit run (in any of its spellings) ever reaches the citizen."""
     if isinstance(value, str):
         return _ELEVEN_DIGITS.sub("[removed]", value)
     if isinstance(value, dict):

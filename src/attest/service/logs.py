@@ -1,7 +1,8 @@
 """Structured logging for the service: one JSON object per line, with national identity numbers removed.
 
 Call sites log only what is safe (decision, codes, issuer, legal entity, timings); the filter below is
-defence in depth: any 11-digit run in a message or an extra field (an F/D-number) is replaced."""
+defence in depth: any 11-digit run in a message, an extra field or a traceback (an F/D-number, also spelled
+``ddmmyy nnnnn``, ``ddmmyy-nnnnn`` or with other scripts' digits) is replaced."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import re
 import time
 from typing import Any
 
-_ELEVEN = re.compile(r"(?<![0-9])[0-9]{11}(?![0-9])")
+#: the spellings attest.identifiers.redact_identity_numbers masks in library messages
+_ELEVEN = re.compile(r"(?<!\d)\d{6}[ .-]?\d{5}(?!\d)")
 _STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
