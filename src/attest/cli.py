@@ -247,6 +247,12 @@ def profiles(
     console.print(table)
 
 
+# --- conformance harness (issue 4): a sub-app in its own module ------------------------------------------
+from .conformance.cli import conformance_app  # noqa: E402 - registered after the commands above
+
+app.add_typer(conformance_app, name="conformance")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

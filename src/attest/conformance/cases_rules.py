@@ -16,9 +16,6 @@ from typing import Any
 from .corpus import Expectation, deny, permit
 from .forge import (
     DROP,
-    OID_DNR,
-    OID_FNR,
-    OID_HNR,
     OID_ORGNR,
     OID_POU,
     OID_RESH,

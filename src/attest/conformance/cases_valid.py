@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 from .cases_rules import PRACTITIONER_DNR
-from .corpus import Expectation, deny, permit
+from .corpus import Expectation, deny
 from .forge import (
     HPR,
     OID_9060,
