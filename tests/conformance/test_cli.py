@@ -23,7 +23,7 @@ VERIFY_TEMPLATE = (f"{sys.executable} -m attest.cli verify - --trust {{trust}} -
 
 
 def _attest(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ATTEST, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run([*ATTEST, *args], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
 
 
 @pytest.fixture(scope="module")

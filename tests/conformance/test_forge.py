@@ -8,6 +8,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from attest import VerifyContext, verify
+from attest.conformance import forge as fg
+from attest.conformance.cases_rules import NO_SUCH_DATE_FNR, PRACTITIONER_DNR, TENOR_FNR
+from attest.conformance.cases_valid import FNR_2032, PATIENT_DNR, PATIENT_FHNR, PATIENT_HNR
 from attest.identifiers import (
     OID_DNR,
     OID_FNR,
@@ -15,9 +18,6 @@ from attest.identifiers import (
     check_organization_number,
     check_person_number,
 )
-from attest.conformance import forge as fg
-from attest.conformance.cases_rules import NO_SUCH_DATE_FNR, PRACTITIONER_DNR, TENOR_FNR
-from attest.conformance.cases_valid import FNR_2032, PATIENT_DNR, PATIENT_FHNR, PATIENT_HNR
 
 NOW = 1_800_000_000
 

@@ -126,7 +126,7 @@ def test_all_variants_is_a_superset(built: Built) -> None:
 
 
 def test_unsupported_profile_is_refused() -> None:
-    with pytest.raises(gen.GenerateError, match="helseid-rar-1.0"):
+    with pytest.raises(gen.GenerateError, match=r"helseid-rar-1\.0"):
         build_corpus(now=FIXED_NOW, profile="helseid-rar-1.0")
 
 
@@ -178,7 +178,7 @@ def test_load_refuses_case_files_outside_the_corpus(corpus_dir: Path, tmp_path: 
 def test_select_by_glob(corpus: Corpus) -> None:
     assert {c.group for c in corpus.select(["attacks"])} == {"attacks"}
     a1 = corpus.select(["A1"])
-    assert a1.cases and all(c.covers == ("A1",) for c in a1)
+    assert a1.cases and all(c.covers == ("A1", "ATT-2") for c in a1)
     assert not any(c.id.startswith("rule-") for c in corpus.select(exclude=["rule-*"]))
 
 
@@ -202,3 +202,22 @@ def test_clock_window() -> None:
     assert clock_window(ok, deny("invalid_code"), now) == (None, False)   # no clock removes it
     past = _tok({"iat": now - 60, "exp": now + 3540, "attestation": {"toa": now - 3660}})
     assert clock_window(past, permit(), now) == (None, True)   # already closed at generation
+
+
+def test_the_documented_coverage_table_matches_the_corpus(built: Built) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "conformance.md").read_text(encoding="utf-8")
+    cov = built.corpus.meta["coverage"]
+    full = build_corpus(now=built.forge.now, all_variants=True).corpus.meta["coverage"]
+    for rule, n in cov["rules"].items():
+        m = re.search(rf"^\| {re.escape(rule)} \| [^|]+ \| (\d+)", text, re.MULTILINE)
+        assert m and int(m.group(1)) == n, rule
+    for cls, n in cov["attacks"].items():
+        m = re.search(rf"^\| {cls} \| `[a-z0-9_]+` \| (\d+) \| (\d+) \|", text, re.MULTILINE)
+        assert m and (int(m.group(1)), int(m.group(2))) == (n, full["attacks"][cls]), cls
+    counts = built.corpus.meta["counts"]
+    assert f"Default corpus ({len(built.corpus)} cases)" in text
+    for group in ("rules", "examples", "valid"):
+        assert re.search(rf"^\| `{group}` \|.*\| {counts[group]} \|$", text, re.MULTILINE), group
+    assert f"| {counts['attacks']} (" in text

@@ -545,10 +545,11 @@ def d2_b64(f: Forge) -> list[Variant]:
                 f"{h}.{raw.decode()}.{sig_unencoded}", deny("malformed_token", R_FRAMING,
                                                             accept_also=[["unsupported_critical_header"]])),
     ]
-    for name, extra, code, rule in [
-            ("false-no-crit", {"b64": False}, "malformed_token", R_HEADER_PARAM),
-            ("true-crit", {"b64": True, "crit": ["b64"]}, "unsupported_critical_header", R_CRIT),
-            ("false-string", {"b64": "false"}, "malformed_token", R_HEADER_PARAM)]:
+    forms: list[tuple[str, dict[str, Any], str, str]] = [
+        ("false-no-crit", {"b64": False}, "malformed_token", R_HEADER_PARAM),
+        ("true-crit", {"b64": True, "crit": ["b64"]}, "unsupported_critical_header", R_CRIT),
+        ("false-string", {"b64": "false"}, "malformed_token", R_HEADER_PARAM)]
+    for name, extra, code, rule in forms:
         tok = sign_jws(f.header(k, **extra), f.claims(f"D2-{name}"), k)
         out.append(Variant(name, f"issuer-signed token with {json.dumps(extra)}", tok, deny(code, rule)))
     return out
@@ -662,6 +663,8 @@ def _both(f: Forge, name: str, desc: str, header: bytes | dict[str, Any], payloa
     """An issuer-signed and an attacker-signed variant of the same malformed bytes."""
     k = f.issuer.key
     atk = f.attacker.get(k.alg, f.attacker["EdDSA"])
+    h_issuer: dict[str, Any] | bytes
+    h_attacker: dict[str, Any] | bytes
     if isinstance(header, dict):
         h_issuer, h_attacker = header, {**header, "alg": atk.alg}
     else:

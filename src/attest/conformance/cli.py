@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from .generate import Built
 
 conformance_app = typer.Typer(
     name="conformance",
@@ -47,7 +49,7 @@ AllOpt = Annotated[bool, typer.Option("--all-variants", help="Every variant of e
 
 
 def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, issuer_key: Path | None,
-           kid: str | None, alg: str | None, all_variants: bool):  # type: ignore[no-untyped-def]
+           kid: str | None, alg: str | None, all_variants: bool) -> Built:
     from ..errors import ConfigurationError
     from ..keys import load_private_key
     from .generate import GenerateError, build_corpus
@@ -261,9 +263,5 @@ def run(
     raise typer.Exit(EXIT_OK if result.ok else EXIT_MISMATCH)
 
 
-def _main() -> None:  # pragma: no cover - for `python -m attest.conformance.cli`
+if __name__ == "__main__":  # pragma: no cover - `python -m attest.conformance.cli`
     conformance_app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(_main())

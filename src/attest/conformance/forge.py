@@ -20,6 +20,7 @@ import copy
 import hashlib
 import hmac
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,7 +221,8 @@ def derive_key(drbg: Drbg, label: str, alg: str, bits: int = 2048) -> Any:
 
 # --- signing ---------------------------------------------------------------------------------------------
 
-_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384,
+                                                         "512": hashes.SHA512}
 _HASHLIB = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 _EC_SIZES = {"ES256": 32, "ES384": 48, "ES512": 66, "ES256K": 32}
 

@@ -154,7 +154,9 @@ def _attack_cases(forge: Forge, include_all: bool) -> tuple[list[Case], dict[str
             trust = f"trust-variants/{cid}.yaml"
             variants[trust] = v.trust
         rule = v.expect.rules[0] if v.expect.rules else cls
-        out.append(_case(forge, id=cid, group="attacks", rule=rule, covers=(cls,), description=v.description,
+        # algorithm, signature and key classes are what ATT-2 asks a verifier to check
+        covers = (cls, "ATT-2") if cls[0] in "ABC" else (cls,)
+        out.append(_case(forge, id=cid, group="attacks", rule=rule, covers=covers, description=v.description,
                          token=v.token, context=_context(forge, v.context), expect=v.expect, signed_by=v.signed_by,
                          prelude=v.prelude, requires=v.requires, trust=trust, tags=v.tags))
     return out, variants
