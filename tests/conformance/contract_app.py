@@ -24,11 +24,20 @@ from attest import MemoryReplayCache, TrustStore, VerifyContext, verify
 def create_contract_app(trust: TrustStore, profile: str) -> FastAPI:
     app = FastAPI()
     cache = MemoryReplayCache()
+    own_clock_cache = MemoryReplayCache()
     source_cache = MemoryReplayCache()
     app.state.requests = 0
 
     @app.post("/v1/verify")
     async def verify_route(request: Request) -> JSONResponse:
+        return await _verify(request, cache, allow_now=True)
+
+    @app.post("/own-clock/v1/verify")
+    async def verify_own_clock(request: Request) -> JSONResponse:
+        """As attest's service in production: context.now is refused (422), the service's clock is used."""
+        return await _verify(request, own_clock_cache, allow_now=False)
+
+    async def _verify(request: Request, replay: MemoryReplayCache, allow_now: bool) -> JSONResponse:
         app.state.requests += 1
         try:
             body = await request.json()
@@ -38,11 +47,14 @@ def create_contract_app(trust: TrustStore, profile: str) -> FastAPI:
         if not isinstance(body, dict) or not isinstance(body.get("token"), str):
             return JSONResponse({"title": "body must be {token, context}"}, status_code=422,
                                 media_type="application/problem+json")
+        if not allow_now and isinstance(body.get("context"), dict) and "now" in body["context"]:
+            return JSONResponse({"title": "context.now is not accepted: this service uses its own clock"},
+                                status_code=422, media_type="application/problem+json")
         try:
             ctx = VerifyContext.from_dict(body.get("context"))
         except TypeError as exc:
             return JSONResponse({"title": str(exc)}, status_code=422, media_type="application/problem+json")
-        decision = verify(body["token"], trust, profile, ctx, replay=cache)
+        decision = verify(body["token"], trust, profile, ctx, replay=replay)
         return JSONResponse(decision.to_dict())
 
     @app.post("/documents")

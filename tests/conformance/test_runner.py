@@ -179,6 +179,19 @@ def test_attest_api_mode_reports_wrong_codes(corpus: Corpus, server: str) -> Non
     assert "token_replayed" in result.results[1].reason
 
 
+def test_attest_api_mode_with_the_services_own_clock(corpus: Corpus, server: str) -> None:
+    """A service that refuses context.now: every request is an error unless the run says the service keeps
+    its own clock; then `now` is not sent and closed time windows are skipped."""
+    refused = run(corpus.select(["valid-pou-*"]), ApiTarget(server + "/own-clock"))
+    assert all(r.status == "error" and "HTTP 422" in r.reason for r in refused.results)
+    target = ApiTarget(server + "/own-clock")
+    target.own_clock = True
+    result = run(corpus, target, RunOptions(jobs=4))
+    assert result.ok, [(r.case.id, r.reason) for r in result.results if r.mismatch]
+    skipped = {r.case.id for r in result.results if r.status == "skip"}
+    assert "valid-toa-boundary" in skipped and "rule-att-58c-expired" not in skipped
+
+
 def test_http_mode_conforms_with_the_targets_own_clock(corpus: Corpus, server: str) -> None:
     target = HttpTarget(server + "/documents", headers=["Authorization: Bearer {token}", "X-Patient: {patient}",
                                                         "X-Pid: {pid}", "X-Hpr: {hpr}"], reject="401")

@@ -228,7 +228,10 @@ class Corpus:
             return any(fnmatchcase(k, g) for k in keys(c) for g in globs)
 
         picked = [c for c in self.cases if (not only or hit(c, only)) and not hit(c, exclude)]
-        return Corpus(picked, self.meta, self.root)
+        meta = dict(self.meta)
+        if only or exclude:
+            meta["selection"] = {"only": only, "exclude": exclude, "of": len(self.cases)}
+        return Corpus(picked, meta, self.root)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -46,9 +46,9 @@ def coverage_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
     return rows
 
 
-def _status_cell(row: dict[str, Any]) -> str:
+def _status_cell(row: dict[str, Any], selected: bool = False) -> str:
     if row["cases"] == 0:
-        return "[bold red]NOT COVERED[/]"
+        return "[dim]not selected[/]" if selected else "[bold red]NOT COVERED[/]"
     if row["fail"] or row["error"]:
         return "[bold red]MISMATCH[/]"
     if row["pass"] == 0:
@@ -56,7 +56,7 @@ def _status_cell(row: dict[str, Any]) -> str:
     return "[green]ok[/]"
 
 
-def _coverage_table(title: str, rows: list[dict[str, Any]], with_results: bool) -> Table:
+def _coverage_table(title: str, rows: list[dict[str, Any]], with_results: bool, selected: bool = False) -> Table:
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     t.add_column("id", no_wrap=True)
     t.add_column("title")
@@ -69,7 +69,7 @@ def _coverage_table(title: str, rows: list[dict[str, Any]], with_results: bool) 
         cells = [row["id"], escape(row["title"]), str(row["cases"])]
         if with_results:
             cells += [str(row["pass"]), str(row["fail"] or ""), str(row["error"] or ""), str(row["skip"] or ""),
-                      _status_cell(row)]
+                      _status_cell(row, selected)]
         elif row["cases"] == 0:
             cells[2] = "[bold red]0[/]"
         t.add_row(*cells)
@@ -105,10 +105,15 @@ def _actual(r: CaseResult) -> str:
 
 def print_results(console: Console, result: RunResult, *, show_skips: bool = False) -> None:
     rows = coverage_rows(result.results)
+    selected = bool(result.corpus.get("selection"))
     console.print(_coverage_table("Results by rule (RULES.md section b)", [r for r in rows if r["kind"] == "rule"],
-                                  True))
+                                  True, selected))
     console.print(_coverage_table("Results by attack class (JWT_ATTACKS.md section 1)",
-                                  [r for r in rows if r["kind"] == "attack"], True))
+                                  [r for r in rows if r["kind"] == "attack"], True, selected))
+    if selected:
+        sel = result.corpus["selection"]
+        console.print(f"selection: {len(result.results)} of {sel.get('of')} cases "
+                      f"(--only {sel.get('only') or '-'}, --exclude {sel.get('exclude') or '-'})", style="dim")
     groups = Counter[str]()
     for r in result.results:
         groups[f"{r.case.group}:{r.status}"] += 1
@@ -151,6 +156,11 @@ def print_results(console: Console, result: RunResult, *, show_skips: bool = Fal
         console.print(f"[yellow]hint:[/] {replayed} permit case(s) were refused as replays: the target's replay "
                       "cache remembers an earlier run of this corpus; generate a fresh corpus (its jti values "
                       "depend on --now) or reset the cache.")
+    refused_now = sum(1 for r in bad if r.outcome and "HTTP 422" in r.outcome.detail and "now" in r.outcome.detail)
+    if refused_now:
+        console.print(f"[yellow]hint:[/] {refused_now} request(s) were refused with 422 mentioning 'now': the service "
+                      "evaluates with its own clock. Enable context.now for the test (attest's service: "
+                      "ATTEST_ALLOW_CONTEXT_NOW=true) or run with --target-clock own.")
     c = result.counts()
     verdict = "[bold green]CONFORMS[/]" if result.ok else f"[bold red]{c['mismatches']} MISMATCH(ES)[/]"
     console.print(f"{verdict}  {c['cases']} cases: {c['pass']} passed, {c['fail']} failed, {c['error']} errors, "

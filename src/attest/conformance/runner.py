@@ -199,7 +199,10 @@ class ApiTarget(_HttpBase):
         return {**super().describe(), "url": self.url}
 
     async def present(self, case: Case, token: str, corpus: Corpus) -> Outcome:
-        got = await self._send("POST", self.url, json={"token": token, "context": case.context},
+        # a service that evaluates with its own clock is not sent `now` (attest's service refuses it with
+        # 422 unless ATTEST_ALLOW_CONTEXT_NOW is set); closed time windows are then skipped instead
+        context = {k: v for k, v in case.context.items() if not (self.own_clock and k == "now")}
+        got = await self._send("POST", self.url, json={"token": token, "context": context},
                                headers={"Accept": "application/json"})
         if isinstance(got, Outcome):
             return got
@@ -562,7 +565,8 @@ async def run_async(corpus: Corpus, target: Target, options: RunOptions | None =
         results = await asyncio.gather(*(one(c) for c in corpus.cases))
     finally:
         await target.aclose()
-    meta = {k: corpus.meta.get(k) for k in ("profile", "seed", "now", "audience", "generator", "variants")}
+    meta = {k: corpus.meta.get(k) for k in ("profile", "seed", "now", "audience", "generator", "variants",
+                                            "selection")}
     meta["directory"] = str(corpus.root) if corpus.root else None
     return RunResult(target.describe(), meta, list(results), started, time.monotonic() - t0)
 
