@@ -58,9 +58,12 @@ def create_contract_app(trust: TrustStore, profile: str) -> FastAPI:
         return JSONResponse(decision.to_dict())
 
     @app.post("/documents")
-    async def documents(authorization: str | None = Header(default=None),
-                        x_patient: str | None = Header(default=None), x_pid: str | None = Header(default=None),
-                        x_hpr: str | None = Header(default=None)) -> JSONResponse:
+    async def documents(
+        authorization: str | None = Header(default=None),
+        x_patient: str | None = Header(default=None),
+        x_pid: str | None = Header(default=None),
+        x_hpr: str | None = Header(default=None),
+    ) -> JSONResponse:
         app.state.requests += 1
         token = authorization[7:] if authorization and authorization.startswith("Bearer ") else ""
         ctx = VerifyContext(patient_id=x_patient, authenticated_pid=x_pid, authenticated_hpr=x_hpr)

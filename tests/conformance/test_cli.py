@@ -18,8 +18,10 @@ from .broken_verifier import says_alg_none
 
 HERE = Path(__file__).resolve().parent
 ATTEST = [sys.executable, "-m", "attest.cli"]
-VERIFY_TEMPLATE = (f"{sys.executable} -m attest.cli verify - --trust {{trust}} --profile {{profile}} --now {{now}} "
-                   "--audience {audience} --pid {pid} --hpr {hpr} --patient {patient} --json")
+VERIFY_TEMPLATE = (
+    f"{sys.executable} -m attest.cli verify - --trust {{trust}} --profile {{profile}} --now {{now}} "
+    "--audience {audience} --pid {pid} --hpr {hpr} --patient {patient} --json"
+)
 
 
 def _attest(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -37,8 +39,21 @@ def cli_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_command_mode_against_our_own_cli(cli_corpus: Path, tmp_path: Path) -> None:
     """Done-when: the generated corpus, run against `attest verify` in command mode, has zero mismatches."""
-    p = _attest("conformance", "run", "--corpus", str(cli_corpus), "--mode", "command", "--target", VERIFY_TEMPLATE,
-                "--json-output", "--junit", str(tmp_path / "junit.xml"), "--json", str(tmp_path / "report.json"))
+    p = _attest(
+        "conformance",
+        "run",
+        "--corpus",
+        str(cli_corpus),
+        "--mode",
+        "command",
+        "--target",
+        VERIFY_TEMPLATE,
+        "--json-output",
+        "--junit",
+        str(tmp_path / "junit.xml"),
+        "--json",
+        str(tmp_path / "report.json"),
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     assert "CONFORMS" in p.stdout and "Results by rule" in p.stdout and "Results by attack class" in p.stdout
     report = json.loads((tmp_path / "report.json").read_text())
@@ -57,8 +72,10 @@ def test_command_mode_catches_a_broken_verifier(cli_corpus: Path, tmp_path: Path
     """A verifier that forgets the toa age limit and accepts alg none: the run reports exactly those cases
     (a slice of the corpus that holds all of them and their neighbours; the full corpus is checked
     in-process in test_runner.py)."""
-    broken = (f"{sys.executable} {HERE / 'broken_verifier.py'} --trust {{trust}} --now {{now}} --audience {{audience}} "
-              "--pid {pid} --hpr {hpr} --patient {patient} --bug toa-age --bug alg-none")
+    broken = (
+        f"{sys.executable} {HERE / 'broken_verifier.py'} --trust {{trust}} --now {{now}} "
+        "--audience {audience} --pid {pid} --hpr {hpr} --patient {patient} --bug toa-age --bug alg-none"
+    )
     globs = ["rule-att-58*", "A1", "A2", "valid-pou-*", "example-*", "G2", "attack-c7-use-enc"]
     p = _attest("conformance", "run", "--corpus", str(cli_corpus), "--mode", "command", "--target", broken,
                 "--json", str(tmp_path / "report.json"), "-q", *[a for g in globs for a in ("--only", g)])
@@ -77,12 +94,16 @@ runner = CliRunner()
 
 
 def test_list_and_coverage(cli_corpus: Path) -> None:
-    r = runner.invoke(app, ["conformance", "list", "--corpus", str(cli_corpus), "--json", "--only", "ATT-58c"])
+    r = runner.invoke(
+        app, ["conformance", "list", "--corpus", str(cli_corpus), "--json", "--only", "ATT-58c"]
+    )
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)
     assert rows and all("ATT-58c" in row["covers"] for row in rows)
     assert {"id", "rule", "description", "expect"} <= set(rows[0])
-    r = runner.invoke(app, ["conformance", "list", "--coverage"])    # without a corpus: what generate would write
+    r = runner.invoke(
+        app, ["conformance", "list", "--coverage"]
+    )  # without a corpus: what generate would write
     assert r.exit_code == 0 and "every rule and attack class is covered" in r.output
 
 
@@ -95,7 +116,9 @@ def test_usage_errors(cli_corpus: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "manifest" in r.output
     r = runner.invoke(app, ["conformance", "generate", "--out", str(cli_corpus)])
     assert r.exit_code == 2 and "not empty" in r.output
-    r = runner.invoke(app, ["conformance", "generate", "--out", str(tmp_path / "x"), "--profile", "helseid-rar-1.0"])
+    r = runner.invoke(
+        app, ["conformance", "generate", "--out", str(tmp_path / "x"), "--profile", "helseid-rar-1.0"]
+    )
     assert r.exit_code == 2 and "supports profiles" in r.output
 
 
@@ -106,14 +129,49 @@ def test_library_mode_and_issuer_key_from_the_cli(tmp_path: Path) -> None:
     pem = tmp_path / "issuer.pem"
     pem.write_bytes(private_key_pem(generate_private_key("ES256")))
     out = tmp_path / "corpus"
-    r = runner.invoke(app, ["conformance", "generate", "--out", str(out), "--issuer-key", str(pem), "--kid", "epj-1",
-                            "--iss", "https://epj.example", "--audience", "https://source.example", "--now", "1800000000",
-                            "--profile", "tillitsrammeverk-1.1-test"])
+    r = runner.invoke(
+        app,
+        [
+            "conformance",
+            "generate",
+            "--out",
+            str(out),
+            "--issuer-key",
+            str(pem),
+            "--kid",
+            "epj-1",
+            "--iss",
+            "https://epj.example",
+            "--audience",
+            "https://source.example",
+            "--now",
+            "1800000000",
+            "--profile",
+            "tillitsrammeverk-1.1-test",
+        ],
+    )
     assert r.exit_code == 0, r.output
     corpus = load_corpus(out)
     assert corpus.meta["profile"] == "tillitsrammeverk-1.1-test" and corpus.meta["audience"] == "https://source.example"
     assert "epj-1" in (out / "jwks" / "issuer-a.json").read_text()
-    r = runner.invoke(app, ["conformance", "run", "--corpus", str(out), "--mode", "library", "--exclude", "I1",
-                            "--exclude", "B4", "--strict-rules", "--exclude", "rule-att-58a-toa-*",
-                            "--exclude", "attack-j2-toa-1e308"])
+    r = runner.invoke(
+        app,
+        [
+            "conformance",
+            "run",
+            "--corpus",
+            str(out),
+            "--mode",
+            "library",
+            "--exclude",
+            "I1",
+            "--exclude",
+            "B4",
+            "--strict-rules",
+            "--exclude",
+            "rule-att-58a-toa-*",
+            "--exclude",
+            "attack-j2-toa-1e308",
+        ],
+    )
     assert r.exit_code == 0, r.output[-3000:]

@@ -51,7 +51,12 @@ def test_case_shape(built: Built) -> None:
     ids = [c.id for c in built.corpus]
     assert len(ids) == len(set(ids))
     groups = Counter(c.group for c in built.corpus)
-    assert groups["rules"] >= 60 and groups["attacks"] >= 100 and groups["examples"] == 8 and groups["valid"] >= 40
+    assert (
+        groups["rules"] >= 60
+        and groups["attacks"] >= 100
+        and groups["examples"] == 8
+        and groups["valid"] >= 40
+    )
     for c in built.corpus:
         assert c.description and "\n" not in c.description and len(c.description) <= 160, c.id
         assert c.context["audience"] == built.forge.audience and c.context["now"] == built.forge.now
@@ -78,7 +83,12 @@ def test_valid_cases_cover_what_the_issue_lists(built: Built) -> None:
     assert "valid-gp-full-context" in tokens  # TREAT
     services = [i for i in tokens if i.startswith("valid-service-")]
     assert len(services) == 10
-    for needed in ("valid-practitioner-dnumber", "valid-patient-dnumber", "valid-multi-patient", "valid-patientless"):
+    for needed in (
+        "valid-practitioner-dnumber",
+        "valid-patient-dnumber",
+        "valid-multi-patient",
+        "valid-patientless",
+    ):
         assert needed in tokens
 
 
@@ -111,8 +121,11 @@ def test_the_library_agrees_with_every_expectation(profile: str, built: Built) -
 
 def test_test_profile_turns_the_examples_into_permits(built: Built) -> None:
     prod = {c.id: c.expect for c in built.corpus if c.group == "examples"}
-    test = {c.id: c.expect for c in build_corpus(now=built.forge.now, profile="tillitsrammeverk-1.1-test").corpus
-            if c.group == "examples"}
+    test = {
+        c.id: c.expect
+        for c in build_corpus(now=built.forge.now, profile="tillitsrammeverk-1.1-test").corpus
+        if c.group == "examples"
+    }
     assert all(e.decision == "permit" for e in test.values())
     assert {i for i, e in prod.items() if e.decision == "deny"} == {
         "example-e1-gp", "example-e2-municipality", "example-e3-hospital", "example-full-model"}

@@ -100,10 +100,16 @@ def test_library_target_conforms(corpus: Corpus) -> None:
     counts = result.counts()
     assert counts["skip"] == 0 and counts["pass"] == len(corpus)
     assert {r.case.id for r in result.results if r.notes} == {
-        "rule-att-58a-toa-string", "rule-att-58a-toa-boolean", "rule-att-58a-toa-fraction", "attack-j2-toa-1e308"}
+        "rule-att-58a-toa-string",
+        "rule-att-58a-toa-boolean",
+        "rule-att-58a-toa-fraction",
+        "attack-j2-toa-1e308",
+    }
 
 
-def test_no_network_access_while_verifying_the_corpus(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_network_access_while_verifying_the_corpus(
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Tokens name jku/x5u URLs (attacker.example, 169.254.169.254, 127.0.0.1): none may be contacted."""
     def refuse(*args: object, **kw: object) -> None:
         raise AssertionError(f"network access attempted: {args}")
@@ -159,9 +165,15 @@ def test_attest_api_mode_conforms(corpus: Corpus, server: str, tmp_path: Path) -
     write_junit(tmp_path / "junit.xml", result)
     write_json_report(tmp_path / "report.json", result)
     root = ET.parse(tmp_path / "junit.xml").getroot()  # noqa: S314 - our own file
-    assert root.tag == "testsuites" and int(root.get("tests", 0)) == len(corpus) and root.get("failures") == "0"
-    assert {s.get("name") for s in root} == {"conformance.rules", "conformance.attacks", "conformance.examples",
-                                             "conformance.valid"}
+    assert (
+        root.tag == "testsuites" and int(root.get("tests", 0)) == len(corpus) and root.get("failures") == "0"
+    )
+    assert {s.get("name") for s in root} == {
+        "conformance.rules",
+        "conformance.attacks",
+        "conformance.examples",
+        "conformance.valid",
+    }
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["ok"] and rep["summary"]["pass"] == len(corpus) - len(skipped)
     assert all(row["cases"] > 0 for row in rep["coverage"])
@@ -193,8 +205,11 @@ def test_attest_api_mode_with_the_services_own_clock(corpus: Corpus, server: str
 
 
 def test_http_mode_conforms_with_the_targets_own_clock(corpus: Corpus, server: str) -> None:
-    target = HttpTarget(server + "/documents", headers=["Authorization: Bearer {token}", "X-Patient: {patient}",
-                                                        "X-Pid: {pid}", "X-Hpr: {hpr}"], reject="401")
+    target = HttpTarget(
+        server + "/documents",
+        headers=["Authorization: Bearer {token}", "X-Patient: {patient}", "X-Pid: {pid}", "X-Hpr: {hpr}"],
+        reject="401",
+    )
     result = run(corpus, target, RunOptions(jobs=4))
     assert result.ok, [(r.case.id, r.reason) for r in result.results if r.mismatch]
     reasons = {r.case.id: r.reason for r in result.results if r.status == "skip"}
@@ -237,7 +252,9 @@ def test_unreachable_target_and_timeouts_are_errors(corpus: Corpus) -> None:
 
 
 def test_report_documents(corpus: Corpus) -> None:
-    result = run(corpus.select(["valid-pou-*", "rule-att-38-*"]), LibraryTarget(verifier=broken(("alg-none",))))
+    result = run(
+        corpus.select(["valid-pou-*", "rule-att-38-*"]), LibraryTarget(verifier=broken(("alg-none",)))
+    )
     d = report_dict(result)
     assert d["format"] == "attest-conformance-report/1" and d["summary"]["cases"] == len(result.results)
     row = next(r for r in d["coverage"] if r["id"] == "ATT-38")

@@ -7,8 +7,9 @@ service), asserting each :class:`Variant`'s expectation.
 
 Variants are *issuer-signed* (a trusted key signs the exact malformed bytes, so a verifier that looks past
 the signature sees the bad content; these are the ones that find bugs), *attacker-signed* (an untrusted key
-with the issuer's ``iss`` and ``kid``), signed by *another trusted issuer*, or *unsigned*. The variants named in
-:data:`CORE` make up the default corpus; ``attest conformance generate --all-variants`` writes every variant.
+with the issuer's ``iss`` and ``kid``), signed by *another trusted issuer*, or *unsigned*. The variants
+named in :data:`CORE` make up the default corpus; ``attest conformance generate --all-variants`` writes
+every variant.
 
 Expected codes follow CONTRACT.md section 5; the expected rule ids are the RFC sections this library
 reports. Where the contract leaves the order of checks open (an attacker-signed token whose header or
@@ -115,7 +116,8 @@ def a1_alg_none(f: Forge) -> list[Variant]:
 
     h, p = segment(none_header("none")), segment(claims)
     out.append(Variant("none-empty-signature", "alg none with an empty signature segment (h.p.)",
-                       f"{h}.{p}.", deny("malformed_token", R_FRAMING, accept_also=[["unsupported_algorithm"]]),
+                       f"{h}.{p}.", deny("malformed_token", R_FRAMING,
+                                         accept_also=[["unsupported_algorithm"]]),
                        "unsigned"))
     out.append(Variant("none-two-segments", "alg none with no signature segment at all (h.p)",
                        f"{h}.{p}", deny("malformed_token", R_FRAMING), "unsigned"))
@@ -138,7 +140,8 @@ def a2_alg_edge(f: Forge) -> list[Variant]:
     for name, v in values:
         tok = sign_jws(f.header(k, alg=v), f.claims(f"A2-{name}"), k, "ES256")
         out.append(Variant(name, f"issuer-signed ES256 token whose alg is {v!r}" if v is not DROP else
-                           "issuer-signed ES256 token without alg", tok, deny("unsupported_algorithm", R_ALG)))
+                           "issuer-signed ES256 token without alg", tok,
+                           deny("unsupported_algorithm", R_ALG)))
     return out
 
 
@@ -155,7 +158,8 @@ def a3_alg_not_allowlisted(f: Forge) -> list[Variant]:
                        deny("unsupported_algorithm", R_ALG), "attacker"))
     ed = f.issuer.keys["eddsa"]
     tok = sign_jws(f.header(ed, alg="Ed25519"), f.claims("A3-ed25519"), ed, "EdDSA")
-    out.append(Variant("ed25519-name", "valid Ed25519 signature by the issuer under the RFC 9864 name Ed25519",
+    out.append(Variant("ed25519-name",
+                       "valid Ed25519 signature by the issuer under the RFC 9864 name Ed25519",
                        tok, deny("unsupported_algorithm", R_ALG)))
     rs = f.issuer.keys["rs256"]
     for alg in ("RSA1_5", "dir"):
@@ -195,7 +199,8 @@ def a4_hmac_key_confusion(f: Forge) -> list[Variant]:
 
 def a5_alg_key_type_mismatch(f: Forge) -> list[Variant]:
     ks = f.issuer.keys
-    pairs = [("es256-to-rsa", "ES256 signature (by the issuer's EC key) with the kid of its RSA key", "es256", "rs256"),
+    pairs = [("es256-to-rsa", "ES256 signature (by the issuer's EC key) with the kid of its RSA key",
+              "es256", "rs256"),
              ("rs256-to-ec", "RS256 signature with the kid of the issuer's P-256 key", "rs256", "es256"),
              ("eddsa-to-ec", "EdDSA signature with the kid of the issuer's P-256 key", "eddsa", "es256"),
              ("es384-to-p256", "ES384 signature (P-384 key) with the kid of the P-256 key", "es384", "es256"),
@@ -211,16 +216,19 @@ def a6_alg_family_swap(f: Forge) -> list[Variant]:
     rs, ps = f.issuer.keys["rs256"], f.issuer.keys["ps256"]
     out = []
     tok = sign_jws(f.header(rs, alg="PS256"), f.claims("A6-ps-with-rs-key"), rs, "PS256")
-    out.append(Variant("ps256-with-rs256-key", "valid PS256 signature by the key published for RS256 only", tok,
+    out.append(Variant("ps256-with-rs256-key", "valid PS256 signature by the key published for RS256 only",
+                       tok,
                        deny("unsupported_algorithm", R_ALG)))
     tok = sign_jws(f.header(ps, alg="RS256"), f.claims("A6-rs-with-ps-key"), ps, "RS256")
-    out.append(Variant("rs256-with-ps256-key", "valid RS256 signature by the key published for PS256 only", tok,
+    out.append(Variant("rs256-with-ps256-key", "valid RS256 signature by the key published for PS256 only",
+                       tok,
                        deny("unsupported_algorithm", R_ALG)))
     claims = f.claims("A6-relabel")
     rs_tok = sign_jws(f.header(rs), claims, rs)
     _, _, sig = split(rs_tok)
     h = segment(f.header(rs, alg="PS256"))
-    out.append(Variant("relabel-rs-as-ps", "an RS256 signature relabelled PS256", f"{h}.{segment(claims)}.{sig}",
+    out.append(Variant("relabel-rs-as-ps", "an RS256 signature relabelled PS256",
+                       f"{h}.{segment(claims)}.{sig}",
                        deny("unsupported_algorithm", R_ALG)))
     return out
 
@@ -242,7 +250,8 @@ def b1_psychic_zero(f: Forge) -> list[Variant]:
     for name, key, size in (("es256", "es256", 64), ("es384", "es384", 96)):
         tok = f.token(f"B1-{name}", key=f.issuer.keys[key])
         out.append(Variant(name, f"{name.upper()} token whose signature is {size} zero bytes (r = s = 0, "
-                           "CVE-2022-21449)", _with_sig(tok, b"\x00" * size), deny("invalid_signature", R_SIG),
+                           "CVE-2022-21449)", _with_sig(tok, b"\x00" * size),
+                           deny("invalid_signature", R_SIG),
                            "attacker"))
     return out
 
@@ -289,9 +298,11 @@ def b4_high_s(f: Forge) -> list[Variant]:
     fresh = f.token("B4-fresh", key=k)
     original = f.token("B4-replay", key=k)
     return [
-        Variant("other-s-accepted", "ES256 signature re-spelled as (r, n - s): still a valid signature, a fresh jti",
+        Variant("other-s-accepted",
+                "ES256 signature re-spelled as (r, n - s): still a valid signature, a fresh jti",
                 _high_s(fresh), permit(), "issuer"),
-        Variant("other-s-replay", "the (r, n - s) re-spelling of a token already used: the same jti, a replay",
+        Variant("other-s-replay",
+                "the (r, n - s) re-spelling of a token already used: the same jti, a replay",
                 _high_s(original), deny("token_replayed", R_JTI), "issuer", prelude=(original,),
                 requires=("replay",)),
     ]
@@ -320,7 +331,8 @@ def b6_eddsa_noncanonical(f: Forge) -> list[Variant]:
     sig = b64decode(split(tok)[2])
     r_part, s_int = sig[:32], int.from_bytes(sig[32:], "little")
     identity = (1).to_bytes(32, "little")  # the neutral point (small order)
-    forms = [("s-plus-l", "S replaced by S + L (non-canonical)", r_part + (s_int + ED25519_L).to_bytes(32, "little")),
+    forms = [("s-plus-l", "S replaced by S + L (non-canonical)",
+              r_part + (s_int + ED25519_L).to_bytes(32, "little")),
              ("small-order-r", "R the neutral point, S = 0", identity + b"\x00" * 32),
              ("63-bytes", "63 bytes", sig[:-1]),
              ("65-bytes", "65 bytes", sig + b"\x00"),
@@ -344,7 +356,8 @@ def b7_transplant(f: Forge) -> list[Variant]:
     return [
         Variant("header-reordered", "header members re-ordered, payload and signature of a valid token",
                 f"{reordered}.{p}.{s}", deny("invalid_signature", R_SIG), "attacker"),
-        Variant("payload-modified", "another patient put into a valid token's payload, its old signature kept",
+        Variant("payload-modified",
+                "another patient put into a valid token's payload, its old signature kept",
                 f"{h}.{segment(claims)}.{s}", deny("invalid_signature", R_SIG), "attacker"),
         Variant("signature-of-other-token", "the signature of another valid token of the same issuer",
                 f"{h}.{p}.{s_other}", deny("invalid_signature", R_SIG), "attacker"),
@@ -372,7 +385,8 @@ def c1_header_jwk(f: Forge) -> list[Variant]:
                             accept_also=[["unknown_key"], ["invalid_signature"]]), "attacker"))
     k = f.issuer.key
     h = f.header(k, jwk=k.public_jwk())
-    out.append(Variant("issuer-own-jwk", "the issuer's own key in header jwk, issuer-signed: jwk is never allowed",
+    out.append(Variant("issuer-own-jwk",
+                       "the issuer's own key in header jwk, issuer-signed: jwk is never allowed",
                        sign_jws(h, f.claims("C1-own"), k), deny("malformed_token", R_HEADER_PARAM), "issuer"))
     return out
 
@@ -410,14 +424,16 @@ def c3_x5c(f: Forge) -> list[Variant]:
     chain = [base64.b64encode(der).decode()]
     alt = [["invalid_signature"]]
     return [
-        Variant("self-signed", "attacker self-signed certificate (subject = the issuer) in x5c, attacker-signed",
+        Variant("self-signed",
+                "attacker self-signed certificate (subject = the issuer) in x5c, attacker-signed",
                 sign_jws(f.header(atk, kid=kid, x5c=chain), f.claims("C3-self"), atk),
                 deny("malformed_token", R_HEADER_PARAM, accept_also=alt), "attacker"),
         Variant("bad-base64", "x5c with invalid base64, attacker-signed",
                 sign_jws(f.header(atk, kid=kid, x5c=["!!!not base64!!!"]), f.claims("C3-bad"), atk),
                 deny("malformed_token", R_HEADER_PARAM, accept_also=alt), "attacker"),
         Variant("x5t-mismatch", "x5t#S256 that matches no key, attacker-signed",
-                sign_jws(f.header(atk, kid=kid, **{"x5t#S256": b64url(b"\x00" * 32)}), f.claims("C3-x5t"), atk),
+                sign_jws(f.header(atk, kid=kid, **{"x5t#S256": b64url(b"\x00" * 32)}), f.claims("C3-x5t"),
+                         atk),
                 deny("malformed_token", R_HEADER_PARAM, accept_also=alt), "attacker"),
     ]
 
@@ -497,7 +513,8 @@ def c7_truststore(f: Forge) -> list[Variant]:
     out.append(variant("key-ops-encrypt", "the signing key is published with key_ops [encrypt]",
                        [{**no_use, "key_ops": ["encrypt"]}], c7))
     decoy = {**f.attacker["ES256"].public_jwk(), "kid": c7.kid}
-    out.append(variant("duplicate-kid", "two keys with the signing key's kid (a decoy first)", [decoy, jwk], c7))
+    out.append(variant("duplicate-kid", "two keys with the signing key's kid (a decoy first)", [decoy, jwk],
+                       c7))
     d = c7.private_key.private_numbers().private_value.to_bytes(32, "big")
     out.append(variant("private-member", "the signing key is published with its private member d",
                        [{**jwk, "d": b64url(d)}], c7))
@@ -527,7 +544,8 @@ def d1_crit(f: Forge) -> list[Variant]:
     atk = f.attacker.get(k.alg, f.attacker["EdDSA"])
     tok = sign_jws(f.header(atk, kid=k.kid, crit=["x-hpr"], **{"x-hpr": 1}), f.claims("D1-attacker"), atk)
     out.append(Variant("attacker-unknown", "attacker-signed token with crit [x-hpr]", tok,
-                       deny("unsupported_critical_header", R_CRIT, accept_also=[["invalid_signature"]]), "attacker"))
+                       deny("unsupported_critical_header", R_CRIT,
+                            accept_also=[["invalid_signature"]]), "attacker"))
     return out
 
 
@@ -583,10 +601,12 @@ def d4_cty_nested(f: Forge) -> list[Variant]:
     nested = f"{h}.{p}.{b64url(k.sign(f'{h}.{p}'.encode()))}"
     hn = segment({"alg": "none", "cty": "JWT"})
     return [
-        Variant("nested-issuer-signed", "outer cty JWT (issuer-signed) whose payload is a valid inner attestation",
+        Variant("nested-issuer-signed",
+                "outer cty JWT (issuer-signed) whose payload is a valid inner attestation",
                 nested, deny("malformed_token", R_JSON)),
         Variant("cty-json-payload", "cty JWT with an ordinary JSON payload, issuer-signed",
-                sign_jws(f.header(k, cty="JWT"), f.claims("D4-cty"), k), deny("malformed_token", R_HEADER_PARAM)),
+                sign_jws(f.header(k, cty="JWT"), f.claims("D4-cty"), k),
+                deny("malformed_token", R_HEADER_PARAM)),
         Variant("outer-none", "outer alg none wrapping a valid inner token", f"{hn}.{p}.",
                 deny("malformed_token", R_FRAMING, accept_also=[["unsupported_algorithm"]]), "unsigned"),
         Variant("cty-application-json", "cty application/json, issuer-signed",
@@ -607,11 +627,13 @@ def d5_jwe(f: Forge) -> list[Variant]:
     p = b64url(deflated)
     zipped = f"{h}.{p}.{b64url(k.sign(f'{h}.{p}'.encode()))}"
     return [
-        Variant("jwe-dir", "a 5-segment compact JWE (alg dir)", jwe, deny("malformed_token", R_FRAMING), "unsigned"),
+        Variant("jwe-dir", "a 5-segment compact JWE (alg dir)", jwe, deny("malformed_token", R_FRAMING),
+                "unsigned"),
         Variant("jwe-pbes2", "a compact JWE with PBES2 and p2c = 10^8 (must not be attempted)", pbes,
                 deny("malformed_token", R_FRAMING), "unsigned"),
         Variant("enc-in-jws", "a JWS whose header also carries enc A256GCM, issuer-signed",
-                sign_jws(f.header(k, enc="A256GCM"), f.claims("D5-enc"), k), deny("malformed_token", R_HEADER_PARAM)),
+                sign_jws(f.header(k, enc="A256GCM"), f.claims("D5-enc"), k),
+                deny("malformed_token", R_HEADER_PARAM)),
         Variant("zip-deflate", "a JWS with zip DEF and a DEFLATE-compressed payload, issuer-signed", zipped,
                 deny("malformed_token", R_UTF8)),
     ]
@@ -629,7 +651,8 @@ def d6_json_serialization(f: Forge) -> list[Variant]:
         Variant("general", "JWS JSON general serialization", general, deny("malformed_token", R_FRAMING)),
         Variant("polyglot", "a CVE-2022-39227-style JSON/compact polyglot", polyglot,
                 deny("malformed_token", R_FRAMING)),
-        Variant("quoted", "a valid compact token inside double quotes", f'"{tok}"', deny("malformed_token", R_FRAMING)),
+        Variant("quoted", "a valid compact token inside double quotes", f'"{tok}"',
+                deny("malformed_token", R_FRAMING)),
     ]
 
 
@@ -647,7 +670,8 @@ def d7_unknown_header(f: Forge) -> list[Variant]:
     atk = f.attacker.get(k.alg, f.attacker["EdDSA"])
     tok = sign_jws(f.header(atk, kid=k.kid, **{"x-admin": True}), f.claims("D7-attacker"), atk)
     out.append(Variant("attacker-x-admin", "attacker-signed token with header parameter x-admin", tok,
-                       deny("malformed_token", R_HEADER_PARAM, accept_also=[["invalid_signature"]]), "attacker"))
+                       deny("malformed_token", R_HEADER_PARAM,
+                            accept_also=[["invalid_signature"]]), "attacker"))
     return out
 
 
@@ -670,7 +694,8 @@ def _both(f: Forge, name: str, desc: str, header: bytes | dict[str, Any], payloa
     else:
         h_issuer = h_attacker = header
     return [
-        Variant(name, f"{desc}, issuer-signed", sign_jws(h_issuer, payload, k), deny(code, rule, accept_also=accept or [])),
+        Variant(name, f"{desc}, issuer-signed", sign_jws(h_issuer, payload, k),
+                deny(code, rule, accept_also=accept or [])),
         Variant(f"{name}-attacker", f"{desc}, attacker-signed", sign_jws(h_attacker, payload, atk),
                 deny(code, rule, accept_also=[*(accept or []), ["invalid_signature"]]), "attacker"),
     ]
@@ -683,21 +708,24 @@ def e1_duplicates(f: Forge) -> list[Variant]:
     out += _both(f, "header-kid", "header with kid given twice (bogus, then the real kid)", hdr,
                  json_bytes(f.claims("E1-hkid")), "malformed_token", R_JSON)
     hdr2 = f'{{"alg":"none","alg":"{k.alg}","kid":"{k.kid}","typ":"attestation+jwt"}}'.encode()
-    out += _both(f, "header-alg", "header with alg none then the real alg", hdr2, json_bytes(f.claims("E1-halg")),
+    out += _both(f, "header-alg", "header with alg none then the real alg", hdr2,
+                 json_bytes(f.claims("E1-halg")),
                  "malformed_token", R_JSON)
     body = _raw_claims_json(f, "E1-iss")
     dup_iss = ('{"iss":"https://evil.example",' + body[1:]).encode()
     out += _both(f, "payload-iss", "payload with iss twice (evil first, trusted last)", f.header(k), dup_iss,
                  "malformed_token", R_JSON)
     esc = (body[:-1] + ',"\\u0069ss":"https://evil.example"}').encode()
-    out += _both(f, "payload-escaped-iss", "payload with iss and an escaped duplicate \\u0069ss", f.header(k), esc,
+    out += _both(f, "payload-escaped-iss", "payload with iss and an escaped duplicate \\u0069ss",
+                 f.header(k), esc,
                  "malformed_token", R_JSON)
     body = _raw_claims_json(f, "E1-exp")
     dup_exp = (body[:-1] + ',"exp":9999999999}').encode()
     out += _both(f, "payload-exp", "payload with exp twice (a far-future value last)", f.header(k), dup_exp,
                  "malformed_token", R_JSON)
     att = json.dumps(f.attestation(), separators=(",", ":"), ensure_ascii=False)
-    nested = att.replace('"patients":[', f'"patients":[{{"identifier":{{"id":"{OTHER_FNRS[0]}"}}}}],"patients":[', 1)
+    nested = att.replace('"patients":[',
+                         f'"patients":[{{"identifier":{{"id":"{OTHER_FNRS[0]}"}}}}],"patients":[', 1)
     body = _raw_claims_json(f, "E1-nested").replace(att, nested)
     out += _both(f, "nested-patients", "attestation with patients given twice", f.header(k), body.encode(),
                  "malformed_token", R_JSON)
@@ -714,11 +742,14 @@ def e2_encoding(f: Forge) -> list[Variant]:
         ("utf16-bom", "payload encoded UTF-16 with BOM", text.encode("utf-16"), R_UTF8),
         ("utf32", "payload encoded UTF-32", text.encode("utf-32"), R_UTF8),
         ("utf8-bom", "payload with a UTF-8 BOM", b"\xef\xbb\xbf" + text.encode(), R_BOM),
-        ("invalid-ff", "payload containing the byte FF", text.replace("August", "Aug\udcffst").encode("utf-8", "surrogateescape"), R_UTF8),
-        ("overlong", "payload with an overlong UTF-8 sequence C0 AF", text.replace("August", "Aug\udcc0\udcafst").encode("utf-8", "surrogateescape"), R_UTF8),
+        ("invalid-ff", "payload containing the byte FF",
+         text.replace("August", "Aug\udcffst").encode("utf-8", "surrogateescape"), R_UTF8),
+        ("overlong", "payload with an overlong UTF-8 sequence C0 AF",
+         text.replace("August", "Aug\udcc0\udcafst").encode("utf-8", "surrogateescape"), R_UTF8),
         ("cesu-surrogate", "payload with UTF-8-encoded surrogate bytes ED A0 80",
          text.replace("August", "Aug\udced\udca0\udc80st").encode("utf-8", "surrogateescape"), R_UTF8),
-        ("latin1", "payload encoded Latin-1 (ø as byte F8)", text.replace("August", "Søren").encode("latin-1"), R_UTF8),
+        ("latin1", "payload encoded Latin-1 (ø as byte F8)",
+         text.replace("August", "Søren").encode("latin-1"), R_UTF8),
     ]
     for name, desc, payload, rule in forms:
         out += _both(f, name, desc, hdr, payload, "malformed_token", rule)
@@ -735,7 +766,8 @@ def e3_literals(f: Forge) -> list[Variant]:
     out += _both(f, "nan", "payload with a claim x: NaN", f.header(k), (body[:-1] + ',"x":NaN}').encode(),
                  "malformed_token", R_JSON)
     body = _raw_claims_json(f, "E3-inf")
-    out += _both(f, "infinity", "payload with a claim x: Infinity", f.header(k), (body[:-1] + ',"x":Infinity}').encode(),
+    out += _both(f, "infinity", "payload with a claim x: Infinity", f.header(k),
+                 (body[:-1] + ',"x":Infinity}').encode(),
                  "malformed_token", R_JSON)
     body = _raw_claims_json(f, "E3-lone").replace("August September", "August \\ud800September")
     out += _both(f, "lone-surrogate", "practitioner name with a lone surrogate escape \\ud800", f.header(k),
@@ -768,7 +800,8 @@ def e4_invalid_json(f: Forge) -> list[Variant]:
     for name, desc, payload in forms:
         out += _both(f, name, desc, f.header(k), payload, "malformed_token", R_JSON)
     out.append(Variant("empty-header", "header {} (no alg), issuer-signed",
-                       sign_jws({}, json_bytes(f.claims("E4-emptyh")), k), deny("unsupported_algorithm", R_ALG)))
+                       sign_jws({}, json_bytes(f.claims("E4-emptyh")), k),
+                       deny("unsupported_algorithm", R_ALG)))
     ws = (" \n" + _raw_claims_json(f, "E4-ws") + " \n").encode()
     out.append(Variant("whitespace", "payload JSON with leading and trailing whitespace: accepted (RFC 8259)",
                        sign_jws(f.header(k), ws, k), permit()))
@@ -793,8 +826,10 @@ def e5_nesting_numbers(f: Forge) -> list[Variant]:
                 sign_jws(f.header(k), _raw_claims_json(f, "E5-1e400").replace(
                     f'"exp":{f.iat + 3600}', '"exp":1e400').encode(), k),
                 deny("invalid_claim", R_NUMERIC_DATE)),
-        Variant("exp-1e308", "exp 1e308", f.token("E5-1e308", exp=1e308), deny("invalid_claim", R_NUMERIC_DATE)),
-        Variant("exp-10-pow-30", "exp 10^30", f.token("E5-big", exp=10**30), deny("invalid_claim", R_NUMERIC_DATE)),
+        Variant("exp-1e308", "exp 1e308", f.token("E5-1e308", exp=1e308),
+                deny("invalid_claim", R_NUMERIC_DATE)),
+        Variant("exp-10-pow-30", "exp 10^30", f.token("E5-big", exp=10**30),
+                deny("invalid_claim", R_NUMERIC_DATE)),
     ]
 
 
@@ -808,7 +843,8 @@ def f1_padding(f: Forge) -> list[Variant]:
     return [
         Variant("signature-padded", "valid token with = padding on the signature segment", f"{tok}{pad}",
                 deny("malformed_token", R_FRAMING), "issuer"),
-        Variant("overpadded", "valid token with ==== appended", f"{tok}====", deny("malformed_token", R_FRAMING),
+        Variant("overpadded", "valid token with ==== appended", f"{tok}====",
+                deny("malformed_token", R_FRAMING),
                 "issuer"),
         Variant("padding-in-middle", "= inside the payload segment", f"{h}.{p[:8]}={p[8:]}.{s}",
                 deny("malformed_token", R_FRAMING), "issuer"),
@@ -864,7 +900,8 @@ def f3_noncanonical(f: Forge) -> list[Variant]:
         h, p, s = split(tok)
         p2 = _flip_unused_bits(p)
         if p2 is not None:
-            out.append(Variant("payload", "an unused low bit of the last payload character flipped (issuer signed "
+            out.append(Variant("payload",
+                               "an unused low bit of the last payload character flipped (issuer signed "
                                "the canonical text)", f"{h}.{p2}.{s}", deny("malformed_token", R_B64_CANON)))
             atk = f.attacker.get(k.alg, f.attacker["EdDSA"])
             ta = sign_jws(f.header(atk, kid=k.kid), claims, atk)
@@ -895,7 +932,8 @@ def f5_size(f: Forge) -> list[Variant]:
     out = [Variant("over-64k", f"issuer-signed token of {len(big)} bytes (over the 64 KiB limit)", big,
                    deny("malformed_token", R_SIZE), tags=("oversize",))]
     huge = sign_jws(f.header(k), f.claims("F5-1m", x="a" * 800_000), k)
-    out.append(Variant("over-1m", f"issuer-signed token of {len(huge)} bytes", huge, deny("malformed_token", R_SIZE), tags=("oversize",)))
+    out.append(Variant("over-1m", f"issuer-signed token of {len(huge)} bytes", huge,
+                       deny("malformed_token", R_SIZE), tags=("oversize",)))
     return out
 
 
@@ -907,7 +945,8 @@ def g1_numeric_date_types(f: Forge) -> list[Variant]:
         ("exp-string", "exp", str(exp), "invalid_claim", R_NUMERIC_DATE),
         ("exp-string-spaces", "exp", f" {exp} ", "invalid_claim", R_NUMERIC_DATE),
         ("exp-string-underscore", "exp", f"{exp:_}", "invalid_claim", R_NUMERIC_DATE),
-        ("exp-fullwidth", "exp", "".join(chr(0xFF10 + int(c)) for c in str(exp)), "invalid_claim", R_NUMERIC_DATE),
+        ("exp-fullwidth", "exp", "".join(chr(0xFF10 + int(c)) for c in str(exp)), "invalid_claim",
+         R_NUMERIC_DATE),
         ("exp-fraction", "exp", exp + 0.5, "invalid_claim", R_NUMERIC_DATE),
         ("exp-true", "exp", True, "invalid_claim", R_NUMERIC_DATE),
         ("exp-null", "exp", None, "missing_claim", R_REQUIRED),
@@ -945,9 +984,11 @@ def g2_time_window(f: Forge) -> list[Variant]:
          deny("token_not_yet_valid", R_IAT)),
         ("lifetime-7205", "iat 2 hours ago, exp in 5 s: lifetime 7205 s", {"iat": now - 7200, "exp": now + 5},
          None, deny("lifetime_too_long", R_LIFETIME)),
-        ("lifetime-3601", "exp = iat + 3601", {"exp": f.iat + 3601}, None, deny("lifetime_too_long", R_LIFETIME)),
+        ("lifetime-3601", "exp = iat + 3601", {"exp": f.iat + 3601}, None,
+         deny("lifetime_too_long", R_LIFETIME)),
         ("exp-equals-iat", "exp = iat", {"iat": now, "exp": now}, None, deny("invalid_claim", R_EXP)),
-        ("exp-before-iat", "exp 10 s before iat", {"iat": now, "exp": now - 10}, None, deny("invalid_claim", R_EXP)),
+        ("exp-before-iat", "exp 10 s before iat", {"iat": now, "exp": now - 10}, None,
+         deny("invalid_claim", R_EXP)),
         ("nbf-after-exp", "nbf two hours ahead, after exp", {"nbf": now + 7200}, None,
          deny("token_not_yet_valid", R_NBF)),
         ("nbf-now", "nbf = iat (valid)", {"nbf": f.iat}, None, permit()),
@@ -1051,13 +1092,15 @@ def h4_unicode(f: Forge) -> list[Variant]:
         ("legal-entity-fullwidth", "legal_entity id in fullwidth digits (never int() an identifier)",
          att_with(["practitioner", "legal_entity", "id"], fw), {},
          deny(["invalid_organization_number", "legal_entity_mismatch"], ["ATT-15", "ATT-13"])),
-        ("hpr-arabic-indic", "HPR number in Arabic-Indic digits", att_with(["practitioner", "hpr_nr", "id"], arabic),
+        ("hpr-arabic-indic", "HPR number in Arabic-Indic digits",
+         att_with(["practitioner", "hpr_nr", "id"], arabic),
          {}, deny("invalid_hpr_number", "ATT-29a")),
         ("pid-zero-width", "practitioner F-number with a zero-width space",
          att_with(["practitioner", "identifier", "id"], "200866\u200b00138"), {},
          deny("invalid_person_identifier", "ATT-10")),
         ("patient-fullwidth", "patient F-number in fullwidth digits",
-         att_with(["patients", "0", "identifier", "id"], "".join(chr(0xFF10 + int(c)) for c in PATIENT_FNR)), {},
+         att_with(["patients", "0", "identifier", "id"],
+                  "".join(chr(0xFF10 + int(c)) for c in PATIENT_FNR)), {},
          deny("invalid_person_identifier", "ATT-4")),
         ("kid-fullwidth", "kid in fullwidth characters", None,
          {"kid": "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in k.kid)},
@@ -1088,9 +1131,11 @@ def i1_replay(f: Forge) -> list[Variant]:
     return [
         Variant("same-token-twice", "the same valid token presented a second time", first,
                 deny("token_replayed", R_JTI), prelude=(first,), requires=("replay",)),
-        Variant("same-jti-new-token", "a new token (new iat, new signature) reusing the iss and jti of a used one",
+        Variant("same-jti-new-token",
+                "a new token (new iat, new signature) reusing the iss and jti of a used one",
                 a2, deny("token_replayed", R_JTI), prelude=(a,), requires=("replay",)),
-        Variant("same-jti-other-issuer", "issuer B reuses a jti issuer A has used: replay is keyed on (iss, jti)",
+        Variant("same-jti-other-issuer",
+                "issuer B reuses a jti issuer A has used: replay is keyed on (iss, jti)",
                 b_shared, permit(), "other-issuer", prelude=(a_shared,), requires=("replay",)),
     ]
 
@@ -1106,7 +1151,8 @@ def j1_unverified_paths(f: Forge) -> list[Variant]:
     return [
         Variant("forged-trusted-iss", "attacker-signed token naming the trusted iss and kid (iss read before "
                 "verification only selects the key)", forged, deny("invalid_signature", R_SIG), "attacker"),
-        Variant("expired-issuer-signed", "issuer-signed, expired 100 s ago: claim checks are not skipped on any path",
+        Variant("expired-issuer-signed",
+                "issuer-signed, expired 100 s ago: claim checks are not skipped on any path",
                 expired, deny("token_expired", R_EXP)),
     ]
 
@@ -1127,7 +1173,8 @@ def j2_exception_escape(f: Forge) -> list[Variant]:
                 deny("unknown_key", R_KID_FORMAT)),
         Variant("toa-1e308", "toa 1e308 (overflow in datetime conversions)", f.token("J2-toa", att),
                 deny("invalid_field", "ATT-58a")),
-        Variant("iat-10-pow-30", "iat 10^30", f.token("J2-iat", iat=10**30), deny("invalid_claim", R_NUMERIC_DATE)),
+        Variant("iat-10-pow-30", "iat 10^30", f.token("J2-iat", iat=10**30),
+                deny("invalid_claim", R_NUMERIC_DATE)),
     ]
 
 
@@ -1140,7 +1187,8 @@ ATTACKS: dict[str, Callable[[Forge], list[Variant]]] = {
     "C6": c6_key_of_other_issuer, "C7": c7_truststore,
     "D1": d1_crit, "D2": d2_b64, "D3": d3_typ, "D4": d4_cty_nested, "D5": d5_jwe, "D6": d6_json_serialization,
     "D7": d7_unknown_header,
-    "E1": e1_duplicates, "E2": e2_encoding, "E3": e3_literals, "E4": e4_invalid_json, "E5": e5_nesting_numbers,
+    "E1": e1_duplicates, "E2": e2_encoding, "E3": e3_literals, "E4": e4_invalid_json,
+    "E5": e5_nesting_numbers,
     "F1": f1_padding, "F2": f2_alphabet, "F3": f3_noncanonical, "F4": f4_segments, "F5": f5_size,
     "G1": g1_numeric_date_types, "G2": g2_time_window, "G3": g3_missing_claims,
     "H1": h1_iss, "H2": h2_aud, "H3": h3_jti, "H4": h4_unicode,

@@ -96,7 +96,8 @@ def rule_cases() -> list[RuleCase]:
           set_(_P, PRACTITIONER_FNR), deny("invalid_field", "ATT-1")),
         R("att-1-care-relation-missing", "ATT-1", "attestation without the care_relation category",
           del_(_CR), deny("missing_field", "ATT-1")),
-        R("att-1-patients-missing", "ATT-1", "attestation without patients (an empty array is the unbound form)",
+        R("att-1-patients-missing", "ATT-1",
+          "attestation without patients (an empty array is the unbound form)",
           del_("patients"), deny("missing_field", "ATT-1")),
         R("att-1-patients-not-array", "ATT-1", "patients is a string holding an identity number",
           set_("patients", PATIENT_FNR), deny("invalid_field", "ATT-1")),
@@ -108,11 +109,13 @@ def rule_cases() -> list[RuleCase]:
           deny("invalid_field", "ATT-1")),
 
         # --- ATT-4 / ATT-6: patients ------------------------------------------------------------------
-        R("att-4-patient-system-unknown", "ATT-4", "patient identifier under a system the verifier does not know",
+        R("att-4-patient-system-unknown", "ATT-4",
+          "patient identifier under a system the verifier does not know",
           set_(f"{_PAT0}.identifier.system", "urn:example:patient-register"),
           deny("invalid_identifier_system", "ATT-4")),
         R("att-4-patient-checksum", "ATT-4", "patient F-number fails the mod-11 control digits",
-          set_(f"{_PAT0}.identifier.id", bad_check_digit(PATIENT_FNR)), deny("invalid_person_identifier", "ATT-4")),
+          set_(f"{_PAT0}.identifier.id", bad_check_digit(PATIENT_FNR)),
+          deny("invalid_person_identifier", "ATT-4")),
         R("att-4-patient-identifier-missing", "ATT-4", "patient entry without identifier",
           [del_(f"{_PAT0}.identifier"),
            set_(f"{_PAT0}.point_of_care", {"id": ORG_GP, "system": OID_ORGNR})],
@@ -123,7 +126,8 @@ def rule_cases() -> list[RuleCase]:
           [], deny("patient_not_in_attestation", "ATT-4"), context={"patient_id": OTHER_FNRS[0]}),
         R("att-6-unbound-used-for-one-patient", "ATT-4",
           "unbound attestation (patients []) presented for one patient's data", set_("patients", []),
-          deny("patient_not_in_attestation", "ATT-4"), covers=("ATT-6",), context={"patient_id": PATIENT_FNR}),
+          deny("patient_not_in_attestation",
+               "ATT-4"), covers=("ATT-6",), context={"patient_id": PATIENT_FNR}),
 
         # --- ATT-10 / ATT-11: practitioner identifier ----------------------------------------------------
         R("att-10-identifier-missing", "ATT-10", "practitioner without identifier",
@@ -152,34 +156,40 @@ def rule_cases() -> list[RuleCase]:
           [], deny("practitioner_mismatch", "ATT-11"), context={"authenticated_pid": OTHER_FNRS[1]}),
 
         # --- ATT-12 / ATT-13 / ATT-15: legal entity -----------------------------------------------------
-        R("att-12-not-member", "ATT-12", "issuer's organisation is not a Helsenett member (trust store member: false)",
+        R("att-12-not-member", "ATT-12",
+          "issuer's organisation is not a Helsenett member (trust store member: false)",
           [], deny("legal_entity_not_member", "ATT-12"), party="non_member"),
-        R("att-13-legal-entity-not-issuers", "ATT-13", "legal entity is a valid organisation the issuer may not attest for",
+        R("att-13-legal-entity-not-issuers", "ATT-13",
+          "legal entity is a valid organisation the issuer may not attest for",
           [merge(f"{_P}.legal_entity", {"id": ORG_OUS_ULL, "name": "OUS Ullevål"}),
            merge(f"{_P}.point_of_care", {"id": ORG_OUS_ULL, "name": "OUS Ullevål"})],
           deny("legal_entity_mismatch", "ATT-13")),
         R("att-15-legal-entity-missing", "ATT-15", "practitioner without legal_entity",
           del_(f"{_P}.legal_entity"), deny("missing_field", "ATT-15")),
-        R("att-15-legal-entity-system", "ATT-15", "legal_entity under the RESH system instead of the org-number OID",
+        R("att-15-legal-entity-system", "ATT-15",
+          "legal_entity under the RESH system instead of the org-number OID",
           set_(f"{_P}.legal_entity.system", OID_RESH), deny("invalid_identifier_system", "ATT-15")),
         R("att-15-legal-entity-checksum", "ATT-15",
           "legal_entity fails mod-11 (and so is not one of the issuer's organisations, ATT-13)",
           set_(f"{_P}.legal_entity.id", bad_check_digit(ORG_GP)),
           deny(["invalid_organization_number", "legal_entity_mismatch"], ["ATT-15", "ATT-13"])),
-        R("att-15-legal-entity-string", "ATT-15", "legal_entity is a bare string (DM's declared type), not an object",
+        R("att-15-legal-entity-string", "ATT-15",
+          "legal_entity is a bare string (DM's declared type), not an object",
           set_(f"{_P}.legal_entity", ORG_GP), deny("invalid_field", "ATT-15")),
 
         # --- ATT-18a/b: point of care ---------------------------------------------------------------------
         R("att-18a-point-of-care-missing", "ATT-18a", "practitioner without point_of_care",
           del_(f"{_P}.point_of_care"), deny("missing_field", "ATT-18a")),
         R("att-18a-point-of-care-checksum", "ATT-18a", "point_of_care organisation number fails mod-11",
-          set_(f"{_P}.point_of_care.id", bad_check_digit(ORG_GP)), deny("invalid_organization_number", "ATT-18a")),
+          set_(f"{_P}.point_of_care.id", bad_check_digit(ORG_GP)),
+          deny("invalid_organization_number", "ATT-18a")),
         R("att-18b-point-of-care-system", "ATT-18b", "point_of_care under the RESH system",
           set_(f"{_P}.point_of_care.system", OID_RESH), deny("invalid_identifier_system", "ATT-18b")),
 
         # --- ATT-28: practitioner department ----------------------------------------------------------------
         R("att-28-department-no-system", "ATT-28", "department without system",
-          set_(f"{_P}.department", {"id": "705592", "name": "Anestesiologi", "authority": "https://www.nhn.no"}),
+          set_(f"{_P}.department",
+               {"id": "705592", "name": "Anestesiologi", "authority": "https://www.nhn.no"}),
           deny("missing_field", "ATT-28")),
         R("att-28-department-no-authority", "ATT-28", "department without authority",
           set_(f"{_P}.department", {"id": "705592", "name": "Anestesiologi", "system": OID_RESH}),
@@ -191,7 +201,7 @@ def rule_cases() -> list[RuleCase]:
         R("att-28-department-resh-not-digits", "ATT-28", "department RESH id is not digits",
           set_(f"{_P}.department", {**resh_dept, "id": "RH-ANEST"}), deny("invalid_field", "ATT-28")),
 
-        # --- ATT-29a/b: HPR number ----------------------------------------------------------------------------
+        # --- ATT-29a/b: HPR number --------------------------------------------------------------------------
         R("att-29a-hpr-system", "ATT-29a", "hpr_nr under a URL instead of the HPR OID",
           set_(f"{_P}.hpr_nr.system", "https://register.helsedirektoratet.no/hpr"),
           deny("invalid_identifier_system", "ATT-29a")),
@@ -204,7 +214,7 @@ def rule_cases() -> list[RuleCase]:
         R("att-29b-hpr-absent", "ATT-29b", "authenticated user has an HPR number, the attestation has none",
           del_(f"{_P}.hpr_nr"), deny("hpr_mismatch", "ATT-29b"), context={"authenticated_hpr": "9144897"}),
 
-        # --- ATT-32: authorization ------------------------------------------------------------------------------
+        # --- ATT-32: authorization --------------------------------------------------------------------------
         R("att-32-authorization-system", "ATT-32", "authorization under the 9151 code system instead of 9060",
           set_(f"{_P}.authorization.system", "urn:oid:2.16.578.1.12.4.1.1.9151"),
           deny("invalid_code_system", "ATT-32")),
@@ -216,7 +226,8 @@ def rule_cases() -> list[RuleCase]:
           del_(f"{_P}.authorization.code"), deny("missing_field", "ATT-32")),
 
         # --- ATT-37 / ATT-43a: healthcare service -----------------------------------------------------------
-        R("att-37-service-system", "ATT-37", "healthcare_service under a code system not listed in ATT-37 (ICD-10)",
+        R("att-37-service-system", "ATT-37",
+          "healthcare_service under a code system not listed in ATT-37 (ICD-10)",
           set_(f"{_CR}.healthcare_service.system", "urn:oid:2.16.578.1.12.4.1.1.7110"),
           deny("invalid_code_system", "ATT-37")),
         R("att-37-service-empty-code", "ATT-37", "healthcare_service with an empty code",
@@ -227,7 +238,7 @@ def rule_cases() -> list[RuleCase]:
           "neither healthcare_service nor purpose_of_use_details", del_(f"{_CR}.healthcare_service"),
           deny("missing_care_relation_detail", "ATT-43a"), covers=("ATT-43a", "ATT-36")),
 
-        # --- ATT-38..41: purpose of use -----------------------------------------------------------------------
+        # --- ATT-38..41: purpose of use ---------------------------------------------------------------------
         R("att-38-purpose-missing", "ATT-38", "care_relation without purpose_of_use (test profile: warning)",
           del_(f"{_CR}.purpose_of_use"), _warn_in_test("missing_field", "ATT-38")),
         R("att-38-purpose-system", "ATT-38", "purpose_of_use TREAT under the 9060 system",
@@ -252,12 +263,13 @@ def rule_cases() -> list[RuleCase]:
           set_(f"{_CR}.purpose_of_use_details", {"code": "polbesok", "system": SYS_DIPS}),
           deny("invalid_code", "ATT-45")),
         R("att-45-details-placeholder-system", "ATT-45",
-          "the full model's placeholder system urn:oid:x.x.x.x.x.9151 (allow-listed only in the test profile)",
+          "the full model's placeholder system urn:oid:x.x.x.x.x.9151 (allow-listed in the test profile)",
           set_(f"{_CR}.purpose_of_use_details", {"code": "15", "system": "urn:oid:x.x.x.x.x.9151"}),
           lambda test: permit("ATT-45") if test else deny("invalid_code_system", "ATT-45")),
 
         # --- ATT-46 / ATT-48: decision reference ---------------------------------------------------------
-        R("att-46-decision-ref-missing", "ATT-46", "care_relation without decision_ref (test profile: warning)",
+        R("att-46-decision-ref-missing", "ATT-46",
+          "care_relation without decision_ref (test profile: warning)",
           del_(f"{_CR}.decision_ref"), _warn_in_test("missing_field", "ATT-46")),
         R("att-46-decision-ref-empty-id", "ATT-46", "decision_ref id is empty",
           set_(f"{_CR}.decision_ref.id", ""), deny("invalid_decision_ref", "ATT-46")),
@@ -286,7 +298,7 @@ def rule_cases() -> list[RuleCase]:
           set_(f"{_PAT0}.department", {"id": "109765", "system": "resh", "authority": "https://www.nhn.no"}),
           deny("invalid_identifier_system", "ATT-53")),
 
-        # --- ATT-58a/c: time of attestation ------------------------------------------------------------------
+        # --- ATT-58a/c: time of attestation -----------------------------------------------------------------
         R("att-58a-toa-missing", "ATT-58a", "attestation without toa (test profile: warning)",
           del_("toa"), _warn_in_test("missing_field", "ATT-58a")),
         R("att-58a-toa-string", "ATT-58a", "toa is a numeric string",

@@ -41,11 +41,23 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
-ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="Profile the target verifies with "
-                                                                   "(tillitsrammeverk-1.1 or tillitsrammeverk-1.1-test).")]
-NowOpt = Annotated[int | None, typer.Option("--now", help="Evaluation time of the corpus (unix seconds; default: now).")]
-SeedOpt = Annotated[str, typer.Option("--seed", help="Seed for keys and jti values (same seed + --now = same corpus).")]
-AllOpt = Annotated[bool, typer.Option("--all-variants", help="Every variant of every attack class, not only the core set.")]
+ProfileOpt = Annotated[
+    str,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Profile the target verifies with (tillitsrammeverk-1.1 or tillitsrammeverk-1.1-test).",
+    ),
+]
+NowOpt = Annotated[
+    int | None, typer.Option("--now", help="Evaluation time of the corpus (unix seconds; default: now).")
+]
+SeedOpt = Annotated[
+    str, typer.Option("--seed", help="Seed for keys and jti values (same seed + --now = same corpus).")
+]
+AllOpt = Annotated[
+    bool, typer.Option("--all-variants", help="Every variant of every attack class, not only the core set.")
+]
 
 
 def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, issuer_key: Path | None,
@@ -71,13 +83,20 @@ def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, is
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the corpus to.")],
     profile: ProfileOpt = "tillitsrammeverk-1.1",
-    issuer_key: Annotated[Path | None, typer.Option("--issuer-key", help="PEM private key for issuer A "
-                                                    "(default: derived from the seed).")] = None,
+    issuer_key: Annotated[
+        Path | None,
+        typer.Option("--issuer-key", help="PEM private key for issuer A (default: derived from the seed)."),
+    ] = None,
     iss: Annotated[str, typer.Option("--iss", help="Issuer A's iss.")] = "https://issuer.conformance.example",
-    kid: Annotated[str | None, typer.Option("--kid", help="kid of --issuer-key (default: RFC 7638 thumbprint).")] = None,
-    alg: Annotated[str | None, typer.Option("--alg", help="Algorithm for an RSA --issuer-key (RS256 default, PS256...).")] = None,
-    audience: Annotated[str, typer.Option("--audience", help="The target verifier's audience.")] =
-        "urn:attest:conformance:source",
+    kid: Annotated[
+        str | None, typer.Option("--kid", help="kid of --issuer-key (default: RFC 7638 thumbprint).")
+    ] = None,
+    alg: Annotated[
+        str | None, typer.Option("--alg", help="Algorithm for an RSA --issuer-key (RS256 default, PS256...).")
+    ] = None,
+    audience: Annotated[
+        str, typer.Option("--audience", help="The target verifier's audience.")
+    ] = "urn:attest:conformance:source",
     now: NowOpt = None,
     seed: SeedOpt = "attest-conformance",
     all_variants: AllOpt = False,
@@ -96,21 +115,28 @@ def generate(
     console = Console(highlight=False)
     meta = built.corpus.meta
     counts = meta["counts"]
-    console.print(f"wrote {len(built.corpus)} cases to {root} ({counts['rules']} rule, {counts['attacks']} attack, "
-                  f"{counts['examples']} example, {counts['valid']} valid) for profile {profile}, "
-                  f"now {meta['now']}, audience {audience}", markup=False)
+    console.print(
+        f"wrote {len(built.corpus)} cases to {root} ({counts['rules']} rule, {counts['attacks']} attack, "
+        f"{counts['examples']} example, {counts['valid']} valid) for profile {profile}, "
+        f"now {meta['now']}, audience {audience}",
+        markup=False,
+    )
     console.print(f"configure the verifier under test with {root / 'trust.yaml'}", markup=False)
     print_coverage(console, built.corpus.cases)
 
 
 @conformance_app.command("list")
 def list_cases(
-    corpus: Annotated[Path | None, typer.Option("--corpus", help="A corpus directory (default: the cases "
-                                                "`generate` would write).")] = None,
+    corpus: Annotated[
+        Path | None,
+        typer.Option("--corpus", help="A corpus directory (default: the cases `generate` would write)."),
+    ] = None,
     profile: ProfileOpt = "tillitsrammeverk-1.1",
     now: NowOpt = None,
     all_variants: AllOpt = False,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Glob on case id, rule, group or covered id.")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Glob on case id, rule, group or covered id.")
+    ] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob to leave out.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list.")] = False,
     coverage: Annotated[bool, typer.Option("--coverage", help="Also print the coverage table.")] = False,
@@ -143,32 +169,81 @@ def list_cases(
 def run(
     corpus: Annotated[Path, typer.Option("--corpus", help="Corpus directory written by `generate`.")],
     mode: Annotated[str, typer.Option("--mode", help=f"Target kind: {', '.join(MODES)}.")] = "attest-api",
-    target: Annotated[str | None, typer.Option("--target", help="attest-api/http: the URL; command: the command "
-                                               "line with {token}-style placeholders (token also on stdin).")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Cases run concurrently.")] = min(8, (os.cpu_count() or 2) * 2),
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="attest-api/http: the URL; command: the command "
+            "line with {token}-style placeholders (token also on stdin).",
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Cases run concurrently.")] = min(
+        8, (os.cpu_count() or 2) * 2
+    ),
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request or command.")] = 10.0,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
     json_report: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Glob on case id, rule, group or covered id.")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Glob on case id, rule, group or covered id.")
+    ] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob to leave out.")] = None,
-    replay: Annotated[bool | None, typer.Option("--replay/--no-replay", help="Whether the target keeps a replay "
-                                                "cache (default: yes for attest-api/http/library, no for command).")] = None,
-    clock: Annotated[str, typer.Option("--target-clock", help="auto, own or injected: does the target use its own "
-                                       "clock (then time-sensitive cases outside their window are skipped)?")] = "auto",
-    strict_rules: Annotated[bool, typer.Option("--strict-rules", help="Also fail when reported rule ids differ.")] = False,
+    replay: Annotated[
+        bool | None,
+        typer.Option(
+            "--replay/--no-replay",
+            help="Whether the target keeps a replay "
+            "cache (default: yes for attest-api/http/library, no for command).",
+        ),
+    ] = None,
+    clock: Annotated[
+        str,
+        typer.Option(
+            "--target-clock",
+            help="auto, own or injected: does the target use its own "
+            "clock (then time-sensitive cases outside their window are skipped)?",
+        ),
+    ] = "auto",
+    strict_rules: Annotated[
+        bool, typer.Option("--strict-rules", help="Also fail when reported rule ids differ.")
+    ] = False,
     method: Annotated[str, typer.Option("--method", help="http: request method.")] = "POST",
-    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="http: 'Name: template' (default "
-                                                     "'Authorization: Bearer {token}').")] = None,
-    field: Annotated[list[str] | None, typer.Option("--field", help="http: JSON body field 'path=template', e.g. "
-                                                    "token={token} or patient.id={patient}.")] = None,
-    accept_status: Annotated[str, typer.Option("--accept-status", help="http: statuses meaning accepted.")] = "200-299",
-    reject_status: Annotated[str, typer.Option("--reject-status", help="http: statuses meaning rejected.")] = "400-499",
-    accept_exit: Annotated[str, typer.Option("--accept-exit", help="command: exit statuses meaning accepted.")] = "0",
-    reject_exit: Annotated[str, typer.Option("--reject-exit", help="command: exit statuses meaning rejected.")] = "1",
-    json_output: Annotated[bool, typer.Option("--json-output", help="command: stdout is the decision document; "
-                                              "compare its error codes too.")] = False,
-    profile: Annotated[str | None, typer.Option("--profile", help="library: profile (default: the corpus's).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables, only the summary.")] = False,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header", "-H", help="http: 'Name: template' (default 'Authorization: Bearer {token}')."
+        ),
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            help="http: JSON body field 'path=template', e.g. token={token} or patient.id={patient}.",
+        ),
+    ] = None,
+    accept_status: Annotated[
+        str, typer.Option("--accept-status", help="http: statuses meaning accepted.")
+    ] = "200-299",
+    reject_status: Annotated[
+        str, typer.Option("--reject-status", help="http: statuses meaning rejected.")
+    ] = "400-499",
+    accept_exit: Annotated[
+        str, typer.Option("--accept-exit", help="command: exit statuses meaning accepted.")
+    ] = "0",
+    reject_exit: Annotated[
+        str, typer.Option("--reject-exit", help="command: exit statuses meaning rejected.")
+    ] = "1",
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json-output", help="command: stdout is the decision document; compare its error codes too."
+        ),
+    ] = False,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="library: profile (default: the corpus's).")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or tables, only the summary.")
+    ] = False,
     show_skips: Annotated[bool, typer.Option("--show-skips", help="List every skipped case.")] = False,
 ) -> None:
     """Run the corpus against a target and compare. Exit 0 when every case behaves as expected, 1 on any
@@ -227,11 +302,23 @@ def run(
     err = _err()
     if tgt.own_clock and not quiet:
         now = c.meta.get("now")
-        err.print(f"note: the target uses its own clock; the corpus was generated for now={now}. Time-sensitive "
-                  "cases outside their window are skipped.", markup=False, style="dim")
+        err.print(
+            f"note: the target uses its own clock; the corpus was generated for now={now}. Time-sensitive "
+            "cases outside their window are skipped.",
+            markup=False,
+            style="dim",
+        )
     show_progress = not quiet and err.is_terminal
-    progress = Progress(TextColumn("conformance"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[bad]}"),
-                        TimeElapsedColumn(), console=err, transient=True, disable=not show_progress)
+    progress = Progress(
+        TextColumn("conformance"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[bad]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    )
     task = progress.add_task("run", total=len(c), bad="")
     bad = 0
 
@@ -252,9 +339,11 @@ def run(
         write_json_report(json_report, result)
     if quiet:
         n = result.counts()
-        console.print(f"{'CONFORMS' if result.ok else str(n['mismatches']) + ' MISMATCH(ES)'}: {n['cases']} cases, "
-                      f"{n['pass']} passed, {n['fail']} failed, {n['error']} errors, {n['skip']} skipped",
-                      markup=False)
+        console.print(
+            f"{'CONFORMS' if result.ok else str(n['mismatches']) + ' MISMATCH(ES)'}: {n['cases']} cases, "
+            f"{n['pass']} passed, {n['fail']} failed, {n['error']} errors, {n['skip']} skipped",
+            markup=False,
+        )
         for r in result.results:
             if r.mismatch:
                 console.print(f"  {r.status} {r.case.id}: {r.reason}", markup=False)

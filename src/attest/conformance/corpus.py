@@ -5,7 +5,7 @@ a corpus must cover).
 A corpus directory holds::
 
     manifest.json          corpus metadata + one entry per case (everything but the token)
-    trust.yaml             trust store for the generated issuers (CONTRACT.md section 2); configure the target with it
+    trust.yaml             the issuers' trust store (CONTRACT.md section 2): configure the target with it
     jwks/*.json            the issuers' public keys (referenced from trust.yaml)
     trust-variants/*.yaml  broken trust stores for the trust-store hygiene cases (attack class C7)
     cases/<id>.json        one file per case: the token, the verify context and the expectation
@@ -53,7 +53,11 @@ class Expectation:
             raise ValueError("a permit has no errors and a deny has at least one")
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"decision": self.decision, "errors": list(self.errors), "rules": list(self.rules)}
+        d: dict[str, Any] = {
+            "decision": self.decision,
+            "errors": list(self.errors),
+            "rules": list(self.rules),
+        }
         if self.accept_also:
             d["accept_also"] = [list(a) for a in self.accept_also]
         if self.trust_refused:
@@ -348,7 +352,8 @@ ATTACK_CLASSES: dict[str, str] = {
 
 
 def coverage(cases: Iterable[Case]) -> dict[str, dict[str, int]]:
-    """Case counts per machine-checkable rule and per attack class: ``{"rules": {id: n}, "attacks": {id: n}}``."""
+    """Case counts per machine-checkable rule and per attack class:
+    ``{"rules": {id: n}, "attacks": {id: n}}``."""
     rules = dict.fromkeys(MACHINE_CHECKABLE_RULES, 0)
     attacks = dict.fromkeys(ATTACK_CLASSES, 0)
     for c in cases:

@@ -185,9 +185,13 @@ _CURVES: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SEC
                                         "P-521": ec.SECP521R1(), "secp256k1": ec.SECP256K1()}
 _ORDERS = {
     "P-256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    "P-384": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
-    "P-521": int("01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
-                 "A51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409", 16),
+    "P-384": int("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+                 "C7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16),
+    "P-521": int(
+        "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
+        "A51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409",
+        16,
+    ),
     "secp256k1": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,
 }
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
@@ -267,7 +271,9 @@ class SigningKey:
     salt_key: bytes = b""
 
     def public_jwk(self, *, alg: str | None = None) -> dict[str, Any]:
-        if isinstance(self.private_key, bytes):  # an HMAC secret (kty oct), only for trust-store hygiene cases
+        if isinstance(
+            self.private_key, bytes
+        ):  # an HMAC secret (kty oct), only for trust-store hygiene cases
             return {"kty": "oct", "k": b64url(self.private_key), "alg": self.alg, "kid": self.kid}
         return public_jwk(self.private_key, alg or self.alg, self.kid)
 
@@ -349,8 +355,12 @@ class Party:
         return {"keys": [k.public_jwk() for k in self.keys.values()]}
 
     def trust_entry(self, jwks_file: str | None = None) -> dict[str, Any]:
-        entry: dict[str, Any] = {"iss": self.iss, "name": self.name, "legal_entities": list(self.legal_entities),
-                                 "member": self.member}
+        entry: dict[str, Any] = {
+            "iss": self.iss,
+            "name": self.name,
+            "legal_entities": list(self.legal_entities),
+            "member": self.member,
+        }
         if jwks_file is None:
             entry["jwks"] = self.jwks()
         else:
@@ -459,8 +469,14 @@ class Forge:
         org_c = find_organization_number("9200000")
         other = Party(_sibling(iss, "b"), "Conformance test issuer B (another organisation; TEST ONLY)",
                       (org_b,), True, {"es256": key("b-es256", "ES256")}, "es256")
-        non_member = Party(_sibling(iss, "c"), "Conformance test issuer C (not a Helsenett member; TEST ONLY)",
-                           (org_c,), False, {"eddsa": key("c-eddsa", "EdDSA")}, "eddsa")
+        non_member = Party(
+            _sibling(iss, "c"),
+            "Conformance test issuer C (not a Helsenett member; TEST ONLY)",
+            (org_c,),
+            False,
+            {"eddsa": key("c-eddsa", "EdDSA")},
+            "eddsa",
+        )
         attacker = {
             "EdDSA": key("attacker-eddsa", "EdDSA", "attacker-eddsa"),
             "ES256": key("attacker-es256", "ES256", "attacker-es256"),
@@ -533,7 +549,9 @@ class Forge:
         return {
             "test_material": True,
             "audience": self.audience,
-            "issuers": [p.trust_entry(files.get(p.iss)) for p in (self.issuer, self.other_issuer, self.non_member)],
+            "issuers": [
+                p.trust_entry(files.get(p.iss)) for p in (self.issuer, self.other_issuer, self.non_member)
+            ],
         }
 
     def trust_store(self) -> Any:

@@ -71,7 +71,9 @@ def _payload_times(token: str) -> dict[str, int]:
     return out
 
 
-def clock_window(token: str, expect: Expectation, now: int) -> tuple[tuple[int | None, int | None] | None, bool]:
+def clock_window(
+    token: str, expect: Expectation, now: int
+) -> tuple[tuple[int | None, int | None] | None, bool]:
     """``(window, empty)``: the wall-clock interval around ``now`` in which a verifier using its own clock
     (leeway 0..60 s) reaches the expected decision. None when time cannot change the decision."""
     if expect.trust_refused:
@@ -139,9 +141,20 @@ def _rule_case_tokens(forge: Forge, test: bool) -> list[Case]:
             att = claims.pop("attestation")
         token = forge.token(cid, att, party=party, **claims)
         expect = rc.expectation(test)
-        out.append(_case(forge, id=cid, group="rules", rule=rc.rule, covers=rc.covers, description=rc.description,
-                         token=token, context=_context(forge, rc.context), expect=expect,
-                         signed_by="issuer" if party is forge.issuer else "other-issuer"))
+        out.append(
+            _case(
+                forge,
+                id=cid,
+                group="rules",
+                rule=rc.rule,
+                covers=rc.covers,
+                description=rc.description,
+                token=token,
+                context=_context(forge, rc.context),
+                expect=expect,
+                signed_by="issuer" if party is forge.issuer else "other-issuer",
+            )
+        )
     return out
 
 
@@ -156,9 +169,24 @@ def _attack_cases(forge: Forge, include_all: bool) -> tuple[list[Case], dict[str
         rule = v.expect.rules[0] if v.expect.rules else cls
         # algorithm, signature and key classes are what ATT-2 asks a verifier to check
         covers = (cls, "ATT-2") if cls[0] in "ABC" else (cls,)
-        out.append(_case(forge, id=cid, group="attacks", rule=rule, covers=covers, description=v.description,
-                         token=v.token, context=_context(forge, v.context), expect=v.expect, signed_by=v.signed_by,
-                         prelude=v.prelude, requires=v.requires, trust=trust, tags=v.tags))
+        out.append(
+            _case(
+                forge,
+                id=cid,
+                group="attacks",
+                rule=rule,
+                covers=covers,
+                description=v.description,
+                token=v.token,
+                context=_context(forge, v.context),
+                expect=v.expect,
+                signed_by=v.signed_by,
+                prelude=v.prelude,
+                requires=v.requires,
+                trust=trust,
+                tags=v.tags,
+            )
+        )
     return out, variants
 
 
@@ -176,10 +204,20 @@ def _example_cases(forge: Forge, test: bool) -> list[Case]:
                          token=forge.token(cid, att), context=_context(forge, {}), expect=expect))
         fixed = apply(deep(att), ex.repair)
         rid = f"{cid}-repaired"
-        out.append(_case(forge, id=rid, group="examples", rule=ex.covers[0], covers=ex.covers,
-                         description=ex.description.replace("as published", "repaired") +
-                         " (valid patient id, decision_ref, purpose_of_use): accepted",
-                         token=forge.token(rid, fixed), context=_context(forge, {}), expect=permit(*ex.covers)))
+        out.append(
+            _case(
+                forge,
+                id=rid,
+                group="examples",
+                rule=ex.covers[0],
+                covers=ex.covers,
+                description=ex.description.replace("as published", "repaired")
+                + " (valid patient id, decision_ref, purpose_of_use): accepted",
+                token=forge.token(rid, fixed),
+                context=_context(forge, {}),
+                expect=permit(*ex.covers),
+            )
+        )
     return out
 
 
@@ -192,8 +230,19 @@ def _valid_cases(forge: Forge) -> list[Case]:
             att["toa"] = resolve_placeholders(att["toa"], forge.now, forge.now - 60)
         key = forge.issuer.keys[vc.key] if vc.key else None
         token = forge.token(cid, att, key=key, **vc.claims)
-        out.append(_case(forge, id=cid, group="valid", rule=vc.rule, covers=vc.covers, description=vc.description,
-                         token=token, context=_context(forge, vc.context), expect=permit(vc.rule)))
+        out.append(
+            _case(
+                forge,
+                id=cid,
+                group="valid",
+                rule=vc.rule,
+                covers=vc.covers,
+                description=vc.description,
+                token=token,
+                context=_context(forge, vc.context),
+                expect=permit(vc.rule),
+            )
+        )
     return out
 
 
@@ -229,17 +278,29 @@ def build_corpus(*, profile: str = "tillitsrammeverk-1.1", now: int | None = Non
         "now": now,
         "audience": audience,
         "variants": "all" if all_variants else "core",
-        "issuers": [{"iss": p.iss, "role": role, "member": p.member, "legal_entities": list(p.legal_entities),
-                     "keys": [{"kid": k.kid, "alg": k.alg} for k in p.keys.values()]}
-                    for role, p in (("issuer", forge.issuer), ("other-issuer", forge.other_issuer),
-                                    ("non-member", forge.non_member))],
-        "counts": {g: sum(1 for c in cases if c.group == g) for g in ("rules", "attacks", "examples", "valid")},
+        "issuers": [
+            {
+                "iss": p.iss,
+                "role": role,
+                "member": p.member,
+                "legal_entities": list(p.legal_entities),
+                "keys": [{"kid": k.kid, "alg": k.alg} for k in p.keys.values()],
+            }
+            for role, p in (
+                ("issuer", forge.issuer),
+                ("other-issuer", forge.other_issuer),
+                ("non-member", forge.non_member),
+            )
+        ],
+        "counts": {
+            g: sum(1 for c in cases if c.group == g) for g in ("rules", "attacks", "examples", "valid")
+        },
         "coverage": coverage(cases),
         "notes": [
             "TEST MATERIAL ONLY: the keys are derived from a public seed.",
             "Configure the target with trust.yaml, audience and profile as above.",
             "time.window: for targets that use their own clock, the unix-time interval in which the expected "
-            "decision holds (leeway 0-60 s); an empty window means only a target given 'now' can run the case.",
+            "decision holds (leeway 0-60 s); an empty window: only a target given 'now' can run the case.",
         ],
     }
     corpus = Corpus(cases, meta)
@@ -263,19 +324,29 @@ def write_corpus(built: Built, out: str | Path, *, force: bool = False) -> Path:
     forge = built.forge
     (root / "jwks").mkdir(exist_ok=True)
     files: dict[str, str] = {}
-    for role, p in (("issuer-a", forge.issuer), ("issuer-b", forge.other_issuer), ("issuer-c", forge.non_member)):
+    for role, p in (
+        ("issuer-a", forge.issuer),
+        ("issuer-b", forge.other_issuer),
+        ("issuer-c", forge.non_member),
+    ):
         rel = f"jwks/{role}.json"
         write_json(root / rel, p.jwks())
         files[p.iss] = rel
     doc = forge.trust_document(files)
-    (root / "trust.yaml").write_text(_TRUST_HEADER.format(audience=forge.audience)
-                                     + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    (root / "trust.yaml").write_text(
+        _TRUST_HEADER.format(audience=forge.audience)
+        + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
     if built.trust_variants:
         (root / "trust-variants").mkdir(exist_ok=True)
         for rel, variant in built.trust_variants.items():
-            (root / rel).write_text("# TEST MATERIAL ONLY: a deliberately broken trust store (attack class C7);\n"
-                                    "# a verifier must refuse to load it.\n"
-                                    + yaml.safe_dump(variant, sort_keys=False, allow_unicode=True), encoding="utf-8")
+            (root / rel).write_text(
+                "# TEST MATERIAL ONLY: a deliberately broken trust store (attack class C7);\n"
+                "# a verifier must refuse to load it.\n"
+                + yaml.safe_dump(variant, sort_keys=False, allow_unicode=True),
+                encoding="utf-8",
+            )
     save_cases(built.corpus, root)
     built.corpus.root = root
     return root

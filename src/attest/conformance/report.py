@@ -56,7 +56,9 @@ def _status_cell(row: dict[str, Any], selected: bool = False) -> str:
     return "[green]ok[/]"
 
 
-def _coverage_table(title: str, rows: list[dict[str, Any]], with_results: bool, selected: bool = False) -> Table:
+def _coverage_table(
+    title: str, rows: list[dict[str, Any]], with_results: bool, selected: bool = False
+) -> Table:
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     t.add_column("id", no_wrap=True)
     t.add_column("title")
@@ -68,8 +70,13 @@ def _coverage_table(title: str, rows: list[dict[str, Any]], with_results: bool, 
     for row in rows:
         cells = [row["id"], escape(row["title"]), str(row["cases"])]
         if with_results:
-            cells += [str(row["pass"]), str(row["fail"] or ""), str(row["error"] or ""), str(row["skip"] or ""),
-                      _status_cell(row, selected)]
+            cells += [
+                str(row["pass"]),
+                str(row["fail"] or ""),
+                str(row["error"] or ""),
+                str(row["skip"] or ""),
+                _status_cell(row, selected),
+            ]
         elif row["cases"] == 0:
             cells[2] = "[bold red]0[/]"
         t.add_row(*cells)
@@ -106,33 +113,53 @@ def _actual(r: CaseResult) -> str:
 def print_results(console: Console, result: RunResult, *, show_skips: bool = False) -> None:
     rows = coverage_rows(result.results)
     selected = bool(result.corpus.get("selection"))
-    console.print(_coverage_table("Results by rule (RULES.md section b)", [r for r in rows if r["kind"] == "rule"],
-                                  True, selected))
+    console.print(
+        _coverage_table(
+            "Results by rule (RULES.md section b)", [r for r in rows if r["kind"] == "rule"], True, selected
+        )
+    )
     console.print(_coverage_table("Results by attack class (JWT_ATTACKS.md section 1)",
                                   [r for r in rows if r["kind"] == "attack"], True, selected))
     if selected:
         sel = result.corpus["selection"]
-        console.print(f"selection: {len(result.results)} of {sel.get('of')} cases "
-                      f"(--only {sel.get('only') or '-'}, --exclude {sel.get('exclude') or '-'})", style="dim")
+        console.print(
+            f"selection: {len(result.results)} of {sel.get('of')} cases "
+            f"(--only {sel.get('only') or '-'}, --exclude {sel.get('exclude') or '-'})",
+            style="dim",
+        )
     groups = Counter[str]()
     for r in result.results:
         groups[f"{r.case.group}:{r.status}"] += 1
     bad = [r for r in result.results if r.mismatch]
     if bad:
-        t = Table(title=f"Mismatches ({len(bad)})", title_justify="left", box=box.SIMPLE_HEAD, title_style="bold red")
+        t = Table(
+            title=f"Mismatches ({len(bad)})",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            title_style="bold red",
+        )
         t.add_column("case", no_wrap=True)
         t.add_column("rule", no_wrap=True)
         t.add_column("expected")
         t.add_column("actual")
         t.add_column("why")
         for r in bad:
-            t.add_row(escape(r.case.id), escape(r.case.rule), escape(r.case.expect.short()), escape(_actual(r)),
-                      escape(r.reason))
+            t.add_row(
+                escape(r.case.id),
+                escape(r.case.rule),
+                escape(r.case.expect.short()),
+                escape(_actual(r)),
+                escape(r.reason),
+            )
         console.print(t)
     notes = [r for r in result.results if r.notes]
     if notes:
-        t = Table(title=f"Notes ({len(notes)}): decision and codes as expected, rule ids differ", title_justify="left",
-                  box=box.SIMPLE_HEAD, title_style="yellow")
+        t = Table(
+            title=f"Notes ({len(notes)}): decision and codes as expected, rule ids differ",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            title_style="yellow",
+        )
         t.add_column("case", no_wrap=True)
         t.add_column("note")
         for r in notes:
@@ -140,7 +167,12 @@ def print_results(console: Console, result: RunResult, *, show_skips: bool = Fal
         console.print(t)
     skips = Counter(r.reason for r in result.results if r.status == "skip")
     if skips:
-        t = Table(title=f"Skipped ({sum(skips.values())})", title_justify="left", box=box.SIMPLE_HEAD, title_style="dim")
+        t = Table(
+            title=f"Skipped ({sum(skips.values())})",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            title_style="dim",
+        )
         t.add_column("cases", justify="right")
         t.add_column("reason")
         for reason, n in skips.most_common():
@@ -153,24 +185,39 @@ def print_results(console: Console, result: RunResult, *, show_skips: bool = Fal
     replayed = sum(1 for r in bad if r.outcome and r.outcome.codes and "token_replayed" in r.outcome.codes
                    and r.case.expect.decision == "permit")
     if replayed:
-        console.print(f"[yellow]hint:[/] {replayed} permit case(s) were refused as replays: the target's replay "
-                      "cache remembers an earlier run of this corpus; generate a fresh corpus (its jti values "
-                      "depend on --now) or reset the cache.")
-    refused_now = sum(1 for r in bad if r.outcome and "HTTP 422" in r.outcome.detail and "now" in r.outcome.detail)
+        console.print(
+            f"[yellow]hint:[/] {replayed} permit case(s) were refused as replays: the target's replay "
+            "cache remembers an earlier run of this corpus; generate a fresh corpus (its jti values "
+            "depend on --now) or reset the cache."
+        )
+    refused_now = sum(
+        1 for r in bad if r.outcome and "HTTP 422" in r.outcome.detail and "now" in r.outcome.detail
+    )
     if refused_now:
-        console.print(f"[yellow]hint:[/] {refused_now} request(s) were refused with 422 mentioning 'now': the service "
-                      "evaluates with its own clock. Enable context.now for the test (attest's service: "
-                      "ATTEST_ALLOW_CONTEXT_NOW=true) or run with --target-clock own.")
+        console.print(
+            f"[yellow]hint:[/] {refused_now} request(s) were refused with 422 mentioning 'now': the service "
+            "evaluates with its own clock. Enable context.now for the test (attest's service: "
+            "ATTEST_ALLOW_CONTEXT_NOW=true) or run with --target-clock own."
+        )
     c = result.counts()
     verdict = "[bold green]CONFORMS[/]" if result.ok else f"[bold red]{c['mismatches']} MISMATCH(ES)[/]"
-    console.print(f"{verdict}  {c['cases']} cases: {c['pass']} passed, {c['fail']} failed, {c['error']} errors, "
-                  f"{c['skip']} skipped in {result.seconds:.1f} s  (target: {escape(result.target.get('mode', '?'))})")
+    console.print(
+        f"{verdict}  {c['cases']} cases: {c['pass']} passed, {c['fail']} failed, {c['error']} errors, "
+        f"{c['skip']} skipped in {result.seconds:.1f} s  (target: {escape(result.target.get('mode', '?'))})"
+    )
 
 
 def result_dict(r: CaseResult) -> dict[str, Any]:
-    d: dict[str, Any] = {"id": r.case.id, "group": r.case.group, "rule": r.case.rule, "covers": list(r.case.covers),
-                         "description": r.case.description, "status": r.status,
-                         "expected": r.case.expect.to_dict(), "seconds": round(r.seconds, 4)}
+    d: dict[str, Any] = {
+        "id": r.case.id,
+        "group": r.case.group,
+        "rule": r.case.rule,
+        "covers": list(r.case.covers),
+        "description": r.case.description,
+        "status": r.status,
+        "expected": r.case.expect.to_dict(),
+        "seconds": round(r.seconds, 4),
+    }
     if r.outcome is not None:
         d["actual"] = r.outcome.to_dict()
     if r.reason:
@@ -195,7 +242,9 @@ def report_dict(result: RunResult) -> dict[str, Any]:
 
 
 def write_json_report(path: str | Path, result: RunResult) -> None:
-    Path(path).write_text(json.dumps(report_dict(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    Path(path).write_text(
+        json.dumps(report_dict(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def _xml_text(s: str) -> str:
@@ -218,12 +267,21 @@ def junit_tree(result: RunResult) -> ET.ElementTree:
                               skipped=str(sum(r.status == "skip" for r in rs)),
                               time=f"{sum(r.seconds for r in rs):.3f}")
         props = ET.SubElement(suite, "properties")
-        for k, v in (("target.mode", result.target.get("mode")), ("corpus.profile", result.corpus.get("profile")),
-                     ("corpus.now", result.corpus.get("now")), ("corpus.seed", result.corpus.get("seed"))):
+        for k, v in (
+            ("target.mode", result.target.get("mode")),
+            ("corpus.profile", result.corpus.get("profile")),
+            ("corpus.now", result.corpus.get("now")),
+            ("corpus.seed", result.corpus.get("seed")),
+        ):
             ET.SubElement(props, "property", name=k, value=_xml_text(str(v)))
         for r in rs:
-            tc = ET.SubElement(suite, "testcase", classname=f"conformance.{group}.{r.case.covers[0] if r.case.covers else r.case.rule}",
-                               name=r.case.id, time=f"{r.seconds:.3f}")
+            tc = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"conformance.{group}.{r.case.covers[0] if r.case.covers else r.case.rule}",
+                name=r.case.id,
+                time=f"{r.seconds:.3f}",
+            )
             detail = (f"{r.case.description}\nrule: {r.case.rule}\nexpected: {r.case.expect.short()}\n"
                       f"actual: {_actual(r)}")
             if r.status == "fail":

@@ -125,7 +125,9 @@ class Target:
         # audience and now are configuration (the target's own identity and clock), not per-case input
         missing = [k for k in case.context if k not in self.receives and k not in ("now", "audience")]
         if missing:
-            return f"the target is not given context {', '.join(missing)} (map it to a header/field/placeholder)"
+            return (
+                f"the target is not given context {', '.join(missing)} (map it to a header/field/placeholder)"
+            )
         if self.own_clock and not case.open_at(at):
             if case.window_empty:
                 return "decision depends on the exact second; only a target given 'now' can run it"
@@ -162,8 +164,12 @@ class _HttpBase(Target):
 
         self.url = _check_url(url)
         # trust_env=False: no proxy or netrc from the environment, so the named target is the only address
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False,
-                                         limits=httpx.Limits(max_connections=jobs, max_keepalive_connections=jobs))
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=jobs, max_keepalive_connections=jobs),
+        )
         self._httpx = httpx
 
     async def _send(self, method: str, url: str, **kw: Any) -> tuple[int, bytes] | Outcome:
@@ -173,7 +179,9 @@ class _HttpBase(Target):
                 async for chunk in resp.aiter_bytes():
                     body += chunk
                     if len(body) > MAX_BODY:
-                        return Outcome("error", detail=f"HTTP {resp.status_code}: answer over {MAX_BODY} bytes")
+                        return Outcome(
+                            "error", detail=f"HTTP {resp.status_code}: answer over {MAX_BODY} bytes"
+                        )
                 return resp.status_code, body
         except self._httpx.TimeoutException:
             return Outcome("error", detail="timeout")
@@ -280,9 +288,20 @@ class HttpTarget(_HttpBase):
 
     mode = "http"
 
-    def __init__(self, url: str, *, method: str = "POST", headers: Iterable[str] = ("Authorization: Bearer {token}",),
-                 fields: Iterable[str] = (), accept: str = "200-299", reject: str = "400-499",
-                 timeout: float = 10.0, jobs: int = 4, replay: bool = True, own_clock: bool | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        method: str = "POST",
+        headers: Iterable[str] = ("Authorization: Bearer {token}",),
+        fields: Iterable[str] = (),
+        accept: str = "200-299",
+        reject: str = "400-499",
+        timeout: float = 10.0,
+        jobs: int = 4,
+        replay: bool = True,
+        own_clock: bool | None = None,
+    ) -> None:
         super().__init__(url, timeout, jobs)
         self.method = method.upper()
         self.headers: list[tuple[str, str]] = []
@@ -353,8 +372,11 @@ class HttpTarget(_HttpBase):
             return Outcome("permit", detail=f"HTTP {status}")
         if self._reject(status):
             return Outcome("deny", detail=f"HTTP {status}")
-        return Outcome("error", detail=f"HTTP {status} is neither an accept ({self.accept_spec}) nor a reject "
-                                       f"({self.reject_spec}) status")
+        return Outcome(
+            "error",
+            detail=f"HTTP {status} is neither an accept ({self.accept_spec}) nor a reject "
+            f"({self.reject_spec}) status",
+        )
 
 
 def _argv(template: list[str], vals: dict[str, str | None]) -> list[str]:
@@ -379,9 +401,19 @@ class CommandTarget(Target):
 
     mode = "command"
 
-    def __init__(self, command: str | list[str], *, accept: str = "0", reject: str = "1", json_output: bool = False,
-                 timeout: float = 30.0, replay: bool = False, own_clock: bool | None = None,
-                 cwd: str | Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        command: str | list[str],
+        *,
+        accept: str = "0",
+        reject: str = "1",
+        json_output: bool = False,
+        timeout: float = 30.0,
+        replay: bool = False,
+        own_clock: bool | None = None,
+        cwd: str | Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = shlex.split(command) if isinstance(command, str) else list(command)
         if not self.argv:
             raise RunnerError("the command is empty")
@@ -497,7 +529,9 @@ def compare(case: Case, outcome: Outcome, *, strict_rules: bool = False) -> Case
     e = case.expect
     if e.trust_refused:
         if outcome.decision == "permit":
-            return CaseResult(case, "fail", outcome, "accepted a token whose key is only in a broken trust store")
+            return CaseResult(
+                case, "fail", outcome, "accepted a token whose key is only in a broken trust store"
+            )
         return CaseResult(case, "pass", outcome)
     if outcome.decision == "error":
         return CaseResult(case, "error", outcome, outcome.detail)
@@ -506,12 +540,22 @@ def compare(case: Case, outcome: Outcome, *, strict_rules: bool = False) -> Case
         return CaseResult(case, "fail", outcome, f"expected {e.short()}, got {got}")
     notes: list[str] = []
     if outcome.codes is not None and e.decision == "deny" and frozenset(outcome.codes) not in e.code_sets():
-        return CaseResult(case, "fail", outcome,
-                          f"expected codes {','.join(e.errors)}, got {','.join(sorted(outcome.codes)) or '(none)'}")
-    if outcome.rules is not None and e.decision == "deny" and frozenset(outcome.codes or ()) == frozenset(e.errors):
+        return CaseResult(
+            case,
+            "fail",
+            outcome,
+            f"expected codes {','.join(e.errors)}, got {','.join(sorted(outcome.codes)) or '(none)'}",
+        )
+    if (
+        outcome.rules is not None
+        and e.decision == "deny"
+        and frozenset(outcome.codes or ()) == frozenset(e.errors)
+    ):
         missing = [r for r in e.rules if r not in outcome.rules]
         if missing:
-            notes.append(f"rule id(s) {', '.join(missing)} expected, reported {', '.join(sorted(outcome.rules))}")
+            notes.append(
+                f"rule id(s) {', '.join(missing)} expected, reported {', '.join(sorted(outcome.rules))}"
+            )
     if strict_rules and notes:
         return CaseResult(case, "fail", outcome, notes[0], tuple(notes))
     return CaseResult(case, "pass", outcome, "", tuple(notes))
@@ -522,9 +566,14 @@ async def _run_case(target: Target, case: Case, corpus: Corpus, strict_rules: bo
     for i, tok in enumerate(case.prelude):
         pre = await target.present(case, tok, corpus)
         if pre.decision != "permit":
-            return CaseResult(case, "error", pre, f"prelude token {i + 1} was not accepted ({pre.decision} "
-                                                  f"{','.join(sorted(pre.codes or ()))} {pre.detail})".rstrip(),
-                              seconds=time.monotonic() - t0)
+            return CaseResult(
+                case,
+                "error",
+                pre,
+                f"prelude token {i + 1} was not accepted ({pre.decision} "
+                f"{','.join(sorted(pre.codes or ()))} {pre.detail})".rstrip(),
+                seconds=time.monotonic() - t0,
+            )
     outcome = await target.present(case, case.token, corpus)
     r = compare(case, outcome, strict_rules=strict_rules)
     return CaseResult(r.case, r.status, r.outcome, r.reason, r.notes, time.monotonic() - t0)
@@ -556,7 +605,9 @@ async def run_async(corpus: Corpus, target: Target, options: RunOptions | None =
                 try:
                     r = await _run_case(target, case, corpus, opts.strict_rules)
                 except Exception as exc:
-                    r = CaseResult(case, "error", Outcome("error", detail=repr(exc)[:200]), f"runner: {exc!r}"[:200])
+                    r = CaseResult(
+                        case, "error", Outcome("error", detail=repr(exc)[:200]), f"runner: {exc!r}"[:200]
+                    )
         if opts.progress:
             opts.progress(r)
         return r
