@@ -81,7 +81,7 @@ def create_contract_app(trust: TrustStore, profile: str) -> FastAPI:
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
+def serve(app: Any, lifespan: str = "off") -> Iterator[str]:
     """Run ``app`` with uvicorn on 127.0.0.1 and a free port in a thread; yield the base URL."""
     import uvicorn
 
@@ -89,7 +89,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, ws="none", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

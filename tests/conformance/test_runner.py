@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from attest.conformance.corpus import Case, Corpus, Expectation, deny, permit
+from attest.conformance.corpus import Case, Corpus, Expectation, deny, load_corpus, permit
 from attest.conformance.generate import Built
 from attest.conformance.report import junit_tree, report_dict, write_json_report, write_junit
 from attest.conformance.runner import (
@@ -177,6 +177,20 @@ def test_attest_api_mode_conforms(corpus: Corpus, server: str, tmp_path: Path) -
     rep = json.loads((tmp_path / "report.json").read_text())
     assert rep["ok"] and rep["summary"]["pass"] == len(corpus) - len(skipped)
     assert all(row["cases"] > 0 for row in rep["coverage"])
+
+
+def test_attest_api_mode_against_the_attest_service(corpus_dir: Path, tmp_path: Path) -> None:
+    """Done-when: the corpus against our own service (issue 3), when it is on this branch."""
+    app_module = pytest.importorskip("attest.service.app", reason="the service (issue 3) is not merged yet")
+    from attest.service.settings import Settings
+
+    corpus = load_corpus(corpus_dir)
+    settings = Settings(trust_store=corpus_dir / "trust.yaml", audience=corpus.meta["audience"],
+                        profile=corpus.meta["profile"], data_dir=tmp_path, allow_context_now=True)
+    with serve(app_module.create_app(settings), lifespan="on") as url:
+        result = run(corpus, ApiTarget(url, jobs=4), RunOptions(jobs=4))
+    assert result.ok, [(r.case.id, r.reason) for r in result.results if r.mismatch]
+    assert all(corpus.by_id()[r.case.id].trust for r in result.results if r.status == "skip")
 
 
 def test_attest_api_mode_reports_wrong_codes(corpus: Corpus, server: str) -> None:
