@@ -86,6 +86,8 @@ class Variant:
     expect: Expectation
     signed_by: str = "issuer"          # issuer | attacker | other-issuer | unsigned
     prelude: tuple[str, ...] = ()
+    #: the decision each prelude token must get (default: permit)
+    prelude_expect: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     #: a trust-store document to load instead of the corpus's own (class C7)
     trust: dict[str, Any] | None = None
@@ -1128,7 +1130,16 @@ def i1_replay(f: Forge) -> list[Variant]:
     shared = f.jti("I1-shared")
     a_shared = f.token("I1-shared-a", jti=shared)
     b_shared = f.token("I1-shared-b", b_att, party=f.other_issuer, jti=shared)
+    burn = f.jti("I1-burn")
+    wrong_aud = f.token("I1-burn-wrong-aud", jti=burn, aud="https://other.example")
+    atk = f.attacker.get(f.issuer.key.alg, f.attacker["EdDSA"])
+    forged = sign_jws(f.header(atk, kid=f.issuer.key.kid), f.claims("I1-burn-forged", jti=burn), atk)
+    valid_after = f.token("I1-burn-valid", jti=burn)
     return [
+        Variant("denied-does-not-burn-jti",
+                "denied tokens (wrong aud, forged) do not use up their jti: the valid token with it is accepted",
+                valid_after, permit(),
+                prelude=(wrong_aud, forged), prelude_expect=("deny", "deny"), requires=("replay",)),
         Variant("same-token-twice", "the same valid token presented a second time", first,
                 deny("token_replayed", R_JTI), prelude=(first,), requires=("replay",)),
         Variant("same-jti-new-token",
@@ -1245,7 +1256,7 @@ CORE: dict[str, tuple[str, ...]] = {
     "H2": ("array-first", "other", "zero-width"),
     "H3": ("number", "quotes"),
     "H4": ("legal-entity-fullwidth", "pid-zero-width", "bidi-name"),
-    "I1": ("same-token-twice", "same-jti-new-token", "same-jti-other-issuer"),
+    "I1": ("same-token-twice", "same-jti-new-token", "same-jti-other-issuer", "denied-does-not-burn-jti"),
     "J1": ("forged-trusted-iss", "expired-issuer-signed"),
     "J2": ("alg-unhashable", "ec-alg-rsa-key", "toa-1e308"),
 }

@@ -101,7 +101,8 @@ class Case:
     ``covers``: the RULES.md rule ids and JWT_ATTACKS.md class ids this case counts for (coverage).
     ``context``: the verify context (CONTRACT.md section 3): ``audience``, ``now`` and, where the rule
     needs it, ``authenticated_pid``, ``authenticated_hpr``, ``patient_id``.
-    ``prelude``: tokens to present first, in order, each expected to be permitted (replay cases).
+    ``prelude``: tokens to present first, in order (replay cases); ``prelude_expect`` the decision each must
+    get (default: permit).
     ``requires``: what the target needs beyond the standard trust store: ``replay`` (a replay cache),
     ``trust-variant`` (load the case's own trust store, attack class C7).
     ``window``: ``[lo, hi]`` wall-clock unix times (None = unbounded) within which the expected decision
@@ -119,6 +120,7 @@ class Case:
     expect: Expectation
     signed_by: str = "issuer"
     prelude: tuple[str, ...] = ()
+    prelude_expect: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     trust: str | None = None
     window: tuple[int | None, int | None] | None = None
@@ -161,6 +163,8 @@ class Case:
         d["context"] = self.context
         if self.prelude:
             d["prelude"] = list(self.prelude)
+            if any(e != "permit" for e in self.prelude_decisions()):
+                d["prelude_expect"] = list(self.prelude_decisions())
         return d
 
     @classmethod
@@ -178,9 +182,13 @@ class Case:
             id=str(d["id"]), group=str(d["group"]), rule=str(d["rule"]), covers=tuple(d.get("covers", ())),
             description=str(d["description"]), token=str(d["token"]), context=dict(d.get("context", {})),
             expect=Expectation.from_dict(d["expect"]), signed_by=str(d.get("signed_by", "issuer")),
-            prelude=tuple(d.get("prelude", ())), requires=tuple(d.get("requires", ())), trust=d.get("trust"),
+            prelude=tuple(d.get("prelude", ())), prelude_expect=tuple(d.get("prelude_expect", ())),
+            requires=tuple(d.get("requires", ())), trust=d.get("trust"),
             window=window, window_empty=empty, tags=tuple(d.get("tags", ())),
         )
+
+    def prelude_decisions(self) -> tuple[str, ...]:
+        return self.prelude_expect or ("permit",) * len(self.prelude)
 
     def open_at(self, t: float) -> bool:
         """True if a verifier using its own clock at ``t`` should reach the expected decision."""

@@ -182,6 +182,7 @@ def _attack_cases(forge: Forge, include_all: bool) -> tuple[list[Case], dict[str
                 expect=v.expect,
                 signed_by=v.signed_by,
                 prelude=v.prelude,
+                prelude_expect=v.prelude_expect,
                 requires=v.requires,
                 trust=trust,
                 tags=v.tags,

@@ -563,14 +563,14 @@ def compare(case: Case, outcome: Outcome, *, strict_rules: bool = False) -> Case
 
 async def _run_case(target: Target, case: Case, corpus: Corpus, strict_rules: bool) -> CaseResult:
     t0 = time.monotonic()
-    for i, tok in enumerate(case.prelude):
+    for i, (tok, want) in enumerate(zip(case.prelude, case.prelude_decisions(), strict=True)):
         pre = await target.present(case, tok, corpus)
-        if pre.decision != "permit":
+        if pre.decision != want:
             return CaseResult(
                 case,
                 "error",
                 pre,
-                f"prelude token {i + 1} was not accepted ({pre.decision} "
+                f"prelude token {i + 1} should get {want}, got ({pre.decision} "
                 f"{','.join(sorted(pre.codes or ()))} {pre.detail})".rstrip(),
                 seconds=time.monotonic() - t0,
             )
