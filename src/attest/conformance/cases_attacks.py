@@ -1137,7 +1137,7 @@ def i1_replay(f: Forge) -> list[Variant]:
     valid_after = f.token("I1-burn-valid", jti=burn)
     return [
         Variant("denied-does-not-burn-jti",
-                "denied tokens (wrong aud, forged) do not use up their jti: the valid token with it is accepted",
+                "denied tokens (wrong aud, forged) do not use up their jti: a valid one with it is accepted",
                 valid_after, permit(),
                 prelude=(wrong_aud, forged), prelude_expect=("deny", "deny"), requires=("replay",)),
         Variant("same-token-twice", "the same valid token presented a second time", first,
