@@ -26,6 +26,7 @@ def create_contract_app(trust: TrustStore, profile: str) -> FastAPI:
     cache = MemoryReplayCache()
     own_clock_cache = MemoryReplayCache()
     source_cache = MemoryReplayCache()
+    json_cache = MemoryReplayCache()
     app.state.requests = 0
 
     @app.post("/v1/verify")
@@ -71,6 +72,18 @@ def create_contract_app(trust: TrustStore, profile: str) -> FastAPI:
         if decision.permitted:
             return JSONResponse({"documents": []})
         return JSONResponse({"error": decision.errors[0].code}, status_code=401)
+
+    @app.post("/json-documents")
+    async def json_documents(request: Request) -> JSONResponse:
+        """Token and patient in the JSON body: {"auth": {"token": …}, "patient": …}."""
+        app.state.requests += 1
+        body = await request.json()
+        if request.headers.get("authorization"):
+            return JSONResponse({"error": "token expected in the body only"}, status_code=400)
+        token = body.get("auth", {}).get("token", "") if isinstance(body, dict) else ""
+        ctx = VerifyContext(patient_id=body.get("patient") if isinstance(body, dict) else None)
+        decision = verify(token if isinstance(token, str) else "", trust, profile, ctx, replay=json_cache)
+        return JSONResponse({}, status_code=200 if decision.permitted else 403)
 
     @app.post("/moved")
     async def moved() -> Any:

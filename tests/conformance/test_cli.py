@@ -24,7 +24,7 @@ VERIFY_TEMPLATE = (
 )
 
 
-def _attest(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _attest(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ATTEST, *args], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
 
 
@@ -49,6 +49,8 @@ def test_command_mode_against_our_own_cli(cli_corpus: Path, tmp_path: Path) -> N
         "--target",
         VERIFY_TEMPLATE,
         "--json-output",
+        "--timeout",
+        "120",
         "--junit",
         str(tmp_path / "junit.xml"),
         "--json",
@@ -91,6 +93,21 @@ def test_command_mode_catches_a_broken_verifier(cli_corpus: Path, tmp_path: Path
 
 
 runner = CliRunner()
+
+
+def test_http_mode_with_the_token_in_a_json_body(cli_corpus: Path) -> None:
+    from attest import TrustStore
+
+    from .contract_app import create_contract_app, serve
+
+    trust = TrustStore.load(cli_corpus / "trust.yaml")
+    with serve(create_contract_app(trust, "tillitsrammeverk-1.1")) as url:
+        r = runner.invoke(app, ["conformance", "run", "--corpus", str(cli_corpus), "--mode", "http",
+                                "--target", url + "/json-documents", "--field", "auth.token={token}",
+                                "--field", "patient={patient}", "--reject-status", "403",
+                                "--only", "rule-att-4-*", "--only", "valid-*", "--only", "A1", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "CONFORMS" in r.output
 
 
 def test_list_and_coverage(cli_corpus: Path) -> None:

@@ -289,7 +289,8 @@ def run(
             if own is not None:
                 tgt.own_clock = own
         elif mode == "http":
-            tgt = HttpTarget(target, method=method, headers=header or ["Authorization: Bearer {token}"],
+            headers = header or ([] if field else ["Authorization: Bearer {token}"])
+            tgt = HttpTarget(target, method=method, headers=headers,
                              fields=field or [], accept=accept_status, reject=reject_status, timeout=timeout,
                              jobs=jobs, replay=True if replay is None else replay, own_clock=own)
         else:
