@@ -17,7 +17,7 @@ from .context import VerifyContext
 from .errors import AttestationRefused, Finding
 from .jose import sign_compact
 from .keys import PrivateKey, signing_algorithm
-from .model import locate, normalise, to_helseid_rar
+from .model import RAR_TYPE, locate, normalise, to_helseid_rar
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .rules import RuleContext, evaluate
 
@@ -86,7 +86,7 @@ def build(
             exp = min(exp, t + prof.max_age)
         claims["attestation"] = att
     else:
-        claims["authorization_details"] = [att]
+        claims["authorization_details"] = [{**att, "type": RAR_TYPE}]
     claims["exp"] = exp
     return sign(claims, key=key, kid=kid, profile=prof, alg=alg, now=now)
 

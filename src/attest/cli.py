@@ -48,7 +48,7 @@ def _stdout() -> Console:
 
 
 def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -245,6 +245,27 @@ def profiles(
     for r in desc["rules"]:
         table.add_row(r["id"], r["name"], r["kind"], r["path"], r["severity"])
     console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                         help="Worker processes (more than 1 needs REDIS_URL).")] = 1,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", help="Directory for the SQLite audit store and development secrets "
+                           "(default: $ATTEST_DATA_DIR or ./data).")] = None,
+    log_format: Annotated[str, typer.Option("--log-format", help="json or text.")] = "json",
+) -> None:
+    """Run the verification service (HTTP API of CONTRACT.md section 6). With no configuration it uses
+    development defaults: keys_example/trust.yaml, an SQLite audit store and a generated at-rest key under
+    the data directory, an in-memory replay cache. Settings: environment variables (docs/service.md)."""
+    from .service.serve import run
+
+    if log_format not in ("json", "text"):
+        _fail("--log-format must be json or text")
+    raise typer.Exit(run(host, port, workers, data_dir, log_format))
 
 
 # --- conformance harness (issue 4): a sub-app in its own module ------------------------------------------

@@ -133,3 +133,20 @@ def display(system: str, code: str) -> str | None:
     """Display text of ``code`` in ``system``, if the system is one we have (part of) a list for."""
     cl = code_list_for_system(system)
     return cl.display(code) if cl is not None else None
+
+
+_VOLVEN_PREFIX = "urn:oid:2.16.578.1.12.4.1.1."
+
+
+def short_label(system: str) -> str:
+    """A short label for a code system, for narrow displays: ``Volven 8655``, ``HL7 PurposeOfUse``,
+    ``care relation``; the system itself when unknown."""
+    s = normalize_system(system)
+    cl = _by_system().get(s)
+    if cl is not None and cl.name == "purpose_of_use":
+        return "HL7 PurposeOfUse"
+    if cl is not None and cl.name == "carerelation":
+        return "care relation (HL7 Norway / DIPS)"
+    if s.startswith(_VOLVEN_PREFIX) and s[len(_VOLVEN_PREFIX):].isdigit():
+        return f"Volven {s[len(_VOLVEN_PREFIX):]}"
+    return s

@@ -127,11 +127,11 @@ class TrustStoreError(ConfigurationError):
     """The trust store cannot be loaded (file, entry and reason are in the message)."""
 
 
-class KeyError_(ConfigurationError):  # noqa: N801 - avoid shadowing the builtin KeyError
+class KeyError_(ConfigurationError):
     """A signing key cannot be loaded or does not fit the requested algorithm."""
 
 
-class AttestationRefused(AttestError):  # noqa: N818 - domain word: the issuer refuses to sign
+class AttestationRefused(AttestError):
     """``build``/``sign`` refused to sign because the attestation breaks the profile.
 
     ``findings`` lists every problem (same codes as verification).

@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import mul
 from typing import Literal
 
 from stdnum.no import orgnr as _stdnum_orgnr
@@ -48,6 +50,7 @@ _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+", re.ASCII)
 PersonKind = Literal["F", "D", "H", "FH", "synthetic-tenor", "synthetic-dolly"]
 
 
+@lru_cache(maxsize=1024)
 def normalize_system(system: str) -> str:
     """Return ``urn:oid:<dotted>`` for the three OID spellings (``urn:oid:…``, ``oid:…``, bare dotted),
     the input unchanged for anything else (URLs, other URNs, placeholders)."""
@@ -83,13 +86,10 @@ class PersonCheck:
     rule_2032: bool = False
 
 
-def _remainder(digits: str, weights: tuple[int, ...]) -> int:
-    return sum(int(d) * w for d, w in zip(digits, weights, strict=False)) % 11
-
-
 def _checksum(value: str, allow_2032: bool) -> tuple[bool, bool]:
-    r1 = (_remainder(value[:9], _W1) + int(value[9])) % 11
-    r2 = (_remainder(value[:10], _W2) + int(value[10])) % 11
+    d = [c - 48 for c in value.encode("ascii")]  # the caller checked: 11 ASCII digits
+    r1 = (sum(map(mul, _W1, d)) + d[9]) % 11
+    r2 = (sum(map(mul, _W2, d)) + d[10]) % 11
     if r2 != 0:
         return False, False
     if r1 == 0:
@@ -203,8 +203,11 @@ def check_person_number(
     return PersonCheck(True, kind, "", rule_2032)
 
 
+@lru_cache(maxsize=4096)
 def check_organization_number(value: str) -> str | None:
-    """None if ``value`` is a valid 9-digit organisation number (mod 11, via python-stdnum), else a reason."""
+    """None if ``value`` is a valid 9-digit organisation number (mod 11, via python-stdnum), else a reason.
+    Cached: organisation numbers are public registry data and a verifier sees the same few again and
+    again (person numbers are deliberately not cached)."""
     if not is_ascii_digits(value, 9, 9):
         return "must be exactly 9 digits"
     if not _stdnum_orgnr.is_valid(value):

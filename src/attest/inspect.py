@@ -15,6 +15,7 @@ from typing import Any
 
 from . import codes
 from .context import VerifyContext
+from .errors import Finding
 from .identifiers import (
     OID_DNR,
     OID_FNR,
@@ -31,7 +32,7 @@ from .identifiers import (
 from .jose import JoseError, parse_compact
 from .model import get, iter_patients, locate, normalise
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
-from .rules import MAX_NUMERIC_DATE
+from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate
 from .trust import TrustStore
 from .verify import verify
 
@@ -127,6 +128,7 @@ def _describe_field(n: int, path: str, label: str, value: Any, profile: Profile,
         if isinstance(system, str):
             row["system"] = system
             row["system_name"] = codes.system_name(system)
+            row["system_label"] = codes.short_label(system)
             if isinstance(code, str):
                 row["display"] = codes.display(system, code)
         return row
@@ -147,6 +149,23 @@ def _describe_field(n: int, path: str, label: str, value: Any, profile: Profile,
     row["kind"] = kind
     row["check"] = check
     return row
+
+
+#: rule kinds that need the issuer from the trust store (only a verification can run them)
+_NEEDS_TRUST = frozenset({"issuer_legal_entity", "issuer_member"})
+
+
+def _mark_rows(rows: list[dict[str, Any]], errors: list[Finding], warnings: list[Finding]) -> None:
+    """Attach each finding to the row of the field it is about; a row with an error shows it as its check."""
+    for row in rows:
+        prefix = "attestation." + row["field"]
+        mine = [f for f in errors if f.path == prefix or f.path.startswith(prefix + ".")]
+        row["findings"] = [f.code for f in mine] + [f.code for f in warnings
+                                                    if f.path == prefix or f.path.startswith(prefix + ".")]
+        if mine and row.get("check") in (None, "ok"):
+            row["check"] = "; ".join(sorted({f.code for f in mine}))
+        elif not mine and row.get("present") and row.get("check") is None:
+            row["check"] = "ok"
 
 
 def _mask_attestation(att: dict[str, Any]) -> dict[str, Any]:
@@ -203,14 +222,21 @@ def inspect(
         rows = [_describe_field(n, path, label, get(att, *path.split(".")), prof, reveal_identifiers)
                 for n, path, label in FIELDS]
         patients = att.get("patients")
+        n_patients = len(patients) if isinstance(patients, list) else 0
         if isinstance(patients, list) and not patients:
             rows.append({"n": 11, "field": "patients", "label": "Patients", "present": True,
                          "value": "none (unbound attestation, ATT-6)"})
         for i, p in iter_patients(att):
-            rows.extend(_describe_field(n, f"patients[{i}].{name}", f"{label} {i + 1}" if len(patients) > 1
+            rows.extend(_describe_field(n, f"patients[{i}].{name}", f"{label} {i + 1}" if n_patients > 1
                                         else label, p.get(name), prof, reveal_identifiers)
                         for n, name, label in PATIENT_FIELDS)
+        errors: list[Finding] = []
+        warnings: list[Finding] = []
+        rules = tuple(r for r in prof.rules if r.kind not in _NEEDS_TRUST)
+        evaluate(rules, RuleContext(now, prof, None, ctx, att), errors, warnings)
+        _mark_rows(rows, errors, warnings)
         report["fields"] = rows
+        report["findings"] = {"errors": [f.to_dict() for f in errors], "warnings": [f.to_dict() for f in warnings]}
         report["attestation"] = att if reveal_identifiers else _mask_attestation(att)
     report["times"] = times
     report["summary"] = _summary(times)

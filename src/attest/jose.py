@@ -29,9 +29,6 @@ ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "
 _ALGORITHMS = {name: obj for name, obj in get_default_algorithms().items() if name in ASYMMETRIC_ALGORITHMS}
 
 _COMPACT = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)", re.ASCII)
-_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNERMOST = re.compile(r"\{\}|\[\]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _KID = re.compile(r"[\x21-\x7e]{1,256}", re.ASCII)
 
@@ -104,17 +101,22 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON literal {name}")
 
 
-def _depth_ok(text: str, max_depth: int) -> bool:
-    brackets = _NOT_BRACKET.sub("", _STRING_LITERAL.sub("", text))
-    if len(brackets) <= 2 * max_depth:
-        return True
-    for _ in range(max_depth):
-        brackets, n = _INNERMOST.subn("", brackets)
-        if not brackets:
+#: one decoder, built once (json.loads would build a new one per call when given hooks)
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
+def _too_deep(obj: Any, max_depth: int) -> bool:
+    """True if containers nest deeper than ``max_depth`` (the top-level object is depth 1)."""
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
             return True
-        if n == 0:
-            return True  # unbalanced: json.loads reports it
-    return not brackets
+        for v in node.values() if type(node) is dict else node:
+            t = type(v)
+            if t is dict or t is list:
+                stack.append((v, depth + 1))
+    return False
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -136,15 +138,20 @@ def strict_json_object(raw: bytes, what: str, limits: JoseLimits = DEFAULT_LIMIT
         raise JoseError("malformed_token", "RFC8725-3.7", what, f"{what} is not valid UTF-8") from exc
     if text.startswith("\ufeff"):
         raise JoseError("malformed_token", "RFC8259-8.1", what, f"{what} starts with a byte-order mark")
-    if not _depth_ok(text, limits.max_json_depth):
-        raise JoseError("malformed_token", "RFC7493-2", what,
-                        f"{what} JSON is nested deeper than {limits.max_json_depth} levels")
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
+        # CPython's JSON scanner guards its recursion, so deep input fails here with RecursionError
+        # (bounded work: the token size is capped before this); the depth policy is checked after.
+        obj = _DECODER.decode(text)
+    except RecursionError as exc:
+        raise JoseError("malformed_token", "RFC7493-2", what,
+                        f"{what} JSON is nested deeper than {limits.max_json_depth} levels") from exc
+    except ValueError as exc:
         raise JoseError("malformed_token", "RFC7515-5.2", what, f"{what} is not strict JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise JoseError("malformed_token", "RFC7515-5.2", what, f"{what} is not a JSON object")
+    if _too_deep(obj, limits.max_json_depth):
+        raise JoseError("malformed_token", "RFC7493-2", what,
+                        f"{what} JSON is nested deeper than {limits.max_json_depth} levels")
     # A lone surrogate can only arrive through a \\uD8xx escape: strict UTF-8 already refused encoded ones.
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
         raise JoseError("malformed_token", "RFC7493-2.1", what, f"{what} contains a lone UTF-16 surrogate")
@@ -215,7 +222,7 @@ def verify_signature(jws: CompactJWS, alg: str, public_key: Any) -> bool:
         return False
     try:
         return bool(algorithm.verify(jws.signing_input, public_key, jws.signature))
-    except Exception:  # noqa: BLE001 - a key/signature mismatch must be "invalid", never a crash
+    except Exception:
         return False
 
 

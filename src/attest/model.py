@@ -13,7 +13,7 @@ are, for the rules to report. Keys this model does not know are dropped (never e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,52 +94,69 @@ def locate(payload: dict[str, Any], shapes: tuple[str, ...] = SHAPES) -> tuple[L
     return None, reason
 
 
-def _snake(key: str) -> str:
-    return key.replace("-", "_")
+def _keymap(known: tuple[str, ...] | Mapping[str, Any], aliases: dict[str, str]) -> dict[str, str]:
+    """Every accepted spelling (snake_case, kebab-case, aliases) -> the spec v1.1 key."""
+    m: dict[str, str] = {}
+    for k in known:
+        m[k] = k
+        m[k.replace("_", "-")] = k
+    for alias, target in aliases.items():
+        m[alias] = target
+        m[alias.replace("_", "-")] = target
+    return m
 
 
-def _rekey(obj: dict[str, Any], aliases: dict[str, str], known: tuple[str, ...] | dict[str, Any],
-           where: str, conflicts: list[Finding]) -> dict[str, Any]:
+def _rekey(obj: dict[str, Any], keymap: dict[str, str], where: str, conflicts: list[Finding]) -> dict[str, Any]:
     """Map the keys of ``obj`` to spec spelling, keep known ones, and report a key given twice."""
     out: dict[str, Any] = {}
-    origin: dict[str, str] = {}
     for key, value in obj.items():
-        if not isinstance(key, str):  # pragma: no cover - JSON keys are strings
-            continue
-        k = _snake(key)
-        k = aliases.get(k, k)
-        if k not in known:
-            continue
+        k = keymap.get(key)
+        if k is None:
+            if "-" not in key:
+                continue
+            k = keymap.get(key.replace("-", "_"))  # mixed spellings such as purpose-of_use
+            if k is None:
+                continue
         if k in out:
+            first = next(orig for orig in obj if orig != key and
+                         (keymap.get(orig) or keymap.get(orig.replace("-", "_"))) == k)
             conflicts.append(Finding(
                 "invalid_field", "ATT-1", f"{where}.{k}",
-                f"{k!r} is given twice, as {origin[k]!r} and {key!r}; an attestation must be unambiguous"))
+                f"{k!r} is given twice, as {first!r} and {key!r}; an attestation must be unambiguous"))
             continue
         out[k] = value
-        origin[k] = key
     return out
 
 
-def _struct(value: Any, members: tuple[str, ...], where: str, conflicts: list[Finding],
-            aliases: dict[str, str] | None = None) -> Any:
+_STRUCT_KEYMAPS: dict[tuple[str, ...], dict[str, str]] = {members: _keymap(members, {}) for members in
+                   (IDENTIFIER_MEMBERS, CODE_MEMBERS, ("id", "system", "authority"))}
+_DECISION_REF_KEYMAP = _keymap(DECISION_REF_MEMBERS, _DECISION_REF_ALIASES)
+_TOP_KEYMAP = _keymap(("toa", "practitioner", "care_relation", "patients"), _TOP_ALIASES)
+_PRACTITIONER_KEYMAP = _keymap(PRACTITIONER_FIELDS, _PRACTITIONER_ALIASES)
+_CARE_RELATION_KEYMAP = _keymap(CARE_RELATION_FIELDS, {})
+_PATIENT_KEYMAP = _keymap(PATIENT_FIELDS, _PATIENT_ALIASES)
+
+
+def _struct(value: Any, keymap: dict[str, str], where: str, conflicts: list[Finding]) -> Any:
     if not isinstance(value, dict):
         return value
-    out = _rekey(value, aliases or {}, members, where, conflicts)
+    out = _rekey(value, keymap, where, conflicts)
     system = out.get("system")
     if isinstance(system, str):
         out["system"] = normalize_system(system)
     return out
 
 
-def _fields(value: Any, fields: dict[str, tuple[str, ...]], aliases: dict[str, str], where: str,
+def _fields(value: Any, fields: Mapping[str, tuple[str, ...]], keymap: dict[str, str], where: str,
             conflicts: list[Finding]) -> Any:
     if not isinstance(value, dict):
         return value
-    out = _rekey(value, aliases, fields, where, conflicts)
-    for name, members in fields.items():
-        if name in out:
-            sub_aliases = _DECISION_REF_ALIASES if name == "decision_ref" else None
-            out[name] = _struct(out[name], members, f"{where}.{name}", conflicts, sub_aliases)
+    out = _rekey(value, keymap, where, conflicts)
+    for name, sub in out.items():
+        if isinstance(sub, dict):
+            members = fields[name]
+            sub_map = _DECISION_REF_KEYMAP if name == "decision_ref" else _STRUCT_KEYMAPS[members]
+            out[name] = _struct(sub, sub_map, f"{where}.{name}", conflicts)
     dr = out.get("decision_ref")
     if isinstance(dr, dict) and isinstance(dr.get("id"), int) and not isinstance(dr.get("id"), bool):
         dr["id"] = str(dr["id"])  # RULES.md f.4: accept a numeric id by stringifying it
@@ -149,7 +166,7 @@ def _fields(value: Any, fields: dict[str, tuple[str, ...]], aliases: dict[str, s
 def normalise(raw: dict[str, Any], where: str = "attestation") -> tuple[dict[str, Any], list[Finding]]:
     """Return the attestation in spec v1.1 spelling (a new object) and findings for ambiguous input."""
     conflicts: list[Finding] = []
-    top = _rekey(raw, _TOP_ALIASES, ("toa", "practitioner", "care_relation", "patients"), where, conflicts)
+    top = _rekey(raw, _TOP_KEYMAP, where, conflicts)
     out: dict[str, Any] = {}
     if "toa" in top:
         toa = top["toa"]
@@ -158,17 +175,17 @@ def normalise(raw: dict[str, Any], where: str = "attestation") -> tuple[dict[str
             toa = int(toa)
         out["toa"] = toa
     if "practitioner" in top:
-        out["practitioner"] = _fields(top["practitioner"], PRACTITIONER_FIELDS, _PRACTITIONER_ALIASES,
+        out["practitioner"] = _fields(top["practitioner"], PRACTITIONER_FIELDS, _PRACTITIONER_KEYMAP,
                                       f"{where}.practitioner", conflicts)
     if "care_relation" in top:
-        out["care_relation"] = _fields(top["care_relation"], CARE_RELATION_FIELDS, {}, f"{where}.care_relation",
-                                       conflicts)
+        out["care_relation"] = _fields(top["care_relation"], CARE_RELATION_FIELDS, _CARE_RELATION_KEYMAP,
+                                       f"{where}.care_relation", conflicts)
     if "patients" in top:
         patients = top["patients"]
         if isinstance(patients, dict):
             patients = [patients]  # RULES.md f.2: a single patient object is a one-element array
         if isinstance(patients, list):
-            patients = [_fields(p, PATIENT_FIELDS, _PATIENT_ALIASES, f"{where}.patients[{i}]", conflicts)
+            patients = [_fields(p, PATIENT_FIELDS, _PATIENT_KEYMAP, f"{where}.patients[{i}]", conflicts)
                         for i, p in enumerate(patients)]
         out["patients"] = patients
     return out, conflicts

@@ -25,7 +25,7 @@ import yaml
 from .errors import ProfileError
 from .jose import ASYMMETRIC_ALGORITHMS, JoseLimits
 from .model import SHAPES
-from .rules import CompiledRule, compile_rule
+from .rules import CompiledRule, RuleGroup, compile_rule, group_rules
 
 DEFAULT_PROFILE = "tillitsrammeverk-1.1"
 
@@ -64,6 +64,8 @@ class Profile:
     issue_rules: tuple[CompiledRule, ...]
     source: str
     data: dict[str, Any]
+    #: ``rules`` grouped by path, compiled once (what ``verify`` runs)
+    rule_groups: tuple[RuleGroup, ...] = ()
 
     def describe(self) -> dict[str, Any]:
         """The profile and its rules, for people and for ``GET /v1/profiles/{id}``."""
@@ -253,4 +255,5 @@ def _compile(d: dict[str, Any], source: str) -> Profile:
         issue_rules=tuple(rules[n_rules:]),
         source=source,
         data=d,
+        rule_groups=group_rules(tuple(rules[:n_rules])),
     )

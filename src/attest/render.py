@@ -60,6 +60,8 @@ def _check_cell(row: dict[str, Any]) -> Text:
         return Text("")
     if check == "ok":
         return Text("✓ valid", style="green")
+    if not row.get("present"):
+        return Text("✗ " + str(check), style="red")
     if str(check).startswith("allow-listed"):
         return Text("! " + str(check), style="yellow")
     return Text("✗ " + str(check), style="red")
@@ -107,17 +109,24 @@ def print_inspect(console: Console, report: dict[str, Any]) -> None:
         for row in rows:
             if not row.get("present"):
                 table.add_row(str(row["n"]), _t(row["label"]), Text("—", style="dim"), Text("absent", style="dim"),
-                              "", "")
+                              "", _check_cell(row))
                 continue
             meaning_parts = [p for p in (row.get("display"), row.get("text")) if p]
             if row.get("display") and row.get("text") and row["display"] == row["text"]:
                 meaning_parts = [row["display"]]
             meaning = " / ".join(str(p) for p in meaning_parts)
-            system = row.get("kind") or row.get("system_name") or row.get("system") or ""
+            system = row.get("kind") or row.get("system_label") or row.get("system") or ""
             table.add_row(str(row["n"]), _t(row["label"]), _t(row.get("value")), _t(meaning), _t(system),
                           _check_cell(row))
         console.print(table)
     decision = report.get("decision")
+    findings = report.get("findings") or {}
+    if decision is None and (findings.get("errors") or findings.get("warnings")):
+        console.print(Text("rule findings, if the token is genuine (not verified):", style="bold"))
+        if findings.get("errors"):
+            console.print(findings_table(f"errors ({len(findings['errors'])})", findings["errors"], "red"))
+        if findings.get("warnings"):
+            console.print(findings_table(f"warnings ({len(findings['warnings'])})", findings["warnings"], "yellow"))
     if decision is not None:
         console.print(Panel(Group(*decision_renderables(decision)), title="verification", title_align="left",
                             box=box.ROUNDED))

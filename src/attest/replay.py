@@ -7,10 +7,12 @@ A cache that cannot answer raises :class:`~attest.errors.DependencyUnavailable`:
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import threading
 import time
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -33,15 +35,15 @@ class MemoryReplayCache:
     rather than forgetting a live ``jti``).
     """
 
-    def __init__(self, max_entries: int = 1_000_000, clock: object = None) -> None:
+    def __init__(self, max_entries: int = 1_000_000, clock: Callable[[], float] | None = None) -> None:
         self._entries: dict[tuple[str, str], int] = {}
         self._heap: list[tuple[int, tuple[str, str]]] = []
         self._lock = threading.Lock()
         self._max = max_entries
-        self._clock = clock if callable(clock) else time.time
+        self._clock: Callable[[], float] = clock if callable(clock) else time.time
 
     def _now(self) -> float:
-        return float(self._clock())  # type: ignore[operator]
+        return float(self._clock())
 
     def _purge(self, now: float) -> None:
         while self._heap and self._heap[0][0] <= now:
@@ -71,3 +73,64 @@ class MemoryReplayCache:
         with self._lock:
             self._purge(self._now())
             return len(self._entries)
+
+    def release(self, iss: str, jti: str) -> None:
+        """Forget ``(iss, jti)`` (the service calls this when it could not record the decision, so the
+        caller may retry the same token once the audit store is back)."""
+        with self._lock:
+            self._entries.pop((iss, jti), None)
+
+
+class RedisReplayCache:
+    """Replay cache shared by several service instances: Redis ``SET key 1 NX EXAT exp`` (atomic
+    set-if-absent with an absolute expiry). The key is a SHA-256 of ``(iss, jti)``, so nothing from a
+    token is used verbatim as a Redis key. Any Redis failure raises
+    :class:`~attest.errors.DependencyUnavailable` (fail closed).
+
+    Redis must not evict these keys (``maxmemory-policy noeviction``) and should persist them if a Redis
+    restart must not forget live ``jti``s (AOF); see docs/service.md.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "attest:jti:", timeout: float = 2.0,
+                 client: object = None) -> None:
+        if client is None:
+            try:
+                import redis
+            except ImportError:  # pragma: no cover - depends on the installation
+                from .errors import ConfigurationError
+                raise ConfigurationError("REDIS_URL is set but the redis package is not installed "
+                                         "(pip install 'attest[redis]')") from None
+            client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                          health_check_interval=30)
+        self._client: Any = client
+        self._prefix = prefix
+
+    def _key(self, iss: str, jti: str) -> str:
+        import hashlib
+
+        digest = hashlib.sha256(iss.encode("utf-8", "surrogatepass") + b"\x00"
+                                + jti.encode("utf-8", "surrogatepass")).hexdigest()
+        return self._prefix + digest
+
+    def check_and_store(self, iss: str, jti: str, expires_at: int) -> bool:
+        from .errors import DependencyUnavailable
+
+        try:
+            result = self._client.set(self._key(iss, jti), b"1", nx=True, exat=max(1, int(expires_at)))
+        except Exception as exc:
+            raise DependencyUnavailable(f"replay cache unavailable ({type(exc).__name__})") from None
+        return bool(result)
+
+    def release(self, iss: str, jti: str) -> None:
+        with contextlib.suppress(Exception):  # best effort: the jti then stays burnt until exp
+            self._client.delete(self._key(iss, jti))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._client.ping())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.close()

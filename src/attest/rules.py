@@ -13,7 +13,7 @@ the verify context and the issuer's trust-store entry.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -70,7 +70,7 @@ class RuleContext:
     attestation: dict[str, Any]
 
 
-KindFn = Callable[[Any, Any, RuleContext, str], Iterator[Issue]]
+KindFn = Callable[[Any, Any, RuleContext, str], list[Issue]]
 
 #: kind name -> (check function, params preparer)
 KINDS: dict[str, tuple[KindFn, Callable[[dict[str, Any]], Any]]] = {}
@@ -100,47 +100,55 @@ def _field(path: str) -> str:
 # --- structure -----------------------------------------------------------------------------------------
 
 @kind("required")
-def required(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def required(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     if value is MISSING or value is None:
-        yield Issue("missing_field", "", f"{_field(path)} is required by profile {ctx.profile.id}")
+        out.append(Issue("missing_field", "", f"{_field(path)} is required by profile {ctx.profile.id}"))
+    return out
 
 
 @kind("object")
-def object_(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def object_(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     if value is not MISSING and not isinstance(value, dict):
-        yield Issue("invalid_field", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")
+        out.append(Issue("invalid_field", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}"))
+    return out
 
 
 @kind("array", lambda p: {"max_items": int(p.get("max_items", 1000))})
-def array(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def array(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     if value is MISSING:
-        return
+        return out
     if not isinstance(value, list):
-        yield Issue("invalid_field", "", f"{_field(path)} must be a JSON array, not {_json_type(value)}")
+        out.append(Issue("invalid_field", "", f"{_field(path)} must be a JSON array, not {_json_type(value)}"))
     elif len(value) > params["max_items"]:
-        yield Issue("invalid_field", "", f"{_field(path)} has {len(value)} entries; the limit is "
-                                         f"{params['max_items']}")
+        out.append(Issue("invalid_field", "", f"{_field(path)} has {len(value)} entries; the limit is "
+                                         f"{params['max_items']}"))
+    return out
 
 
 @kind("struct", lambda p: (tuple(p.get("required", ())), tuple(p.get("optional", ())),
                            p.get("code", "invalid_field")))
-def struct(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def struct(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """An identifier or code struct: an object whose listed members are strings; ``required`` members must
     be present."""
+    out: list[Issue] = []
     if value is MISSING:
-        return
+        return out
     required_members, optional_members, code = params
     if not isinstance(value, dict):
-        yield Issue(code, "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")
-        return
+        out.append(Issue(code, "", f"{_field(path)} must be a JSON object, not {_json_type(value)}"))
+        return out
     for m in required_members:
         if m not in value or value[m] is None:
-            yield Issue("missing_field", f".{m}", f"{_field(path)}.{m} is required")
+            out.append(Issue("missing_field", f".{m}", f"{_field(path)}.{m} is required"))
         elif not isinstance(value[m], str):
-            yield Issue(code, f".{m}", f"{_field(path)}.{m} must be a string, not {_json_type(value[m])}")
+            out.append(Issue(code, f".{m}", f"{_field(path)}.{m} must be a string, not {_json_type(value[m])}"))
     for m in optional_members:
         if m in value and value[m] is not None and not isinstance(value[m], str):
-            yield Issue(code, f".{m}", f"{_field(path)}.{m} must be a string, not {_json_type(value[m])}")
+            out.append(Issue(code, f".{m}", f"{_field(path)}.{m} must be a string, not {_json_type(value[m])}"))
+    return out
 
 
 def _json_type(v: Any) -> str:
@@ -160,79 +168,89 @@ def _json_type(v: Any) -> str:
 # --- identifiers ---------------------------------------------------------------------------------------
 
 @kind("identifier_system", lambda p: _systems(p["systems"]))
-def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     system = value.get("system")
     if isinstance(system, str) and system not in params:
         allowed = ", ".join(sorted(params))
-        yield Issue("invalid_identifier_system", ".system",
-                    f"system {_short(system)!r} is not allowed for {_field(path)} (allowed: {allowed})")
+        out.append(Issue("invalid_identifier_system", ".system",
+                    f"system {_short(system)!r} is not allowed for {_field(path)} (allowed: {allowed})"))
+    return out
 
 
 _PERSON_SYSTEMS = frozenset({OID_FNR, OID_DNR, OID_HNR})
 
 
-@kind("identifier_value")
-def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
-    """Check ``id`` by the identifier's system: F/D/H-number, organisation number, HPR number, RESH id."""
+@kind("identifier_value", lambda p: _systems(p["systems"]))
+def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    """Check ``id`` by the identifier's system (F/D/H-number, organisation number, HPR number, RESH id),
+    for the systems in ``params`` only (a wrong system is ``identifier_system``'s finding). Messages never
+    quote the value: a national identity number may stand in any field."""
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     system, ident = value.get("system"), value.get("id")
-    if not isinstance(system, str) or not isinstance(ident, str):
-        return
+    if not isinstance(system, str) or not isinstance(ident, str) or system not in params:
+        return out
     allow = ctx.profile.allow_list
     if system in _PERSON_SYSTEMS:
         if ident in allow.person_identifiers:
-            return
+            return out
         result = check_person_number(ident, system, allow_synthetic=ctx.profile.allow_synthetic,
                                      allow_2032=ctx.profile.allow_2032_rule)
         if not result.ok:
-            yield Issue("invalid_person_identifier", ".id", f"{_field(path)}.id: {result.reason}")
+            out.append(Issue("invalid_person_identifier", ".id", f"{_field(path)}.id: {result.reason}"))
     elif system == OID_ORGNR:
         if ident in allow.organization_numbers:
-            return
+            return out
         reason = check_organization_number(ident)
         if reason is not None:
-            yield Issue("invalid_organization_number", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+            out.append(Issue("invalid_organization_number", ".id", f"{_field(path)}.id: {reason}"))
     elif system == OID_HPR:
         reason = check_hpr_number(ident)
         if reason is not None:
-            yield Issue("invalid_hpr_number", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+            out.append(Issue("invalid_hpr_number", ".id", f"{_field(path)}.id: {reason}"))
     elif system == OID_RESH:
         reason = check_resh_id(ident)
         if reason is not None:
-            yield Issue("invalid_field", ".id", f"{_field(path)}.id {_short(ident)!r}: {reason}")
+            out.append(Issue("invalid_field", ".id", f"{_field(path)}.id: {reason}"))
+    return out
 
 
 @kind("department", lambda p: _systems(p.get("registry_systems", ["resh", "orgnr"])))
-def department(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def department(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-28: a department carries ``system`` and ``authority`` even for local ids; ``system`` is an
     absolute URI."""
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     for m in ("system", "authority"):
         if m not in value or value[m] is None:
-            yield Issue("missing_field", f".{m}", f"{_field(path)}.{m} is required when a department is "
-                                                  "given (ATT-28)")
+            out.append(Issue("missing_field", f".{m}", f"{_field(path)}.{m} is required when a department is "
+                                                  "given (ATT-28)"))
     system = value.get("system")
     if isinstance(system, str) and not is_absolute_uri(system):
-        yield Issue("invalid_identifier_system", ".system",
-                    f"{_field(path)}.system {_short(system)!r} is not a globally unique URI (urn:… or https://…)")
+        out.append(Issue("invalid_identifier_system", ".system",
+                    f"{_field(path)}.system {_short(system)!r} is not a globally unique URI (urn:… or https://…)"))
+    return out
 
 
 @kind("department_authority", lambda p: _systems(p.get("registry_systems", ["resh", "orgnr"])))
-def department_authority(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def department_authority(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-28: for a local id space, ``authority`` names the legal entity's organisation number."""
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     system, authority = value.get("system"), value.get("authority")
     legal_entity = get(ctx.attestation, "practitioner", "legal_entity", "id")
     if (isinstance(system, str) and system not in params and isinstance(authority, str)
             and isinstance(legal_entity, str) and legal_entity not in authority):
-        yield Issue("invalid_field", ".authority",
+        out.append(Issue("invalid_field", ".authority",
                     f"{_field(path)} uses a local id space ({_short(system)}), so its authority should be the "
-                    "legal entity's organisation number (ATT-28)")
+                    "legal entity's organisation number (ATT-28)"))
+    return out
 
 
 # --- codes ---------------------------------------------------------------------------------------------
@@ -267,84 +285,94 @@ def _prepare_code_system(p: dict[str, Any]) -> _CodeSystemParams:
 
 
 @kind("code_system", _prepare_code_system)
-def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     system = value.get("system")
     if not isinstance(system, str):
-        return
+        return out
     if system in params.allowed:
         if system in params.deprecated:
-            yield Issue("deprecated_code", ".system", f"{_field(path)}.system {system} is retired; accepted "
-                                                      "on verify, never issued")
-        return
+            out.append(Issue("deprecated_code", ".system", f"{_field(path)}.system {system} is retired; accepted "
+                                                      "on verify, never issued"))
+        return out
     if system in ctx.profile.allow_list.systems:
-        return
+        return out
     if params.other == "uri" and is_absolute_uri(system):
-        return
+        return out
     expected = "a known code system or another absolute URI" if params.other == "uri" else params.names
-    yield Issue("invalid_code_system", ".system",
-                f"code system {_short(system)!r} is not allowed for {_field(path)} (expected {expected})")
+    out.append(Issue("invalid_code_system", ".system",
+                f"code system {_short(system)!r} is not allowed for {_field(path)} (expected {expected})"))
+    return out
 
 
 @kind("code_value", lambda p: tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])))
-def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """The code must be in the list of its system when we hold a complete list for that system; for
     systems without a list the code only has to be non-empty."""
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     system, code = value.get("system"), value.get("code")
     if not isinstance(code, str) or not isinstance(system, str):
-        return
+        return out
     for cl in params:
         if system in cl.systems:
             if cl.complete and code not in cl.displays:
-                yield Issue("invalid_code", ".code", f"code {_short(code)!r} is not in {cl.name} "
-                                                     f"({cl.system}) for {_field(path)}")
+                out.append(Issue("invalid_code", ".code", f"code {_short(code)!r} is not in {cl.name} "
+                                                     f"({cl.system}) for {_field(path)}"))
             elif code in cl.deprecated:
-                yield Issue("deprecated_code", ".code", f"code {code} of {cl.name} is retired; accepted on "
-                                                        "verify, never issued")
-            return
+                out.append(Issue("deprecated_code", ".code", f"code {code} of {cl.name} is retired; accepted on "
+                                                        "verify, never issued"))
+            return out
     if not code.strip():
-        yield Issue("invalid_code", ".code", f"{_field(path)}.code must not be empty")
+        out.append(Issue("invalid_code", ".code", f"{_field(path)}.code must not be empty"))
+    return out
 
 
 @kind("one_of", lambda p: (tuple(p["members"]), p.get("code", "missing_care_relation_detail")))
-def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     members, code = params
     if not any(value.get(m) is not None for m in members):
-        yield Issue(code, "", f"{_field(path)} must contain {' or '.join(members)} (ATT-43a, ATT-36)")
+        out.append(Issue(code, "", f"{_field(path)} must contain {' or '.join(members)} (ATT-43a, ATT-36)"))
+    return out
 
 
 @kind("decision_ref", lambda p: int(p.get("max_id_length", 256)))
-def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-46: a reference to the local access decision: an object with a non-empty string ``id``."""
+    out: list[Issue] = []
     if value is MISSING or value is None:
-        return
+        return out
     if not isinstance(value, dict):
-        yield Issue("invalid_decision_ref", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")
-        return
+        out.append(Issue("invalid_decision_ref", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}"))
+        return out
     ident = value.get("id")
     if not isinstance(ident, str) or not ident.strip():
-        yield Issue("invalid_decision_ref", ".id", f"{_field(path)}.id must be a non-empty string")
+        out.append(Issue("invalid_decision_ref", ".id", f"{_field(path)}.id must be a non-empty string"))
     elif len(ident) > params:
-        yield Issue("invalid_decision_ref", ".id", f"{_field(path)}.id is longer than {params} characters")
+        out.append(Issue("invalid_decision_ref", ".id", f"{_field(path)}.id is longer than {params} characters"))
     desc = value.get("description")
     if desc is not None and not isinstance(desc, str):
-        yield Issue("invalid_decision_ref", ".description", f"{_field(path)}.description must be a string")
+        out.append(Issue("invalid_decision_ref", ".description", f"{_field(path)}.description must be a string"))
+    return out
 
 
 @kind("boolean", lambda p: (p.get("code", "invalid_field"), bool(p.get("required", False))))
-def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     code, is_required = params
     if value is MISSING or value is None:
         if is_required:
-            yield Issue(code, "", f"{_field(path)} is required: true or false")
-        return
+            out.append(Issue(code, "", f"{_field(path)} is required: true or false"))
+        return out
     if not isinstance(value, bool):
-        yield Issue(code, "", f"{_field(path)} must be a JSON boolean (true or false), not {_json_type(value)}")
+        out.append(Issue(code, "", f"{_field(path)} must be a JSON boolean (true or false), not {_json_type(value)}"))
+    return out
 
 
 # --- time ----------------------------------------------------------------------------------------------
@@ -353,27 +381,29 @@ MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @kind("toa", lambda p: (int(p.get("max_age", 3600)), int(p.get("min_value", 1_000_000_000))))
-def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-58a/c: ``toa`` is an integer Unix time; older than ``max_age`` seconds is
     ``attestation_has_expired`` (no leeway; exactly ``max_age`` is still valid); later than now + leeway is
     ``toa_in_future``."""
+    out: list[Issue] = []
     if value is MISSING or value is None:
-        return
+        return out
     max_age, min_value = params
     if isinstance(value, bool) or not isinstance(value, int):
-        yield Issue("invalid_field", "", f"toa must be an integer (Unix seconds), not {_json_type(value)}")
-        return
+        out.append(Issue("invalid_field", "", f"toa must be an integer (Unix seconds), not {_json_type(value)}"))
+        return out
     if not min_value <= value <= MAX_NUMERIC_DATE:
-        yield Issue("invalid_field", "", f"toa {value} is outside the plausible range "
-                                         f"{min_value}..{MAX_NUMERIC_DATE}")
-        return
+        out.append(Issue("invalid_field", "", f"toa {value} is outside the plausible range "
+                                         f"{min_value}..{MAX_NUMERIC_DATE}"))
+        return out
     age = ctx.now - value
     if age > max_age:
-        yield Issue("attestation_has_expired", "", f"attestation_has_expired: the attestation was made {age} s "
-                                                   f"ago; the limit is {max_age} s")
+        out.append(Issue("attestation_has_expired", "", f"attestation_has_expired: the attestation was made {age} s "
+                                                   f"ago; the limit is {max_age} s"))
     elif value > ctx.now + ctx.profile.leeway:
-        yield Issue("toa_in_future", "", f"toa is {value - ctx.now} s in the future; the allowed clock skew is "
-                                         f"{ctx.profile.leeway} s")
+        out.append(Issue("toa_in_future", "", f"toa is {value - ctx.now} s in the future; the allowed clock skew is "
+                                         f"{ctx.profile.leeway} s"))
+    return out
 
 
 # --- text ----------------------------------------------------------------------------------------------
@@ -383,99 +413,116 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 
 @kind("free_text", lambda p: (tuple(p.get("members", ("name", "text", "description"))),
                               int(p.get("max_length", 256))))
-def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """Free text (``name``, ``text``, ``description``): a string of at most ``max_length`` characters
     without control or bidi-override characters (RULES.md b.14, f.22)."""
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     members, max_length = params
     for m in members:
         v = value.get(m)
         if v is None:
             continue
         if not isinstance(v, str):
-            yield Issue("invalid_field", f".{m}", f"{_field(path)}.{m} must be a string")
+            out.append(Issue("invalid_field", f".{m}", f"{_field(path)}.{m} must be a string"))
         elif len(v) > max_length:
-            yield Issue("invalid_field", f".{m}", f"{_field(path)}.{m} is longer than {max_length} characters")
+            out.append(Issue("invalid_field", f".{m}", f"{_field(path)}.{m} is longer than {max_length} characters"))
         elif _CONTROL.search(v):
-            yield Issue("invalid_field", f".{m}", f"{_field(path)}.{m} contains control or bidi characters")
+            out.append(Issue("invalid_field", f".{m}", f"{_field(path)}.{m} contains control or bidi characters"))
+    return out
 
 
 @kind("non_empty_text", lambda p: str(p.get("member", "text")))
-def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     if isinstance(value, dict) and not (isinstance(value.get(params), str) and value[params].strip()):
-        yield Issue("invalid_field", f".{params}", f"{_field(path)}.{params} should be a non-empty text")
+        out.append(Issue("invalid_field", f".{params}", f"{_field(path)}.{params} should be a non-empty text"))
+    return out
 
 
 @kind("absent", lambda p: str(p.get("reason", "")))
-def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     if value is not MISSING and value is not None:
-        yield Issue("invalid_field", "", f"{_field(path)} must not be present" + (f": {params}" if params else ""))
+        reason = f": {params}" if params else ""
+        out.append(Issue("invalid_field", "", f"{_field(path)} must not be present{reason}"))
+    return out
 
 
 @kind("pattern", lambda p: (re.compile(p["regex"]), p.get("code", "invalid_field"), p.get("hint", "")))
-def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    out: list[Issue] = []
     regex, code, hint = params
     if isinstance(value, str) and regex.fullmatch(value) is None:
-        yield Issue(code, "", f"{_field(path)} does not match {hint or regex.pattern}")
+        out.append(Issue(code, "", f"{_field(path)} does not match {hint or regex.pattern}"))
+    return out
 
 
 @kind("no_deprecated", lambda p: (tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])),
                                   frozenset(e.system for name in p.get("system_sets", [])
                                             for e in codes_mod.system_sets()[name].values() if e.deprecated)))
-def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """Issuing: retired codes and code systems are accepted on verify but never issued."""
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     lists, systems = params
     system, code = value.get("system"), value.get("code")
     if system in systems:
-        yield Issue("invalid_code_system", ".system", f"code system {system} is retired; do not issue it")
+        out.append(Issue("invalid_code_system", ".system", f"code system {system} is retired; do not issue it"))
     for cl in lists:
         if system in cl.systems and code in cl.deprecated:
-            yield Issue("invalid_code", ".code", f"code {code} of {cl.name} is retired; do not issue it")
+            out.append(Issue("invalid_code", ".code", f"code {code} of {cl.name} is retired; do not issue it"))
+    return out
 
 
 # --- advisories (warnings) -----------------------------------------------------------------------------
 
 @kind("btg_user_selected")
-def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-41: break-the-glass access bypasses the standard rules, so it is normally self-selected."""
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     if get(value, "purpose_of_use", "code") == "BTG" and get(value, "decision_ref", "user_selected") is False:
-        yield Issue("advisory", ".decision_ref.user_selected",
+        out.append(Issue("advisory", ".decision_ref.user_selected",
                     "purpose of use BTG (break the glass) with decision_ref.user_selected false: BTG access is "
-                    "normally self-selected (ATT-41); flag it for follow-up control")
+                    "normally self-selected (ATT-41); flag it for follow-up control"))
+    return out
 
 
 @kind("authorization_without_hpr")
-def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-32 (derived): an authorisation must exist in HPR, so one without an HPR number is suspicious."""
+    out: list[Issue] = []
     if isinstance(value, dict) and value.get("authorization") is not None and value.get("hpr_nr") is None:
-        yield Issue("advisory", ".authorization", "practitioner.authorization is given without hpr_nr; an "
-                                                  "authorisation must exist in HPR (ATT-32)")
+        out.append(Issue("advisory", ".authorization", "practitioner.authorization is given without hpr_nr; an "
+                                                  "authorisation must exist in HPR (ATT-32)"))
+    return out
 
 
 @kind("care_relation_advisory", lambda p: frozenset(p.get("non_care_codes", ())))
-def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """RULES.md c.3: non-care decision templates, and explicit templates that were not self-selected."""
+    out: list[Issue] = []
     if not isinstance(value, dict):
-        return
+        return out
     details = value.get("purpose_of_use_details")
     if not isinstance(details, dict):
-        return
+        return out
     cl = codes_mod.code_lists()["carerelation"]
     code = details.get("code")
     if details.get("system") not in cl.systems or not isinstance(code, str):
-        return
+        return out
     if code in params:
-        yield Issue("advisory", ".purpose_of_use_details.code",
-                    f"decision template {code} describes a non-care purpose; outside TREAT/ETREAT/COC/BTG care")
+        out.append(Issue("advisory", ".purpose_of_use_details.code",
+                    f"decision template {code} describes a non-care purpose; outside TREAT/ETREAT/COC/BTG care"))
     concept = cl.extra.get(code)
     if concept and concept.get("explicit_template") and get(value, "decision_ref", "user_selected") is False:
-        yield Issue("advisory", ".decision_ref.user_selected",
-                    f"decision template {code} is an explicit (manually chosen) template, yet user_selected is false")
+        out.append(Issue("advisory", ".decision_ref.user_selected",
+                    f"decision template {code} is an explicit (manually chosen) template, yet user_selected is false"))
+    return out
 
 
 # --- context -------------------------------------------------------------------------------------------
@@ -485,74 +532,84 @@ def _no_context(what: str, rule_hint: str) -> Issue:
 
 
 @kind("context_pid", lambda p: bool(p.get("warn_if_absent", True)))
-def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-11: the attested practitioner is the user authenticated for this request."""
+    out: list[Issue] = []
     pid = ctx.context.authenticated_pid
     if pid is None:
         if params:
-            yield _no_context("context.authenticated_pid", "the practitioner binding (ATT-11)")
-        return
+            out.append(_no_context("context.authenticated_pid", "the practitioner binding (ATT-11)"))
+        return out
     if not isinstance(value, dict):
-        return
+        return out
     if value.get("id") != pid:
-        yield Issue("practitioner_mismatch", ".id",
-                    "practitioner.identifier.id is not the identity of the authenticated user")
+        out.append(Issue("practitioner_mismatch", ".id",
+                    "practitioner.identifier.id is not the identity of the authenticated user"))
+    return out
 
 
 @kind("context_hpr", lambda p: bool(p.get("warn_if_absent", False)))
-def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-29b: when the login names an HPR number, the attestation carries the same one."""
+    out: list[Issue] = []
     hpr = ctx.context.authenticated_hpr
     if hpr is None:
         if params:
-            yield _no_context("context.authenticated_hpr", "the HPR binding (ATT-29b)")
-        return
+            out.append(_no_context("context.authenticated_hpr", "the HPR binding (ATT-29b)"))
+        return out
     attested = value.get("id") if isinstance(value, dict) else None
     if not isinstance(attested, str):
-        yield Issue("hpr_mismatch", "", "the authenticated user has an HPR number but the attestation has "
-                                        "no practitioner.hpr_nr")
+        out.append(Issue("hpr_mismatch", "", "the authenticated user has an HPR number but the attestation has "
+                                        "no practitioner.hpr_nr"))
     elif not same_hpr_number(attested, hpr):
-        yield Issue("hpr_mismatch", ".id", "practitioner.hpr_nr.id is not the authenticated user's HPR number")
+        out.append(Issue("hpr_mismatch", ".id", "practitioner.hpr_nr.id is not the authenticated user's HPR number"))
+    return out
 
 
 @kind("context_patient", lambda p: bool(p.get("warn_if_absent", False)))
-def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-4: the patient the request asks for is one of the attested patients (ATT-6: an attestation
     without patients does not unlock one patient's data)."""
+    out: list[Issue] = []
     patient = ctx.context.patient_id
     if patient is None:
         if params:
-            yield _no_context("context.patient_id", "the patient binding (ATT-4)")
-        return
+            out.append(_no_context("context.patient_id", "the patient binding (ATT-4)"))
+        return out
     ids = [get(p, "identifier", "id") for _, p in iter_patients(ctx.attestation)]
     if patient not in ids:
-        yield Issue("patient_not_in_attestation", "",
+        out.append(Issue("patient_not_in_attestation", "",
                     "the requested patient is not among patients[].identifier" if ids else
-                    "the attestation names no patients, so it cannot unlock one patient's data (ATT-4, ATT-6)")
+                    "the attestation names no patients, so it cannot unlock one patient's data (ATT-4, ATT-6)"))
+    return out
 
 
 @kind("issuer_legal_entity")
-def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-13/ATT-2: the signer may attest for this legal entity (trust store ``legal_entities``)."""
+    out: list[Issue] = []
     if ctx.issuer is None or not isinstance(value, dict):
-        return
+        return out
     le = value.get("id")
     if isinstance(le, str) and le not in ctx.issuer.legal_entities:
-        yield Issue("legal_entity_mismatch", ".id",
+        out.append(Issue("legal_entity_mismatch", ".id",
                     f"issuer {_short(ctx.issuer.iss)} may not attest for legal entity {_short(le)} "
-                    f"(trust store lists {len(ctx.issuer.legal_entities)} organisation(s) for it)")
+                    f"(trust store lists {len(ctx.issuer.legal_entities)} organisation(s) for it)"))
+    return out
 
 
 @kind("issuer_member")
-def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> Iterator[Issue]:
+def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
     """ATT-12: the organisation has Helsenett membership (trust store ``member``)."""
+    out: list[Issue] = []
     if ctx.issuer is None:
-        return
+        return out
     if ctx.issuer.member is False:
-        yield Issue("legal_entity_not_member", "", f"issuer {_short(ctx.issuer.iss)} is not a Helsenett member "
-                                                   "(ATT-12)")
+        out.append(Issue("legal_entity_not_member", "", f"issuer {_short(ctx.issuer.iss)} is not a Helsenett member "
+                                                   "(ATT-12)"))
     elif ctx.issuer.member is None:
-        yield _no_context("the trust store's 'member' flag for this issuer", "Helsenett membership (ATT-12)")
+        out.append(_no_context("the trust store's 'member' flag for this issuer", "Helsenett membership (ATT-12)"))
+    return out
 
 
 # --- evaluator -----------------------------------------------------------------------------------------
@@ -582,6 +639,24 @@ def resolve(root: Any, steps: tuple[str, ...], base: str = "attestation") -> lis
                 nxt.append((f"{path}.{step}", node.get(step, MISSING)))
         nodes = nxt
     return nodes
+
+
+def _resolve_static(root: Any, steps: tuple[str, ...]) -> Any:
+    """The value at a path without wildcards: MISSING when only the last step is absent, ``_UNREACHABLE``
+    when a container on the way is absent or not an object."""
+    node = root
+    for step in steps:
+        if type(node) is not dict:
+            return _UNREACHABLE
+        node = node.get(step, MISSING)
+    return node
+
+
+class _Unreachable:
+    __slots__ = ()
+
+
+_UNREACHABLE: Any = _Unreachable()
 
 
 @dataclass(frozen=True, slots=True)
@@ -619,15 +694,60 @@ def compile_rule(entry: dict[str, Any], where: str) -> CompiledRule:
                         str(entry.get("description", "")))
 
 
+@dataclass(frozen=True, slots=True)
+class RuleGroup:
+    """Rules that share a path, so the path is resolved once per verification."""
+
+    steps: tuple[str, ...]
+    #: the concrete path when ``steps`` has no wildcard (then it is resolved without building strings)
+    static_path: str | None
+    rules: tuple[CompiledRule, ...]
+
+
+def group_rules(rules: tuple[CompiledRule, ...]) -> tuple[RuleGroup, ...]:
+    """Group ``rules`` by path, groups in order of first appearance, rules in profile order."""
+    by_steps: dict[tuple[str, ...], list[CompiledRule]] = {}
+    for rule in rules:
+        by_steps.setdefault(rule.steps, []).append(rule)
+    return tuple(
+        RuleGroup(steps, None if "*" in steps else ".".join(("attestation", *steps)), tuple(group))
+        for steps, group in by_steps.items()
+    )
+
+
+def _record(rule: CompiledRule, issues: list[Issue], path: str,
+            errors: list[Finding], warnings: list[Finding]) -> None:
+    for issue in issues:
+        finding = Finding(issue.code, rule.id, path + issue.suffix, issue.message)
+        if rule.severity == "warning" or ERROR_CODES[issue.code].stage == "warning":
+            warnings.append(finding)
+        else:
+            errors.append(finding)
+
+
+def evaluate_groups(groups: tuple[RuleGroup, ...], ctx: RuleContext,
+                    errors: list[Finding], warnings: list[Finding]) -> None:
+    """Run grouped rules over ``ctx.attestation``; append findings (see :func:`evaluate`)."""
+    root = ctx.attestation
+    for group in groups:
+        if group.static_path is not None:
+            value = _resolve_static(root, group.steps)
+            if value is _UNREACHABLE:
+                continue
+            for rule in group.rules:
+                issues = rule.fn(value, rule.params, ctx, group.static_path)
+                if issues:
+                    _record(rule, issues, group.static_path, errors, warnings)
+        else:
+            for path, value in resolve(root, group.steps):
+                for rule in group.rules:
+                    issues = rule.fn(value, rule.params, ctx, path)
+                    if issues:
+                        _record(rule, issues, path, errors, warnings)
+
+
 def evaluate(rules: tuple[CompiledRule, ...], ctx: RuleContext,
              errors: list[Finding], warnings: list[Finding]) -> None:
     """Run ``rules`` over ``ctx.attestation``; append findings. Warning-only codes (``context_not_provided``,
     ``deprecated_code``, ``advisory``) and rules of severity ``warning`` go to ``warnings``."""
-    for rule in rules:
-        for path, value in resolve(ctx.attestation, rule.steps):
-            for issue in rule.fn(value, rule.params, ctx, path):
-                finding = Finding(issue.code, rule.id, path + issue.suffix, issue.message)
-                if rule.severity == "warning" or ERROR_CODES[issue.code].stage == "warning":
-                    warnings.append(finding)
-                else:
-                    errors.append(finding)
+    evaluate_groups(group_rules(rules), ctx, errors, warnings)

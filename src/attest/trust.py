@@ -128,7 +128,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
@@ -245,6 +245,7 @@ def load_jwk(jwk: Any, where: str, *, restrict: frozenset[str] | None = None) ->
     alg = jwk.get("alg")
     if alg is not None and alg not in ASYMMETRIC_ALGORITHMS:
         raise TrustStoreError(f"{where}: alg {alg!r} is not an allowed signature algorithm")
+    public_key: Any
     try:
         if kty == "RSA":
             public_key = RSAAlgorithm.from_jwk(jwk)
@@ -252,7 +253,7 @@ def load_jwk(jwk: Any, where: str, *, restrict: frozenset[str] | None = None) ->
             public_key = ECAlgorithm.from_jwk(jwk)
         else:
             public_key = OKPAlgorithm.from_jwk(jwk)
-    except Exception as exc:  # noqa: BLE001 - PyJWT raises several types for broken keys
+    except Exception as exc:
         raise TrustStoreError(f"{where}: not a valid {kty} public key ({exc})") from exc
     if hasattr(public_key, "private_bytes"):
         raise TrustStoreError(f"{where}: private key in a trust store")

@@ -23,7 +23,7 @@ from .jose import JoseError, check_header, parse_compact, verify_signature
 from .model import locate, normalise
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .replay import ReplayCache
-from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate
+from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate_groups
 from .trust import Issuer, TrustStore
 
 PERMIT = "permit"
@@ -225,13 +225,13 @@ def verify(
         errors.extend(conflicts)
         if prof.practitioner_from_context:
             _practitioner_from_context(attestation, ctx)
-        evaluate(prof.rules, RuleContext(now, prof, issuer, ctx, attestation), errors, warnings)
+        evaluate_groups(prof.rule_groups, RuleContext(now, prof, issuer, ctx, attestation), errors, warnings)
 
     # --- replay (only for an otherwise valid token, so an invalid one cannot burn a jti) --------------
-    if not errors and replay is not None and jti is not None and exp is not None:
-        if not replay.check_and_store(iss, jti, exp + prof.leeway):
-            errors.append(Finding("token_replayed", "RFC7519-4.1.7", "jti",
-                                  "this issuer's jti was already used; an attestation token is single-use"))
+    if (not errors and replay is not None and jti is not None and exp is not None
+            and not replay.check_and_store(iss, jti, exp + prof.leeway)):
+        errors.append(Finding("token_replayed", "RFC7519-4.1.7", "jti",
+                              "this issuer's jti was already used; an attestation token is single-use"))
 
     return Decision(DENY if errors else PERMIT, prof.id, tuple(errors), tuple(warnings), info, attestation,
                     issuer, now)

@@ -25,6 +25,15 @@ AUDIENCE = "nhn:pjd"
 NOW = 1_800_000_000
 
 
+class _Drop:
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+#: marks a header parameter or claim to remove
+DROP: Any = _Drop()
+
+
 @dataclass(frozen=True)
 class Org:
     name: str
@@ -96,19 +105,14 @@ def claims_for(attestation: Any = None, *, org_name: str = "fagersta", now: int 
     claims: dict[str, Any] = {"iss": o.iss, "aud": AUDIENCE, "iat": now - 60, "exp": now + 540,
                               "jti": f"jti-{now}-{id(overrides)}",
                               "attestation": valid_attestation() if attestation is None else attestation}
+    if attestation is DROP:
+        del claims["attestation"]
     for k, v in overrides.items():
         if v is DROP:
             claims.pop(k, None)
         else:
             claims[k] = v
     return claims
-
-
-class _Drop:
-    pass
-
-
-DROP: Any = _Drop()
 
 
 def make_token(attestation: Any = None, *, org_name: str = "fagersta", header: dict[str, Any] | None = None,

@@ -1,0 +1,113 @@
+"""One command for the benchmarks: ``python bench/run.py`` (see bench/README.md).
+
+Writes ``bench/RESULTS.md`` and ``bench/ops_by_alg.png`` (and ``bench/out/results.json``) and prints the
+tables as it goes. ``--quick`` runs fewer rounds (for a smoke test; numbers are noisier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import library  # noqa: E402
+
+
+def machine() -> dict[str, Any]:
+    import cryptography
+    import jwt
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
+            "cores": os.cpu_count(), "pyjwt": jwt.__version__, "cryptography": cryptography.__version__,
+            "load_average_at_start": os.getloadavg()}
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot (pip install matplotlib)", file=sys.stderr)
+        return False
+    algs = [r["alg"] for r in rows]
+    width = 0.27
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, (key, label) in enumerate((("raw", "raw cryptography verify (limit)"),
+                                      ("pyjwt", "PyJWT jwt.decode (baseline)"),
+                                      ("attest", "attest full verification"))):
+        xs = [j + (i - 1) * width for j in range(len(algs))]
+        bars = ax.bar(xs, [r[key] for r in rows], width, label=label)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(range(len(algs)), algs)
+    ax.set_ylabel("verifications per second (one core)")
+    ax.set_title("Realistic 13-field attestation token: ops/s by algorithm")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer rounds (smoke test)")
+    ap.add_argument("--no-service", action="store_true", help="library benchmarks only")
+    args = ap.parse_args()
+    rounds, per_round = (3, 200) if args.quick else (9, 600)
+    now = int(time.time())
+    out: dict[str, Any] = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+    print("== library: ops/s (median of interleaved rounds)")
+    rows = library.measure_algorithms(now, rounds, per_round)
+    for r in rows:
+        print(f"{r['alg']:6} {r['token_bytes']:5} B  raw {r['raw']:8.0f}  pyjwt {r['pyjwt']:7.0f}  "
+              f"attest {r['attest']:7.0f}  attest/pyjwt {r['attest_vs_pyjwt']:.2f}  attest/raw {r['attest_vs_raw']:.2f}")
+    out["algorithms"] = rows
+
+    print("== library: cost by stage (ES256, us per call)")
+    stages = library.stage_split(now, "ES256", 500 if args.quick else 2000)
+    for name, us in stages.items():
+        print(f"  {name:34} {us:8.1f}")
+    out["stages"] = stages
+
+    print("== library: growth (EdDSA, us per verification)")
+    growth = library.growth(now, 200 if args.quick else 1000)
+    for kind, points in growth.items():
+        print(f"  by {kind}: " + ", ".join(f"{n}: {us:.0f}" for n, us in points))
+    out["growth"] = growth
+
+    if not args.no_service:
+        import service
+
+        print("== service: throughput and latency")
+        out["service"] = service.run_all(quick=args.quick)
+
+    (HERE / "out").mkdir(exist_ok=True)
+    (HERE / "out" / "results.json").write_text(json.dumps(out, indent=2))
+    has_plot = plot(rows, HERE / "ops_by_alg.png")
+    import report
+
+    (HERE / "RESULTS.md").write_text(report.render(out, has_plot))
+    print(f"wrote {HERE / 'RESULTS.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Encryption at rest for the audit trail (ATT-3): AES-256-GCM under a key ring with key ids.
+
+A key ring is written ``kid1:BASE64KEY,kid2:BASE64KEY`` (``ATTEST_AT_REST_KEYS``); the first key is the
+current one and seals every new record, the others only open old records (key rotation: put the new key
+first and keep the old ones for as long as records sealed under them must stay readable).
+
+Each configured key is never used directly: HKDF-SHA256 derives one sub-key for sealing and one for the
+keyed hashes (HMAC) that make audit records findable by patient or practitioner without storing those
+identity numbers in clear. The record's id and key id are bound into the ciphertext as associated data,
+so a sealed payload cannot be moved to another record unnoticed.
+
+Nothing here ever puts key material into an exception message or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ..errors import ConfigurationError
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+#: sealed blob layout: version byte, 12-byte nonce, ciphertext || 16-byte tag
+_VERSION = b"\x01"
+_KID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+
+
+class SealError(Exception):
+    """A sealed payload cannot be opened: unknown key id, wrong key, or tampered data."""
+
+
+def _derive(key: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+
+
+@dataclass(frozen=True)
+class RingKey:
+    kid: str
+    seal_key: bytes = field(repr=False)
+    index_key: bytes = field(repr=False)
+
+
+class KeyRing:
+    """The at-rest keys; ``current`` seals, every key opens what it sealed."""
+
+    def __init__(self, keys: Iterable[tuple[str, bytes]]) -> None:
+        entries: list[RingKey] = []
+        seen: set[str] = set()
+        for kid, raw in keys:
+            if not _KID.fullmatch(kid):
+                raise ConfigurationError(f"at-rest key id {kid!r} must be 1-64 of A-Z a-z 0-9 . _ -")
+            if kid in seen:
+                raise ConfigurationError(f"at-rest key id {kid!r} appears twice in the key ring")
+            if len(raw) != KEY_BYTES:
+                raise ConfigurationError(f"at-rest key {kid!r} must be {KEY_BYTES} bytes (AES-256), "
+                                         f"base64-encoded; it has {len(raw)}")
+            seen.add(kid)
+            entries.append(RingKey(kid, _derive(raw, b"attest audit seal v1"),
+                                   _derive(raw, b"attest audit index v1")))
+        if not entries:
+            raise ConfigurationError("the at-rest key ring is empty")
+        self._keys = {k.kid: k for k in entries}
+        self.current = entries[0]
+
+    def __repr__(self) -> str:  # never show key material
+        return f"KeyRing(kids={list(self._keys)!r}, current={self.current.kid!r})"
+
+    @property
+    def kids(self) -> list[str]:
+        return list(self._keys)
+
+    @classmethod
+    def parse(cls, text: str, where: str = "ATTEST_AT_REST_KEYS") -> KeyRing:
+        """Parse ``kid:base64[,kid:base64...]`` (whitespace and newlines between entries are allowed)."""
+        keys: list[tuple[str, bytes]] = []
+        for i, part in enumerate(p.strip() for p in re.split(r"[,\n]", text)):
+            if not part or part.startswith("#"):
+                continue
+            kid, sep, b64 = part.partition(":")
+            if not sep:
+                raise ConfigurationError(f"{where}: entry {i + 1} is not 'kid:base64key'")
+            try:
+                s = b64.strip().replace("-", "+").replace("_", "/").rstrip("=")
+                raw = base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigurationError(f"{where}: key {kid.strip()!r} is not base64") from None
+            keys.append((kid.strip(), raw))
+        try:
+            return cls(keys)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from None
+
+    @staticmethod
+    def generate_entry(kid: str) -> str:
+        """A new ``kid:base64key`` entry (32 random bytes)."""
+        return f"{kid}:{base64.b64encode(os.urandom(KEY_BYTES)).decode('ascii')}"
+
+    # --- sealing ---------------------------------------------------------------------------------
+    def seal(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        """Encrypt under the current key; returns ``(kid, blob)``."""
+        nonce = os.urandom(NONCE_BYTES)
+        k = self.current
+        ct = AESGCM(k.seal_key).encrypt(nonce, plaintext, _VERSION + k.kid.encode() + b"\x00" + aad)
+        return k.kid, _VERSION + nonce + ct
+
+    def open(self, kid: str, blob: bytes, aad: bytes) -> bytes:
+        """Decrypt a blob sealed under ``kid``; raises :class:`SealError` (never with key material)."""
+        k = self._keys.get(kid)
+        if k is None:
+            raise SealError(f"no at-rest key with id {kid!r} in the key ring")
+        blob = bytes(blob)
+        if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != _VERSION:
+            raise SealError("not a sealed payload of a known version")
+        try:
+            return AESGCM(k.seal_key).decrypt(blob[1:1 + NONCE_BYTES], blob[1 + NONCE_BYTES:],
+                                               _VERSION + kid.encode() + b"\x00" + aad)
+        except InvalidTag:
+            raise SealError(f"the payload does not open under key {kid!r} (wrong key or tampered)") from None
+
+    # --- keyed hashes for lookups ----------------------------------------------------------------
+    def lookup_hash(self, kind: str, value: str, kid: str | None = None) -> str:
+        """HMAC-SHA256 of ``value`` under the index key of ``kid`` (default: the current key)."""
+        k = self._keys[kid] if kid is not None else self.current
+        return hmac.new(k.index_key, f"{kind}\x00{value.strip()}".encode(), hashlib.sha256).hexdigest()
+
+    def lookup_hashes(self, kind: str, value: str) -> list[str]:
+        """The hash of ``value`` under every key of the ring (records sealed under old keys are found too)."""
+        return [self.lookup_hash(kind, value, kid) for kid in self._keys]
+
+
+def load_or_create_dev_keyring(path: Path) -> tuple[KeyRing, bool]:
+    """The development key ring stored at ``path`` (created with one random key, mode 0600, when absent).
+    Returns ``(ring, created)``."""
+    created = False
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entry = KeyRing.generate_entry("dev-" + os.urandom(4).hex())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write("# DEVELOPMENT at-rest key ring generated by `attest serve`. Not for production.\n")
+                f.write(entry + "\n")
+            created = True
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path}: cannot read the at-rest key ring ({type(exc).__name__})") from None
+    return KeyRing.parse(text, str(path)), created

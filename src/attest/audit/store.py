@@ -1,0 +1,557 @@
+"""The audit store: append-only rows in SQLite (one instance, the default) or PostgreSQL (several instances).
+
+A row is one AuditEvent. Its content (the AuditEvent, the decision document, the token) is sealed with
+AES-GCM (:mod:`attest.audit.sealing`) and stored with the key id; only what follow-up control must search
+on is stored in clear, and none of it is a national identity number:
+
+========================  ===============================================================================
+``seq``                   insertion order (cursor for paging)
+``id``                    the AuditEvent id (uuid)
+``verification_id``       groups the events of one verification (one per patient)
+``recorded_ms``           unix milliseconds
+``decision``, ``outcome``  ``permit``/``deny``; FHIR outcome ``0``/``4``/``8``
+``codes``                 the error codes, space-separated (stable codes of the error table only)
+``issuer``                the trust-store issuer whose key verified the token (NULL on a token-level deny)
+``legal_entity``          the organisation number (9 digits) of ``practitioner.legal_entity``
+``practitioner_hpr``      the HPR number (1-9 digits) — a register number, not an identity number
+``practitioner_ref``      HMAC of the practitioner's F/D-number (never stored in clear)
+``patient_ref``           HMAC of the patient identifier (lookups for follow-up control and the citizen log)
+``key_id``, ``sealed``    at-rest key id and the sealed payload
+``instance``              the service instance that wrote the row
+========================  ===============================================================================
+
+Append-only is enforced by the database as well: triggers refuse UPDATE, DELETE (and TRUNCATE on
+PostgreSQL). Every failure to reach or use the database raises
+:class:`~attest.errors.DependencyUnavailable` (the service answers 503 and gives no decision). Connections
+are pooled (a small, bounded pool per process, so audit writes do not serialise all requests); a
+connection that broke (database restarted) is dropped and the call retried once on a fresh connection,
+so the service recovers without a restart. Inserts are idempotent on ``id``, so that retry cannot
+duplicate a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationError, DependencyUnavailable
+
+T = TypeVar("T")
+
+COLUMNS = ("id", "verification_id", "recorded_ms", "decision", "outcome", "codes", "issuer", "legal_entity",
+           "practitioner_hpr", "practitioner_ref", "patient_ref", "key_id", "sealed", "instance")
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: str
+    verification_id: str
+    recorded_ms: int
+    decision: str
+    outcome: str
+    codes: str
+    issuer: str | None
+    legal_entity: str | None
+    practitioner_hpr: str | None
+    practitioner_ref: str | None
+    patient_ref: str | None
+    key_id: str
+    sealed: bytes
+    instance: str | None = None
+    seq: int | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, c) for c in COLUMNS)
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters (all optional, combined with AND). ``*_refs`` match any of the given keyed hashes (one per
+    key of the ring). Results are newest first; ``before_seq`` pages on."""
+
+    patient_refs: tuple[str, ...] = ()
+    practitioner_refs: tuple[str, ...] = ()
+    practitioner_hpr: str | None = None
+    legal_entity: str | None = None
+    issuer: str | None = None
+    decision: str | None = None
+    code: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    before_seq: int | None = None
+    limit: int = 100
+
+
+class AuditStore(Protocol):
+    url_for_logs: str
+
+    def append(self, rows: Sequence[AuditRow]) -> None:
+        """Commit ``rows`` in one transaction before returning (raises DependencyUnavailable)."""
+        ...
+
+    async def append_async(self, rows: Sequence[AuditRow]) -> None:
+        """As ``append``, awaited on an event loop without holding a thread."""
+        ...
+
+    def search(self, query: AuditQuery) -> list[AuditRow]: ...
+
+    def ping(self) -> bool: ...
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Wait for writes in flight (at most ``timeout`` s), then close every connection."""
+        ...
+
+
+class _Dialect(Protocol):
+    placeholder: str
+    errors: tuple[type[BaseException], ...]
+
+    def connect(self) -> Any: ...
+
+    def ensure_schema(self, conn: Any) -> None: ...
+
+    def insert(self, conn: Any, rows: Sequence[AuditRow]) -> None: ...
+
+    def select(self, conn: Any, sql: str, params: list[Any]) -> list[tuple[Any, ...]]: ...
+
+    def ping(self, conn: Any) -> None: ...
+
+
+class _PendingWrite:
+    """Rows waiting for the writer thread, and how their write ended."""
+
+    __slots__ = ("done", "error", "notify", "rows")
+
+    def __init__(self, rows: Sequence[AuditRow],
+                 notify: Callable[[DependencyUnavailable | None], None] | None = None) -> None:
+        self.rows = rows
+        self.done = threading.Event()
+        self.error: DependencyUnavailable | None = None
+        #: called from the writer thread when the write ended (the async path resolves a future with it)
+        self.notify = notify
+
+
+def _resolve(fut: asyncio.Future[None], error: DependencyUnavailable | None) -> None:
+    if not fut.done():
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+
+
+class SQLAuditStore:
+    """The store over a dialect (SQLite or PostgreSQL) with a small bounded connection pool."""
+
+    def __init__(self, dialect: _Dialect, *, pool_size: int = 4, acquire_timeout: float = 10.0,
+                 url_for_logs: str = "", group_commit: bool = True, max_batch_rows: int = 512) -> None:
+        self._d = dialect
+        # group commit: appends from concurrent requests are queued and written by one writer thread in
+        # one transaction per batch; each caller waits until its own rows are committed
+        self._group_commit = group_commit
+        self._max_batch_rows = max_batch_rows
+        self._queue: deque[_PendingWrite] = deque()
+        self._queue_cond = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._accepting = True
+        self._idle: deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._acquire_timeout = acquire_timeout
+        self._schema_ready = False
+        self._closed = False
+        self._inflight = 0
+        self._drained = threading.Condition(self._lock)
+        self.url_for_logs = url_for_logs
+
+    # --- pool ------------------------------------------------------------------------------------
+    def _take(self, fresh: bool) -> tuple[Any, bool]:
+        with self._lock:
+            if not fresh and self._idle:
+                return self._idle.pop(), True
+        try:
+            conn = self._d.connect()
+        except self._d.errors as exc:
+            raise DependencyUnavailable(f"audit store unreachable ({type(exc).__name__})") from None
+        if not self._schema_ready:
+            try:
+                self._d.ensure_schema(conn)
+            except self._d.errors as exc:
+                _close_quietly(conn)
+                raise DependencyUnavailable(f"audit store schema not ready ({type(exc).__name__})") from None
+            self._schema_ready = True
+        return conn, False
+
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = list(self._idle), deque()
+        for c in idle:
+            _close_quietly(c)
+
+    def _run(self, work: Callable[[Any], T], *, write: bool = False) -> T:
+        with self._lock:
+            if self._closed:
+                raise DependencyUnavailable("the audit store is shutting down")
+            if write:
+                self._inflight += 1
+        try:
+            if not self._slots.acquire(timeout=self._acquire_timeout):
+                raise DependencyUnavailable("no audit-store connection became free in time")
+            try:
+                for attempt in (0, 1):
+                    conn, reused = self._take(fresh=attempt > 0)
+                    try:
+                        result = work(conn)
+                    except self._d.errors as exc:
+                        _close_quietly(conn)
+                        # the database may have restarted: every idle connection is suspect
+                        self._drop_idle()
+                        if attempt == 0 and reused:
+                            continue
+                        raise DependencyUnavailable(f"audit store failed ({type(exc).__name__})") from None
+                    with self._lock:
+                        self._idle.append(conn)
+                    return result
+                raise AssertionError("unreachable")  # pragma: no cover
+            finally:
+                self._slots.release()
+        finally:
+            if write:
+                with self._lock:
+                    self._inflight -= 1
+                    if self._inflight == 0:
+                        self._drained.notify_all()
+
+    # --- API ---------------------------------------------------------------------------------------
+    def append(self, rows: Sequence[AuditRow]) -> None:
+        if not rows:
+            return
+        if not self._group_commit:
+            self._run(lambda conn: self._d.insert(conn, rows), write=True)
+            return
+        pending = _PendingWrite(rows)
+        self._enqueue(pending)
+        if not pending.done.wait(self._write_timeout):
+            raise DependencyUnavailable("the audit write did not complete in time")
+        if pending.error is not None:
+            raise pending.error
+
+    async def append_async(self, rows: Sequence[AuditRow]) -> None:
+        """As :meth:`append`, for an event loop: waits for the group commit without holding a thread."""
+        if not rows:
+            return
+        if not self._group_commit:
+            await asyncio.to_thread(self.append, rows)
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def notify(error: DependencyUnavailable | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+                loop.call_soon_threadsafe(_resolve, fut, error)
+
+        self._enqueue(_PendingWrite(rows, notify))
+        try:
+            await asyncio.wait_for(fut, self._write_timeout)
+        except TimeoutError:
+            raise DependencyUnavailable("the audit write did not complete in time") from None
+
+    @property
+    def _write_timeout(self) -> float:
+        # the writer gives up on a batch after the connection and retry timeouts; wait a little longer
+        return self._acquire_timeout * 3 + 30
+
+    def _enqueue(self, pending: _PendingWrite) -> None:
+        with self._queue_cond:
+            if not self._accepting:
+                raise DependencyUnavailable("the audit store is shutting down")
+            self._queue.append(pending)
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="attest-audit-writer", daemon=True)
+                self._writer.start()
+            self._queue_cond.notify()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._queue_cond:
+                while not self._queue:
+                    if not self._accepting:
+                        return
+                    self._queue_cond.wait(1.0)
+                batch: list[_PendingWrite] = []
+                n = 0
+                while self._queue and (not batch or n + len(self._queue[0].rows) <= self._max_batch_rows):
+                    item = self._queue.popleft()
+                    batch.append(item)
+                    n += len(item.rows)
+            rows = [r for item in batch for r in item.rows]
+            error: DependencyUnavailable | None = None
+            try:
+                self._run(lambda conn, rows=rows: self._d.insert(conn, rows), write=True)  # type: ignore[misc]
+            except DependencyUnavailable as exc:
+                error = exc
+            except Exception as exc:
+                error = DependencyUnavailable(f"audit write failed ({type(exc).__name__})")
+            for item in batch:
+                item.error = error
+                item.done.set()
+                if item.notify is not None:
+                    item.notify(error)
+
+    def search(self, query: AuditQuery) -> list[AuditRow]:
+        ph = self._d.placeholder
+        where: list[str] = []
+        params: list[Any] = []
+
+        def any_of(column: str, values: tuple[str, ...]) -> None:
+            where.append(f"{column} IN ({', '.join([ph] * len(values))})")
+            params.extend(values)
+
+        if query.patient_refs:
+            any_of("patient_ref", query.patient_refs)
+        if query.practitioner_refs:
+            any_of("practitioner_ref", query.practitioner_refs)
+        for column, value in (("practitioner_hpr", query.practitioner_hpr),
+                              ("legal_entity", query.legal_entity),
+                              ("issuer", query.issuer), ("decision", query.decision)):
+            if value is not None:
+                where.append(f"{column} = {ph}")
+                params.append(value)
+        if query.code is not None:
+            where.append(f"(' ' || codes || ' ') LIKE {ph}")
+            params.append(f"% {query.code} %")
+        if query.since_ms is not None:
+            where.append(f"recorded_ms >= {ph}")
+            params.append(query.since_ms)
+        if query.until_ms is not None:
+            where.append(f"recorded_ms < {ph}")
+            params.append(query.until_ms)
+        if query.before_seq is not None:
+            where.append(f"seq < {ph}")
+            params.append(query.before_seq)
+        # only column names and placeholders are formatted in; every value is a bound parameter
+        sql = f"SELECT seq, {', '.join(COLUMNS)} FROM attest_audit_event"  # noqa: S608
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY seq DESC LIMIT {ph}"
+        params.append(max(1, min(int(query.limit), 10_000)))
+        rows = self._run(lambda conn: self._d.select(conn, sql, params))
+        out = []
+        for r in rows:
+            d = dict(zip(("seq", *COLUMNS), r, strict=True))
+            d["sealed"] = bytes(d["sealed"])
+            out.append(AuditRow(**d))
+        return out
+
+    def ping(self) -> bool:
+        try:
+            self._run(self._d.ping)
+        except DependencyUnavailable:
+            return False
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self._queue_cond:
+            self._accepting = False  # no new appends; the writer drains what is queued, then stops
+            self._queue_cond.notify_all()
+        writer = self._writer
+        if writer is not None:
+            writer.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._closed = True
+            while self._inflight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._drained.wait(left)
+        self._drop_idle()
+
+
+def _close_quietly(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # the connection is being thrown away anyway
+        conn.close()
+
+
+# --- SQLite -------------------------------------------------------------------------------------------
+
+_SQLITE_DDL = """
+CREATE TABLE IF NOT EXISTS attest_audit_event (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    verification_id TEXT NOT NULL,
+    recorded_ms INTEGER NOT NULL,
+    decision TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    codes TEXT NOT NULL,
+    issuer TEXT,
+    legal_entity TEXT,
+    practitioner_hpr TEXT,
+    practitioner_ref TEXT,
+    patient_ref TEXT,
+    key_id TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    instance TEXT
+);
+CREATE INDEX IF NOT EXISTS attest_audit_patient ON attest_audit_event (patient_ref, seq);
+CREATE INDEX IF NOT EXISTS attest_audit_practitioner ON attest_audit_event (practitioner_ref, seq);
+CREATE INDEX IF NOT EXISTS attest_audit_hpr ON attest_audit_event (practitioner_hpr, seq);
+CREATE INDEX IF NOT EXISTS attest_audit_legal_entity ON attest_audit_event (legal_entity, seq);
+CREATE INDEX IF NOT EXISTS attest_audit_recorded ON attest_audit_event (recorded_ms);
+CREATE TRIGGER IF NOT EXISTS attest_audit_no_update BEFORE UPDATE ON attest_audit_event
+BEGIN SELECT RAISE(ABORT, 'attest_audit_event is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS attest_audit_no_delete BEFORE DELETE ON attest_audit_event
+BEGIN SELECT RAISE(ABORT, 'attest_audit_event is append-only'); END;
+"""
+
+
+class SQLiteDialect:
+    placeholder = "?"
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=15.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # an audit record is durable before the response
+        conn.execute("PRAGMA busy_timeout=15000")
+        return conn
+
+    def ensure_schema(self, conn: sqlite3.Connection) -> None:
+        conn.executescript(_SQLITE_DDL)
+
+    def insert(self, conn: sqlite3.Connection, rows: Sequence[AuditRow]) -> None:
+        sql = (f"INSERT OR IGNORE INTO attest_audit_event ({', '.join(COLUMNS)}) "  # noqa: S608
+               f"VALUES ({', '.join('?' * len(COLUMNS))})")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, [r.values() for r in rows])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def select(self, conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return list(conn.execute(sql, params).fetchall())
+
+    def ping(self, conn: sqlite3.Connection) -> None:
+        conn.execute("SELECT 1 FROM attest_audit_event LIMIT 1").fetchall()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------
+
+_PG_DDL = """
+CREATE TABLE IF NOT EXISTS attest_audit_event (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    verification_id TEXT NOT NULL,
+    recorded_ms BIGINT NOT NULL,
+    decision TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    codes TEXT NOT NULL,
+    issuer TEXT,
+    legal_entity TEXT,
+    practitioner_hpr TEXT,
+    practitioner_ref TEXT,
+    patient_ref TEXT,
+    key_id TEXT NOT NULL,
+    sealed BYTEA NOT NULL,
+    instance TEXT
+);
+CREATE INDEX IF NOT EXISTS attest_audit_patient ON attest_audit_event (patient_ref, seq);
+CREATE INDEX IF NOT EXISTS attest_audit_practitioner ON attest_audit_event (practitioner_ref, seq);
+CREATE INDEX IF NOT EXISTS attest_audit_hpr ON attest_audit_event (practitioner_hpr, seq);
+CREATE INDEX IF NOT EXISTS attest_audit_legal_entity ON attest_audit_event (legal_entity, seq);
+CREATE INDEX IF NOT EXISTS attest_audit_recorded ON attest_audit_event (recorded_ms);
+CREATE OR REPLACE FUNCTION attest_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'attest_audit_event is append-only'; END $$;
+CREATE OR REPLACE TRIGGER attest_audit_no_change BEFORE UPDATE OR DELETE ON attest_audit_event
+    FOR EACH ROW EXECUTE FUNCTION attest_audit_append_only();
+CREATE OR REPLACE TRIGGER attest_audit_no_truncate BEFORE TRUNCATE ON attest_audit_event
+    FOR EACH STATEMENT EXECUTE FUNCTION attest_audit_append_only();
+"""
+#: serialises schema creation between instances starting at the same time
+_PG_SCHEMA_LOCK = 0x61747465  # "atte"
+
+
+class PostgresDialect:
+    placeholder = "%s"
+
+    def __init__(self, url: str, *, connect_timeout: float = 3.0, statement_timeout_ms: int = 10_000) -> None:
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise ConfigurationError("DATABASE_URL names PostgreSQL but psycopg is not installed "
+                                     "(pip install 'attest[postgres]')") from None
+        self._psycopg = psycopg
+        self.errors: tuple[type[BaseException], ...] = (psycopg.Error,)
+        self.url = url
+        self.connect_timeout = max(1, int(connect_timeout))
+        self.statement_timeout_ms = statement_timeout_ms
+
+    def connect(self) -> Any:
+        return self._psycopg.connect(self.url, connect_timeout=self.connect_timeout,
+                                     options=f"-c statement_timeout={self.statement_timeout_ms}",
+                                     application_name="attest", autocommit=True)
+
+    def ensure_schema(self, conn: Any) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
+            conn.execute(_PG_DDL)
+
+    def insert(self, conn: Any, rows: Sequence[AuditRow]) -> None:
+        sql = (f"INSERT INTO attest_audit_event ({', '.join(COLUMNS)}) "  # noqa: S608
+               f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING")
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(sql, [r.values() for r in rows])
+
+    def select(self, conn: Any, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+
+    def ping(self, conn: Any) -> None:
+        conn.execute("SELECT 1").fetchall()
+
+
+def redact_url(url: str) -> str:
+    """A database/redis URL without its password, for logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def open_store(database_url: str | None, data_dir: Path, *, pool_size: int = 4,
+               connect_timeout: float = 3.0) -> SQLAuditStore:
+    """``None`` → SQLite at ``data_dir/audit.sqlite``; ``sqlite:///relative`` or ``sqlite:////absolute``;
+    ``postgresql://…`` (or ``postgres://…``) → PostgreSQL. Connects lazily: a database that is down at
+    start makes the service unready, not dead."""
+    if not database_url:
+        path = data_dir / "audit.sqlite"
+        return SQLAuditStore(SQLiteDialect(path), pool_size=pool_size, url_for_logs=f"sqlite:///{path}")
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url[len("sqlite:///"):])
+        return SQLAuditStore(SQLiteDialect(path), pool_size=pool_size, url_for_logs=database_url)
+    scheme = database_url.split(":", 1)[0].lower()
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        url = "postgresql:" + database_url.split(":", 1)[1]
+        return SQLAuditStore(PostgresDialect(url, connect_timeout=connect_timeout), pool_size=pool_size,
+                             url_for_logs=redact_url(url))
+    raise ConfigurationError("DATABASE_URL must start with postgresql:// or sqlite:///")

@@ -1,0 +1,125 @@
+"""The verification service (CONTRACT.md section 6): ``create_app(settings=None)``.
+
+A thin adapter over the public library API: routes parse the request, call ``attest.verify`` /
+``attest.inspect`` / ``attest.build``, commit the audit trail and shape the answer. Every error answer is
+``application/problem+json``; no request body produces a 5xx; a dependency that is down produces 503 and
+no decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from .. import __version__
+from ..errors import DependencyUnavailable
+from .middleware import BodyLimitMiddleware, RequestContextMiddleware
+from .problems import ProblemError, problem
+from .routes import attestations, audit, health, inspect, profiles, verify
+from .runtime import Runtime
+from .settings import Settings, resolve
+
+log = logging.getLogger("attest.service")
+
+DESCRIPTION = """Verification of health-personnel attestations (helsepersonellets attest) under the
+Norwegian trust framework (Tillitsrammeverket). Every verification, permit and deny, is recorded as FHIR R4
+AuditEvents (HL7 Norway `no-domain-Trustframework-Auditevent`), sealed at rest, before the decision is
+returned."""
+
+
+def _install_sighup(runtime: Runtime) -> Any:
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGHUP, lambda *_: runtime.trust.request_reload())
+    except (ValueError, OSError):  # pragma: no cover - not the main thread of the main interpreter
+        return None
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime: Runtime = app.state.runtime
+    runtime.trust.start()
+    previous = _install_sighup(runtime)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGHUP, previous)
+        # uvicorn has finished the requests in flight; close() also waits for audit writes still running
+        await run_in_threadpool(runtime.close)
+        log.info("service stopped")
+
+
+def _validation_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem(400, "malformed-json", "Bad Request", "the request body is not valid JSON")
+    # no 'input' echoed: it may hold identity numbers
+    details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")),
+                "type": str(e.get("type"))} for e in errors[:20]]
+    return problem(422, "invalid-request", "Unprocessable Content",
+                   "the request does not have the documented shape", errors=details)
+
+
+def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        title = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        title = "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem(exc.status_code, "http-" + str(exc.status_code), title, detail,
+                   headers=dict(exc.headers) if exc.headers else None)
+
+
+def _problem_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return exc.response()
+
+
+def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("dependency unavailable: answering 503 without a decision", extra={"reason": str(exc)})
+    return problem(503, "dependency-unavailable", "Service Unavailable",
+                   "a dependency the decision needs (audit store or replay cache) is down; "
+                   "no decision was made",
+                   headers={"Retry-After": "5"})
+
+
+def _internal(request: Request, exc: Exception) -> Response:
+    log.error("internal error", exc_info=exc)
+    return problem(500, "internal-error", "Internal Server Error", "unexpected error; see the service log")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. ``settings`` default to :meth:`Settings.from_env`; development defaults are filled
+    (and announced) by :func:`~attest.service.settings.resolve`. Raises ConfigurationError."""
+    resolved = resolve(settings if settings is not None else Settings.from_env())
+    for item in resolved.settings.dev_defaults:
+        log.warning("development default in use: %s", item)
+    runtime = Runtime.build(resolved)
+    app = FastAPI(title="attest verification service", version=__version__, description=DESCRIPTION,
+                  lifespan=_lifespan, docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+    app.state.runtime = runtime
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(StarletteHTTPException, _http_problem)
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(DependencyUnavailable, _unavailable)
+    app.add_exception_handler(Exception, _internal)
+    for module in (verify, inspect, attestations, profiles, audit, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
+    return app

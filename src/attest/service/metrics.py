@@ -1,0 +1,40 @@
+"""Prometheus metrics of one app instance (its own registry: no global state, several apps per process in
+tests). Labels are drawn from fixed sets only (decision, outcome, error code of the error table, route
+template, dependency name): never a token value, never an identity number."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..errors import ERROR_CODES
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter("attest_decisions", "Verification decisions by decision and FHIR outcome",
+                                 ["decision", "outcome"], registry=r)
+        self.errors = Counter("attest_decision_errors", "Findings of denied verifications by error code",
+                              ["code"], registry=r)
+        self.verify_seconds = Histogram(
+            "attest_verify_duration_seconds", "Time to verify a token and commit its audit record",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=r)
+        self.requests = Counter("attest_http_requests", "HTTP requests by method, route template and status",
+                                ["method", "route", "status"], registry=r)
+        self.unavailable = Counter("attest_dependency_unavailable",
+                                   "Requests answered 503 because a dependency was down", ["dependency"],
+                                   registry=r)
+        self.audit_events = Counter("attest_audit_events", "AuditEvents committed", registry=r)
+        self.trust_reloads = Counter("attest_trust_store_reloads", "Trust-store reloads by result",
+                                     ["result"], registry=r)
+        self.trust_issuers = Gauge("attest_trust_store_issuers", "Issuers in the current trust store",
+                                   registry=r)
+
+    def decision(self, decision: str, outcome: str, codes: list[str]) -> None:
+        self.decisions.labels(decision, outcome).inc()
+        for code in codes:
+            self.errors.labels(code if code in ERROR_CODES else "other").inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

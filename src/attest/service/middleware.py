@@ -1,0 +1,119 @@
+"""Pure ASGI middleware: the request body limit (413) and per-request bookkeeping (request id, access log
+without query strings, HTTP metrics)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from .metrics import Metrics
+
+log = logging.getLogger("attest.service.access")
+
+Scope = dict[str, Any]
+
+
+async def _send_problem(send: Any, status: int, slug: str, title: str, detail: str) -> None:
+    body = json.dumps({"type": f"urn:attest:problem:{slug}", "title": title, "status": status,
+                       "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """Reads the request body (at most ``max_bytes``) before the app sees it: a declared or actual body over
+    the limit gets 413 without being read further."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = None
+        for name, value in scope.get("headers") or []:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_problem(send, 400, "bad-request", "Bad Request", "invalid Content-Length")
+                    return
+        too_large = f"the request body is over the limit of {self.max_bytes} bytes"
+        if declared is not None and declared > self.max_bytes:
+            await _send_problem(send, 413, "payload-too-large", "Content Too Large", too_large)
+            return
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            total += len(body)
+            if total > self.max_bytes:
+                await _send_problem(send, 413, "payload-too-large", "Content Too Large", too_large)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        buffered = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": buffered, "more_body": False}
+            return dict(await receive())
+
+        await self.app(scope, replay, send)
+
+
+class RequestContextMiddleware:
+    """Request id (``X-Request-ID``, echoed or generated), one structured access-log line per request (path
+    without query string: query strings can name a patient), and the request counter."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rid = None
+        for name, value in scope.get("headers") or []:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")[:64]
+                if candidate.isprintable() and candidate.isascii():
+                    rid = candidate
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers") or [])
+                headers.append((b"x-request-id", rid.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope.get("method", ""), template, str(status)).inc()
+            log.info("request", extra={"request_id": rid, "method": scope.get("method"), "route": template,
+                                       "status": status,
+                                       "ms": round((time.perf_counter() - start) * 1000, 2)})

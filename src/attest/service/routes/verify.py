@@ -1,0 +1,80 @@
+"""POST /v1/verify: verify a token, commit its audit trail, answer the decision document."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+
+from ... import DependencyUnavailable, MemoryReplayCache, VerifyContext, verify
+from ...audit.fhir import audit_outcome
+from ..deps import get_runtime, get_settings
+from ..models import VerifyRequest
+from ..problems import ProblemError
+from ..runtime import Runtime
+from ..settings import Settings
+
+router = APIRouter(tags=["verify"])
+log = logging.getLogger("attest.service.verify")
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "/v1/verify",
+    summary="Verify an attestation token",
+    description="200 with the decision document (CONTRACT.md section 4) for permit and deny alike. The "
+                "decision's AuditEvents are committed before the answer; when the audit store or the replay "
+                "cache is down the answer is 503 and no decision.",
+    responses={400: _PROBLEM, 413: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM},
+)
+async def verify_token(
+    body: VerifyRequest,
+    runtime: Runtime = Depends(get_runtime),  # noqa: B008
+    settings: Settings = Depends(get_settings),  # noqa: B008
+) -> dict[str, Any]:
+    context = VerifyContext.from_dict(body.context.model_dump(exclude_none=True) if body.context else None)
+    if context.now is not None and not settings.allow_context_now:
+        raise ProblemError(422, "context-now-not-allowed", "Unprocessable Content",
+                           "this service evaluates at its own clock; context.now is accepted only when "
+                           "ATTEST_ALLOW_CONTEXT_NOW is set (test harnesses)")
+    if context.audience is None and settings.audience:
+        context = dataclasses.replace(context, audience=settings.audience)
+    start = time.perf_counter()
+    try:
+        # verification is CPU work of well under a millisecond: it runs on the event loop, unless the
+        # replay cache is a network service (Redis), whose call must not block the loop
+        if isinstance(runtime.replay, MemoryReplayCache):
+            decision = verify(body.token, runtime.trust.store, settings.profile, context, replay=runtime.replay)
+        else:
+            decision = await run_in_threadpool(verify, body.token, runtime.trust.store, settings.profile, context,
+                                               replay=runtime.replay)
+    except DependencyUnavailable:
+        runtime.metrics.unavailable.labels("replay_cache").inc()
+        raise
+    try:
+        # the commit is awaited (group commit by the store's writer thread) before the answer is sent
+        ids = await runtime.trail.record_async(decision, context, token=body.token)
+    except DependencyUnavailable:
+        runtime.metrics.unavailable.labels("audit_store").inc()
+        token = decision.token or {}
+        if decision.permitted:  # the jti was recorded for a decision nobody received: let the caller retry
+            release = getattr(runtime.replay, "release", None)
+            if callable(release):
+                await run_in_threadpool(release, token.get("iss"), token.get("jti"))
+        raise
+    elapsed = time.perf_counter() - start
+    doc = decision.to_dict()
+    codes = decision.codes
+    runtime.metrics.verify_seconds.observe(elapsed)
+    runtime.metrics.audit_events.inc(len(ids))
+    runtime.metrics.decision(decision.decision, audit_outcome(doc), codes)
+    log.info("verification", extra={
+        "decision": decision.decision, "codes": codes,
+        "issuer": decision.issuer.iss if decision.issuer else None,
+        "audit_events": ids, "ms": round(elapsed * 1000, 2)})
+    return doc

@@ -1,0 +1,74 @@
+"""What one app instance holds: settings, trust store (reloadable), replay cache, audit trail, metrics and
+the optional issuing key. Built by ``create_app``; reached by routes only through ``deps``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ..audit.store import open_store, redact_url
+from ..audit.trail import AuditTrail
+from ..keys import load_private_key, public_jwk, signing_algorithm
+from ..profiles import load_profile
+from ..replay import MemoryReplayCache, RedisReplayCache, ReplayCache
+from .metrics import Metrics
+from .settings import Resolved, Settings
+from .trustwatch import TrustHolder
+
+log = logging.getLogger("attest.service")
+
+
+@dataclass(frozen=True)
+class IssuingKey:
+    key: Any
+    kid: str
+    iss: str
+    alg: str
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    trust: TrustHolder
+    replay: ReplayCache
+    trail: AuditTrail
+    metrics: Metrics
+    issuing: IssuingKey | None
+
+    @classmethod
+    def build(cls, resolved: Resolved) -> Runtime:
+        s = resolved.settings
+        load_profile(s.profile)  # an unknown profile is a configuration error at start, not per request
+        metrics = Metrics()
+
+        def on_reload(ok: bool, store: Any) -> None:
+            metrics.trust_reloads.labels("ok" if ok else "error").inc()
+            metrics.trust_issuers.set(len(store.issuers))
+
+        assert s.trust_store is not None
+        trust = TrustHolder(s.trust_store, s.trust_reload_seconds, on_reload)
+        metrics.trust_issuers.set(len(trust.store.issuers))
+        replay: ReplayCache = (RedisReplayCache(s.redis_url, timeout=s.dependency_timeout) if s.redis_url
+                               else MemoryReplayCache())
+        store = open_store(s.database_url, s.data_dir, pool_size=s.db_pool_size,
+                           connect_timeout=s.dependency_timeout)
+        trail = AuditTrail(store, resolved.keyring, instance=s.instance)
+        issuing = None
+        if s.issuing_key is not None and s.issuer is not None:
+            key = load_private_key(s.issuing_key)
+            alg = signing_algorithm(key, None)
+            issuing = IssuingKey(key, s.issuing_kid or public_jwk(key, alg)["kid"], s.issuer, alg)
+        log.info("service configured", extra={
+            "instance": s.instance, "profile": s.profile, "trust_store": str(s.trust_store),
+            "issuers": len(trust.store.issuers), "audit_store": store.url_for_logs,
+            "replay_cache": redact_url(s.redis_url) if s.redis_url else "memory",
+            "at_rest_key": resolved.keyring.current.kid, "issuing": issuing is not None})
+        return cls(s, trust, replay, trail, metrics, issuing)
+
+    def close(self) -> None:
+        self.trust.stop()
+        self.trail.store.close(timeout=30.0)
+        close = getattr(self.replay, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,65 @@
+"""``attest serve``: run the service under uvicorn with embedded defaults (see settings.resolve)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError
+from . import logs
+from .settings import Settings, resolve
+
+BANNER = "!" * 78
+
+
+def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: str = "json") -> int:
+    """Start the service; returns an exit code (2 for a configuration error)."""
+    import uvicorn
+
+    if data_dir is not None:
+        os.environ["ATTEST_DATA_DIR"] = str(data_dir)  # worker processes read the environment
+    try:
+        settings = Settings.from_env()
+        resolved = resolve(settings)  # creates the development key ring / admin token before workers start
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    s = resolved.settings
+    if workers > 1 and not s.redis_url:
+        print("error: --workers > 1 needs REDIS_URL: the in-memory replay cache is per process, so a token "
+              "could be replayed on another worker", file=sys.stderr)
+        return 2
+    if s.dev_defaults:
+        lines = [BANNER, "!!! attest serve is running with DEVELOPMENT defaults. NOT FOR PRODUCTION:"]
+        lines += [f"!!!   - {item}" for item in s.dev_defaults]
+        lines += ["!!! Configure ATTEST_TRUST_STORE, ATTEST_AT_REST_KEYS, ATTEST_ADMIN_TOKEN,",
+                  "!!! DATABASE_URL and REDIS_URL for a real deployment (docs/service.md).", BANNER]
+        print("\n".join(lines), file=sys.stderr, flush=True)
+    logs.configure(s.log_level, log_format)
+    common: dict[str, Any] = {
+        "host": host, "port": port, "log_config": None, "access_log": False, "proxy_headers": True,
+        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        "timeout_graceful_shutdown": 30, "server_header": False}
+    if workers > 1:
+        os.environ["ATTEST_LOG_FORMAT"] = log_format
+        uvicorn.run("attest.service.serve:worker_app", factory=True, workers=workers, **common)
+    else:
+        from .app import create_app
+
+        try:
+            app = create_app(s)
+        except ConfigurationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        uvicorn.run(app, **common)
+    return 0
+
+
+def worker_app():  # type: ignore[no-untyped-def]
+    """App factory for uvicorn worker processes (settings from the environment)."""
+    from .app import create_app
+
+    logs.configure(Settings.from_env().log_level, os.environ.get("ATTEST_LOG_FORMAT", "json"))
+    return create_app()

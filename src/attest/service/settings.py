@@ -1,0 +1,211 @@
+"""Service settings: read from the environment once, when the app is created (never at import time), and
+handed to routes through a dependency (``deps.get_settings``) that tests override or replace.
+
+:meth:`Settings.from_env` reads the variables below; :func:`resolve` fills the development defaults that
+let ``attest serve`` run from a fresh clone with no configuration at all, and says loudly which ones it
+used. Every variable is documented in docs/service.md.
+
+The variables (``ATTEST_TRUST_STORE``, ``ATTEST_PROFILE``, ``ATTEST_AUDIENCE``, ``ATTEST_DATA_DIR``,
+``DATABASE_URL``, ``REDIS_URL``, ``ATTEST_AT_REST_KEYS[_FILE]``, ``ATTEST_ADMIN_TOKEN[_FILE]``,
+``ATTEST_ISSUING_KEY``/``ATTEST_ISSUER``/``ATTEST_ISSUING_KID``, ``ATTEST_MAX_BODY_BYTES``,
+``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
+``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``), their meaning and defaults: docs/service.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..audit.sealing import KeyRing, load_or_create_dev_keyring
+from ..errors import ConfigurationError
+from ..profiles import DEFAULT_PROFILE
+
+log = logging.getLogger("attest.service")
+
+DEFAULT_MAX_BODY = 131072
+
+
+def _bool(v: str | None, name: str) -> bool:
+    if v is None or v.strip() == "":
+        return False
+    s = v.strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false")
+
+
+def _int(v: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    if v is None or v.strip() == "":
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer") from None
+    if not lo <= n <= hi:
+        raise ConfigurationError(f"{name} must be {lo}..{hi}")
+    return n
+
+
+def _float(v: str | None, name: str, default: float) -> float:
+    if v is None or v.strip() == "":
+        return default
+    try:
+        f = float(v)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number") from None
+    if not 0 <= f <= 3600:
+        raise ConfigurationError(f"{name} must be 0..3600")
+    return f
+
+
+@dataclass(frozen=True)
+class Settings:
+    trust_store: Path | None = None
+    profile: str = DEFAULT_PROFILE
+    audience: str | None = None
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    at_rest_keys: str | None = field(default=None, repr=False)
+    at_rest_keys_file: Path | None = None
+    admin_token: str | None = field(default=None, repr=False)
+    admin_token_file: Path | None = None
+    issuing_key: Path | None = None
+    issuer: str | None = None
+    issuing_kid: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    trust_reload_seconds: float = 5.0
+    allow_context_now: bool = False
+    instance: str = field(default_factory=socket.gethostname)
+    db_pool_size: int = 4
+    dependency_timeout: float = 2.0
+    log_level: str = "INFO"
+    #: set by :func:`resolve`: the development defaults that were used (for the loud warning)
+    dev_defaults: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def s(name: str) -> str | None:
+            v = env.get(name)
+            return v.strip() if v is not None and v.strip() else None
+
+        def p(name: str) -> Path | None:
+            v = s(name)
+            return Path(v) if v else None
+
+        return cls(
+            trust_store=p("ATTEST_TRUST_STORE"),
+            profile=s("ATTEST_PROFILE") or DEFAULT_PROFILE,
+            audience=s("ATTEST_AUDIENCE"),
+            data_dir=p("ATTEST_DATA_DIR") or Path("data"),
+            database_url=s("DATABASE_URL"),
+            redis_url=s("REDIS_URL"),
+            at_rest_keys=s("ATTEST_AT_REST_KEYS"),
+            at_rest_keys_file=p("ATTEST_AT_REST_KEYS_FILE"),
+            admin_token=s("ATTEST_ADMIN_TOKEN"),
+            admin_token_file=p("ATTEST_ADMIN_TOKEN_FILE"),
+            issuing_key=p("ATTEST_ISSUING_KEY"),
+            issuer=s("ATTEST_ISSUER"),
+            issuing_kid=s("ATTEST_ISSUING_KID"),
+            max_body_bytes=_int(s("ATTEST_MAX_BODY_BYTES"), "ATTEST_MAX_BODY_BYTES", DEFAULT_MAX_BODY,
+                                1024, 16 * 1024 * 1024),
+            trust_reload_seconds=_float(s("ATTEST_TRUST_RELOAD_SECONDS"), "ATTEST_TRUST_RELOAD_SECONDS", 5.0),
+            allow_context_now=_bool(s("ATTEST_ALLOW_CONTEXT_NOW"), "ATTEST_ALLOW_CONTEXT_NOW"),
+            instance=s("ATTEST_INSTANCE") or socket.gethostname(),
+            db_pool_size=_int(s("ATTEST_DB_POOL_SIZE"), "ATTEST_DB_POOL_SIZE", 4, 1, 64),
+            dependency_timeout=(_float(s("ATTEST_DEPENDENCY_TIMEOUT"), "ATTEST_DEPENDENCY_TIMEOUT", 2.0)
+                                or 2.0),
+            log_level=(s("ATTEST_LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def find_example_trust_store() -> Path | None:
+    """``keys_example/trust.yaml`` relative to the current directory, else relative to the repository this
+    package was installed from (an editable install from a clone)."""
+    candidates = [Path.cwd() / "keys_example" / "trust.yaml",
+                  Path(__file__).resolve().parents[3] / "keys_example" / "trust.yaml"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    return None
+
+
+def _read_secret_file(path: Path, what: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path}: cannot read the {what} ({type(exc).__name__})") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if not lines:
+        raise ConfigurationError(f"{path}: the {what} file is empty")
+    return ",".join(lines)
+
+
+def _dev_admin_token(path: Path) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secrets.token_urlsafe(32) + "\n")
+    return _read_secret_file(path, "admin token")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    settings: Settings
+    keyring: KeyRing
+
+
+def resolve(settings: Settings) -> Resolved:
+    """Fill development defaults (and record which), load the key ring. Raises ConfigurationError."""
+    used: list[str] = []
+    s = settings
+    if s.trust_store is None:
+        found = find_example_trust_store()
+        if found is None:
+            raise ConfigurationError("no trust store: set ATTEST_TRUST_STORE (keys_example/trust.yaml was "
+                                     "not found relative to the current directory or the repository)")
+        s = replace(s, trust_store=found)
+        used.append(f"trust store {found} (TEST keys, public private keys)")
+    if s.at_rest_keys:
+        keyring = KeyRing.parse(s.at_rest_keys, "ATTEST_AT_REST_KEYS")
+    elif s.at_rest_keys_file:
+        keyring = KeyRing.parse(_read_secret_file(s.at_rest_keys_file, "at-rest key ring"),
+                                str(s.at_rest_keys_file))
+    else:
+        path = s.data_dir / "at-rest.keys"
+        keyring, created = load_or_create_dev_keyring(path)
+        if created:
+            log.warning("generated a development at-rest key ring", extra={"path": str(path)})
+        used.append(f"at-rest key ring {path} (generated by attest serve; FOR DEVELOPMENT ONLY)")
+    if s.admin_token is None:
+        if s.admin_token_file:
+            s = replace(s, admin_token=_read_secret_file(s.admin_token_file, "admin token"))
+        else:
+            path = s.data_dir / "admin-token"
+            s = replace(s, admin_token=_dev_admin_token(path))
+            used.append(f"admin token in {path} (development)")
+    if s.admin_token is not None and len(s.admin_token) < 16:
+        raise ConfigurationError("ATTEST_ADMIN_TOKEN must be at least 16 characters")
+    if s.database_url is None:
+        used.append(f"SQLite audit store {s.data_dir / 'audit.sqlite'}")
+    if s.redis_url is None:
+        used.append("in-memory replay cache (one process only)")
+    if (s.issuing_key is None) != (s.issuer is None):
+        raise ConfigurationError("set both ATTEST_ISSUING_KEY and ATTEST_ISSUER to enable /v1/attestations")
+    # idempotent: resolving resolved settings again reports the same defaults once
+    return Resolved(replace(s, dev_defaults=tuple(dict.fromkeys([*settings.dev_defaults, *used]))), keyring)

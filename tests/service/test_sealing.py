@@ -1,0 +1,101 @@
+"""AES-GCM sealing with key ids, rotation and keyed lookup hashes (ATT-3)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from attest import ConfigurationError
+from attest.audit.sealing import KeyRing, SealError, load_or_create_dev_keyring
+
+from ..support.service import key_ring
+
+
+def test_round_trip_and_key_id() -> None:
+    ring = KeyRing.parse(key_ring("k1"))
+    kid, blob = ring.seal(b"secret payload 20086600138", b"record-1")
+    assert kid == "k1"
+    assert b"secret" not in blob and b"20086600138" not in blob
+    assert ring.open(kid, blob, b"record-1") == b"secret payload 20086600138"
+
+
+def test_nonce_is_fresh() -> None:
+    ring = KeyRing.parse(key_ring("k1"))
+    assert ring.seal(b"x", b"a")[1] != ring.seal(b"x", b"a")[1]
+
+
+def test_wrong_key_tampering_and_moved_records_fail() -> None:
+    ring = KeyRing.parse(key_ring("k1"))
+    other = KeyRing.parse(key_ring("k1"))  # same id, different key
+    kid, blob = ring.seal(b"payload", b"record-1")
+    with pytest.raises(SealError):
+        other.open(kid, blob, b"record-1")
+    with pytest.raises(SealError):
+        ring.open(kid, blob, b"record-2")  # bound to its record id
+    tampered = bytearray(blob)
+    tampered[-1] ^= 1
+    with pytest.raises(SealError):
+        ring.open(kid, bytes(tampered), b"record-1")
+    with pytest.raises(SealError):
+        ring.open("nope", blob, b"record-1")
+    with pytest.raises(SealError):
+        ring.open(kid, b"\x01short", b"record-1")
+
+
+def test_rotation_keeps_old_records_readable() -> None:
+    old_entry = key_ring("2024")
+    old = KeyRing.parse(old_entry)
+    kid_old, blob_old = old.seal(b"old", b"r1")
+    rotated = KeyRing.parse(key_ring("2025") + "," + old_entry)
+    assert rotated.current.kid == "2025"
+    assert rotated.open(kid_old, blob_old, b"r1") == b"old"
+    kid_new, blob_new = rotated.seal(b"new", b"r2")
+    assert kid_new == "2025"
+    with pytest.raises(SealError):
+        old.open(kid_new, blob_new, b"r2")
+    # lookups find records hashed under either key
+    h_old = old.lookup_hash("patient", "13116900216")
+    assert h_old in rotated.lookup_hashes("patient", "13116900216")
+    assert rotated.lookup_hash("patient", "13116900216") != h_old
+
+
+def test_lookup_hash_is_keyed_and_domain_separated() -> None:
+    a, b = KeyRing.parse(key_ring("k")), KeyRing.parse(key_ring("k"))
+    assert a.lookup_hash("patient", "13116900216") != b.lookup_hash("patient", "13116900216")
+    assert a.lookup_hash("patient", "13116900216") != a.lookup_hash("practitioner", "13116900216")
+    assert a.lookup_hash("patient", " 13116900216 ") == a.lookup_hash("patient", "13116900216")
+
+
+@pytest.mark.parametrize("text", [
+    "", "k1", "k1:", "k1:!!!!", "bad id:" + base64.b64encode(b"x" * 32).decode(),
+    "k1:" + base64.b64encode(b"x" * 16).decode(),
+    "k1:" + base64.b64encode(b"x" * 32).decode() + ",k1:" + base64.b64encode(b"y" * 32).decode(),
+])
+def test_bad_key_rings_are_refused_without_echoing_keys(text: str) -> None:
+    with pytest.raises(ConfigurationError) as exc:
+        KeyRing.parse(text)
+    secret = text.partition(":")[2]
+    if len(secret) > 8:
+        assert secret not in str(exc.value)
+
+
+def test_urlsafe_and_unpadded_base64_are_accepted() -> None:
+    raw = bytes(range(256))[:32]
+    ring = KeyRing.parse("a:" + base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    assert ring.kids == ["a"]
+
+
+def test_repr_shows_no_key_material() -> None:
+    entry = key_ring("k1")
+    assert entry.partition(":")[2] not in repr(KeyRing.parse(entry))
+
+
+def test_dev_key_ring_is_created_once_with_private_mode(tmp_path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "d" / "at-rest.keys"
+    ring, created = load_or_create_dev_keyring(path)
+    assert created and path.stat().st_mode & 0o777 == 0o600
+    again, created_again = load_or_create_dev_keyring(path)
+    assert not created_again and again.current.kid == ring.current.kid
+    kid, blob = ring.seal(b"x", b"r")
+    assert again.open(kid, blob, b"r") == b"x"

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import pytest
+
+from attest.identifiers import (
+    OID_DNR,
+    OID_FNR,
+    OID_HNR,
+    check_hpr_number,
+    check_organization_number,
+    check_person_number,
+    check_resh_id,
+    classify_person_number,
+    is_absolute_uri,
+    mask,
+    normalize_system,
+    same_hpr_number,
+)
+
+
+# RULES.md d.7: the spec's practitioners pass, its patient fails
+@pytest.mark.parametrize("number", ["04056600324", "20086600138", "03117000205", "05086900124", "13116900216"])
+def test_spec_practitioner_f_numbers_pass(number: str) -> None:
+    assert check_person_number(number, OID_FNR).ok
+
+
+def test_spec_patient_fails_mod11() -> None:
+    r = check_person_number("05076600324", OID_FNR)
+    assert not r.ok and "control digits" in r.reason
+    assert "05076600324" not in r.reason  # never quote the number
+
+
+@pytest.mark.parametrize("number,reason", [
+    ("2008660013", "11 digits"),
+    ("200866001380", "11 digits"),
+    ("2008660013a", "11 digits"),
+    ("２００８６６００１３８", "11 digits"),
+    (" 2008660013", "11 digits"),
+    ("32086600138", "date part"),
+    ("20136600138", "date part"),
+])
+def test_shape_errors(number: str, reason: str) -> None:
+    r = check_person_number(number, OID_FNR)
+    assert not r.ok and reason in r.reason
+
+
+def test_d_number_needs_the_d_system() -> None:
+    assert check_person_number("41018036736", OID_DNR).ok
+    assert not check_person_number("41018036736", OID_FNR).ok
+    assert not check_person_number("20086600138", OID_DNR).ok
+
+
+def test_synthetic_identities_only_when_allowed() -> None:
+    tenor, dolly = "15890099944", "15507600333"
+    assert not check_person_number(tenor, OID_FNR).ok
+    assert check_person_number(tenor, OID_FNR, allow_synthetic=True).kind == "synthetic-tenor"
+    assert not check_person_number(dolly, OID_FNR).ok
+    assert check_person_number(dolly, OID_FNR, allow_synthetic=True).kind == "synthetic-dolly"
+
+
+def test_h_system_takes_h_and_fh_numbers() -> None:
+    assert check_person_number("15507600333", OID_HNR).kind == "H"
+    assert check_person_number("81234567802", OID_HNR).kind == "FH"
+    assert not check_person_number("81234567802", OID_FNR).ok
+    assert not check_person_number("13116900216", OID_HNR).ok
+
+
+def test_invalid_date_is_rejected_after_offsets() -> None:
+    # 30 February with valid control digits
+    from itertools import product
+
+    W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+    W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+    for ind in product("0123456789", repeat=3):
+        p = "300280" + "".join(ind)
+        k1 = (11 - sum(int(d) * w for d, w in zip(p, W1, strict=False)) % 11) % 11
+        if k1 == 10:
+            continue
+        p2 = p + str(k1)
+        k2 = (11 - sum(int(d) * w for d, w in zip(p2, W2, strict=False)) % 11) % 11
+        if k2 != 10:
+            number = p2 + str(k2)
+            break
+    r = check_person_number(number, OID_FNR)
+    assert not r.ok and "birth date" in r.reason
+
+
+def test_2032_rule_first_control_digit() -> None:
+    base = "200866001"  # K1 would be 3 under the classic rule
+    W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+    for k1 in "0123456789":
+        p2 = base + k1
+        k2 = (11 - sum(int(d) * w for d, w in zip(p2, W2, strict=False)) % 11) % 11
+        if k2 == 10:
+            continue
+        number = p2 + str(k2)
+        classic = check_person_number(number, OID_FNR, allow_2032=False)
+        new = check_person_number(number, OID_FNR, allow_2032=True)
+        if classic.ok:
+            assert new.ok and not new.rule_2032
+        elif new.ok:
+            assert new.rule_2032
+
+
+@pytest.mark.parametrize("number,ok", [
+    ("993467049", True), ("874716782", True), ("974589095", True), ("100100673", True),
+    ("997506499", True), ("875300342", True), ("921592761", False), ("123456789", False),
+    ("99346704", False), ("9934670490", False), ("99346704a", False), ("993 46704", False),
+])
+def test_organization_numbers(number: str, ok: bool) -> None:
+    assert (check_organization_number(number) is None) is ok
+
+
+def test_hpr_numbers() -> None:
+    assert check_hpr_number("9144900") is None
+    assert check_hpr_number("222200068") is None
+    assert check_hpr_number("1234567890") is not None
+    assert check_hpr_number("") is not None
+    assert check_hpr_number("１２３") is not None
+    assert same_hpr_number("009144897", "9144897")
+    assert not same_hpr_number("9144897", "9144900")
+    assert not same_hpr_number(" 9144897", "9144897")
+
+
+def test_resh() -> None:
+    assert check_resh_id("705592") is None
+    assert check_resh_id("resh:705592") is not None
+
+
+@pytest.mark.parametrize("raw,norm", [
+    ("2.16.578.1.12.4.1.4.1", "urn:oid:2.16.578.1.12.4.1.4.1"),
+    ("oid:2.16.578.1.12.4.1.4.1", "urn:oid:2.16.578.1.12.4.1.4.1"),
+    ("urn:oid:2.16.578.1.12.4.1.4.1", "urn:oid:2.16.578.1.12.4.1.4.1"),
+    ("URN:OID:2.16.578.1.12.4.1.4.1", "urn:oid:2.16.578.1.12.4.1.4.1"),
+    ("urn:oid:x.x.x.x.x.9151", "urn:oid:x.x.x.x.x.9151"),
+    ("https://terminology.dips.com/decisiontemplate", "https://terminology.dips.com/decisiontemplate"),
+    ("2.16.01", "2.16.01"),
+])
+def test_normalize_system(raw: str, norm: str) -> None:
+    assert normalize_system(raw) == norm
+
+
+def test_absolute_uri() -> None:
+    assert is_absolute_uri("urn:AuditEventHL7Norway/CodeSystem/carerelation")
+    assert is_absolute_uri("https://kodeverk.example/x")
+    assert not is_absolute_uri("urn:oid:x.x.x.x.x.9151")
+    assert not is_absolute_uri("IPLOS")
+    assert not is_absolute_uri("https://a b")
+
+
+def test_classify_and_mask() -> None:
+    assert classify_person_number("41018036736") == ("D", 0)
+    assert classify_person_number("15890099944") == ("F", 80)
+    assert classify_person_number("91234567890") == ("FH", 0)
+    assert mask("20086600138") == "200866*****"
