@@ -25,7 +25,7 @@ VERIFY_TEMPLATE = (
 
 
 def _attest(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ATTEST, *args], capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
+    return subprocess.run([*ATTEST, *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")

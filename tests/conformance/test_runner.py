@@ -32,7 +32,7 @@ from .contract_app import create_contract_app, serve
 
 
 def _case(expect: Expectation, **kw: object) -> Case:
-    base = dict(id="c", group="rules", rule="ATT-10", covers=("ATT-10",), description="d", token="t.t.t",  # noqa: S106
+    base = dict(id="c", group="rules", rule="ATT-10", covers=("ATT-10",), description="d", token="t.t.t",
                 context={"audience": "a", "now": 1})
     base.update(kw)
     return Case(expect=expect, **base)  # type: ignore[arg-type]
@@ -231,7 +231,7 @@ def test_http_mode_conforms_with_the_targets_own_clock(corpus: Corpus, server: s
     assert "time window" in reasons["valid-toa-boundary"] or "exact second" in reasons["valid-toa-boundary"]
     assert "rule-att-58c-expired" not in reasons            # expired stays expired: robust against the clock
     assert "attack-f2-bearer" not in reasons
-    newline = replace(corpus.by_id()["attack-f2-bearer"], token="a.b\nc.d")  # noqa: S106
+    newline = replace(corpus.by_id()["attack-f2-bearer"], token="a.b\nc.d")
     assert "HTTP header" in (target.skip_reason(newline, time.time()) or "")   # CR/LF cannot go in a header
     assert result.counts()["pass"] > 0.8 * len(corpus)
 
