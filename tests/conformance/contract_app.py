@@ -2,8 +2,10 @@
 wrapping ``attest.verify`` with a replay cache, plus a "source organisation" endpoint for ``http`` mode that
 reads the token from ``Authorization: Bearer`` and answers 200 / 401 by the decision.
 
-The lead switches the attest-api test to the real service (``attest.service.app.create_app``) after merging;
-this stand-in keeps the conformance work independent of it. Servers bind to 127.0.0.1 on a free port.
+The attest-api run against the real service (``attest.service.app.create_app``) is in test_runner.py; this
+stand-in adds what the real service does not have (a "source organisation" endpoint for http mode, an endpoint
+that redirects) and keeps the runner's own tests independent of the service's settings. Servers bind to
+127.0.0.1 on a free port.
 """
 
 from __future__ import annotations
