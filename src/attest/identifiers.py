@@ -46,6 +46,8 @@ _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _OID = re.compile(r"(?:urn:oid:|oid:)?([0-2](?:\.(?:0|[1-9][0-9]*))+)", re.ASCII | re.IGNORECASE)
 _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+", re.ASCII)
+# 11 digits (any script: int() and people accept fullwidth digits too), also written "ddmmyy nnnnn"
+_IDENTITY_NUMBER_LIKE = re.compile(r"(?<!\d)\d{6}[ .-]?\d{5}(?!\d)")
 
 PersonKind = Literal["F", "D", "H", "FH", "synthetic-tenor", "synthetic-dolly"]
 
@@ -243,3 +245,10 @@ def mask(value: object) -> str:
     if len(s) <= 6:
         return "*" * len(s)
     return s[:6] + "*" * (len(s) - 6)
+
+
+def redact_identity_numbers(text: str) -> str:
+    """``text`` with every 11-digit run (``ddmmyynnnnn``, also ``ddmmyy nnnnn``) replaced by asterisks of the
+    same length: messages that quote a token's values may reach logs, and national identity numbers must
+    not, whichever field a buggy client put them in."""
+    return _IDENTITY_NUMBER_LIKE.sub(lambda m: "*" * len(m.group()), text)

@@ -141,7 +141,9 @@ def _describe_field(n: int, path: str, label: str, value: Any, profile: Profile,
         return row
     ident = value.get("id")
     kind, check = _identifier_check(value, profile)
-    person = value.get("system") in _PERSON
+    system = value.get("system")
+    # a system that is not a string may still hold a person's number: mask unless it is known not to be one
+    person = system in _PERSON if isinstance(system, str) else True
     row["value"] = (mask(ident) if person and not reveal and isinstance(ident, str) else str(ident))
     row["text"] = value.get("name")
     if isinstance(value.get("system"), str):

@@ -22,6 +22,8 @@ from typing import Any
 
 from jwt.algorithms import get_default_algorithms
 
+from .identifiers import redact_identity_numbers
+
 #: algorithms this library can ever verify (the profile narrows it; HMAC and none are never here)
 ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512",
                          "EdDSA")
@@ -247,6 +249,7 @@ def sign_compact(header: dict[str, Any], payload: dict[str, Any] | bytes, privat
 
 
 def _safe(value: str) -> str:
-    """A short printable rendering of a token-supplied string for messages and logs."""
-    s = value[:64].encode("unicode_escape").decode("ascii")
+    """A short printable rendering of a token-supplied string for messages and logs (identity numbers
+    masked)."""
+    s = redact_identity_numbers(value[:80])[:64].encode("unicode_escape").decode("ascii")
     return s + ("..." if len(value) > 64 else "")

@@ -1,7 +1,8 @@
 """Key material: generating key pairs, loading private keys, public JWKs and RFC 7638 thumbprints.
 
 Public JWKs are produced and parsed with PyJWT's algorithm classes (``to_jwk``/``from_jwk``); this module
-only adds what PyJWT lacks: the thumbprint, the algorithm a private key signs with, and key generation.
+only adds what PyJWT lacks: the thumbprint, the algorithm a private key signs with, key generation, and the
+ROCA fingerprint test for RSA moduli (:func:`has_roca_fingerprint`).
 """
 
 from __future__ import annotations
@@ -109,3 +110,33 @@ def thumbprint(jwk: dict[str, Any]) -> str:
         raise KeyError_(f"cannot compute a thumbprint for kty {jwk.get('kty')!r}")
     canonical = json.dumps({n: jwk[n] for n in names}, separators=(",", ":"), sort_keys=True)
     return b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+# --- ROCA (CVE-2017-15361) ---------------------------------------------------------------------------------
+# Nemec, Sys, Svenda, Klinec, Matyas: "The Return of Coppersmith's Attack: Practical Factorization of Widely
+# Used RSA Moduli" (ACM CCS 2017). Infineon's RSALib made every prime as p = k*M + (65537^a mod M), M a
+# primorial (the product of the first 39, 71, 126 or 225 primes, by key size). Then N = p*q = 65537^(a+b)
+# (mod M), so for every prime r dividing M, N mod r lies in the subgroup of (Z/rZ)* that 65537 generates.
+# The first 39 primes (2 ... 167) divide M for every key size; 2 says nothing (N is odd and 65537 = 1 mod 2),
+# so the test uses the 38 odd ones. A random modulus passes all of them with probability about 4e-9.
+_ROCA_GENERATOR = 65537
+_ROCA_PRIMES = tuple(r for r in range(3, 168) if all(r % d for d in range(2, int(r ** 0.5) + 1)))
+
+
+def _generated_subgroup(r: int) -> frozenset[int]:
+    members = {1}
+    x = _ROCA_GENERATOR % r
+    while x != 1:
+        members.add(x)
+        x = x * _ROCA_GENERATOR % r
+    return frozenset(members)
+
+
+_ROCA_SUBGROUPS = tuple((r, _generated_subgroup(r)) for r in _ROCA_PRIMES)
+
+
+def has_roca_fingerprint(modulus: int) -> bool:
+    """True if the RSA ``modulus`` has the ROCA fingerprint (it was made by a vulnerable Infineon RSALib
+    and can be factored, CVE-2017-15361): ``modulus mod r`` is a power of 65537 modulo every small prime
+    ``r`` that divides RSALib's primorial."""
+    return all(modulus % r in subgroup for r, subgroup in _ROCA_SUBGROUPS)

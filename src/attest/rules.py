@@ -34,6 +34,7 @@ from .identifiers import (
     check_resh_id,
     is_absolute_uri,
     normalize_system,
+    redact_identity_numbers,
     same_hpr_number,
 )
 from .model import get, iter_patients
@@ -88,7 +89,8 @@ def _systems(names: list[str]) -> frozenset[str]:
 
 
 def _short(value: object, limit: int = 80) -> str:
-    s = str(value)
+    """A token value quoted in a message: identity numbers masked, escaped to ASCII, at most ``limit``."""
+    s = redact_identity_numbers(str(value))
     s = s.encode("unicode_escape").decode("ascii")
     return s if len(s) <= limit else s[:limit] + "..."
 
@@ -469,10 +471,12 @@ def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> list[
         return out
     lists, systems = params
     system, code = value.get("system"), value.get("code")
+    if not isinstance(system, str):  # a non-string is reported by the struct rule; never hash it here
+        return out
     if system in systems:
         out.append(Issue("invalid_code_system", ".system", f"code system {system} is retired; do not issue it"))
     for cl in lists:
-        if system in cl.systems and code in cl.deprecated:
+        if system in cl.systems and isinstance(code, str) and code in cl.deprecated:
             out.append(Issue("invalid_code", ".code", f"code {code} of {cl.name} is retired; do not issue it"))
     return out
 
@@ -512,8 +516,8 @@ def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str)
     if not isinstance(details, dict):
         return out
     cl = codes_mod.code_lists()["carerelation"]
-    code = details.get("code")
-    if details.get("system") not in cl.systems or not isinstance(code, str):
+    system, code = details.get("system"), details.get("code")
+    if not isinstance(system, str) or system not in cl.systems or not isinstance(code, str):
         return out
     if code in params:
         out.append(Issue("advisory", ".purpose_of_use_details.code",
@@ -718,7 +722,8 @@ def group_rules(rules: tuple[CompiledRule, ...]) -> tuple[RuleGroup, ...]:
 def _record(rule: CompiledRule, issues: list[Issue], path: str,
             errors: list[Finding], warnings: list[Finding]) -> None:
     for issue in issues:
-        finding = Finding(issue.code, rule.id, path + issue.suffix, issue.message)
+        # the message is redacted here as well, for kinds that format a value without _short
+        finding = Finding(issue.code, rule.id, path + issue.suffix, redact_identity_numbers(issue.message))
         if rule.severity == "warning" or ERROR_CODES[issue.code].stage == "warning":
             warnings.append(finding)
         else:

@@ -8,8 +8,9 @@ objects, checked, and bound to the algorithms they may verify. Lookup is by exac
 
 Load-time refusals (:class:`~attest.errors.TrustStoreError`, naming the file and the entry): duplicate
 ``iss`` or ``kid``, keys marked for encryption (``use: enc`` or ``key_ops`` without ``verify``), private
-key members, symmetric (``oct``/HMAC) keys, RSA keys under 2048 bits, an ``alg`` that does not fit the key
-type or curve, invalid organisation numbers, unknown members.
+key members, symmetric (``oct``/HMAC) keys, RSA keys under 2048 bits, RSA moduli with the ROCA fingerprint
+(CVE-2017-15361), an ``alg`` that does not fit the key type or curve, invalid organisation numbers, unknown
+members.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from .errors import TrustStoreError
 from .identifiers import check_organization_number
 from .jose import ASYMMETRIC_ALGORITHMS
-from .keys import CURVE_ALGORITHMS, RSA_ALGORITHMS
+from .keys import CURVE_ALGORITHMS, RSA_ALGORITHMS, has_roca_fingerprint
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _ISSUER_KEYS = {"iss", "name", "legal_entities", "member", "jwks", "jwks_file", "jwks_uri", "algorithms",
@@ -261,6 +262,10 @@ def load_jwk(jwk: Any, where: str, *, restrict: frozenset[str] | None = None) ->
         assert isinstance(public_key, rsa.RSAPublicKey)
         if public_key.key_size < 2048:
             raise TrustStoreError(f"{where}: RSA key of {public_key.key_size} bits; at least 2048 are required")
+        if has_roca_fingerprint(public_key.public_numbers().n):
+            raise TrustStoreError(f"{where}: the RSA modulus has the ROCA fingerprint (CVE-2017-15361: made "
+                                  "by a vulnerable Infineon RSALib, it can be factored); the issuer must "
+                                  "replace the key")
         family = frozenset(RSA_ALGORITHMS)
         if alg is not None and alg not in family:
             raise TrustStoreError(f"{where}: alg {alg!r} does not fit an RSA key")
