@@ -268,6 +268,12 @@ def serve(
     raise typer.Exit(run(host, port, workers, data_dir, log_format))
 
 
+# --- conformance harness (issue 4): a sub-app in its own module ------------------------------------------
+from .conformance.cli import conformance_app  # noqa: E402 - registered after the commands above
+
+app.add_typer(conformance_app, name="conformance")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

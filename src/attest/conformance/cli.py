@@ -1,0 +1,357 @@
+"""``attest conformance generate | run | list`` (registered on the main CLI as a sub-app).
+
+Thin: parses options, calls :mod:`attest.conformance`, prints with :mod:`attest.conformance.report`.
+Heavy imports (key derivation, HTTP client) happen inside the commands so that ``attest verify`` - which
+the harness may run once per case - does not pay for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from .generate import Built
+
+conformance_app = typer.Typer(
+    name="conformance",
+    help="Conformance harness for source organisations: generate a corpus, run it against a verifier.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
+MODES = ("attest-api", "http", "command", "library")
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _fail(message: str) -> NoReturn:
+    c = _err()
+    c.print("[bold red]error:[/bold red] ", end="")
+    c.print(message, markup=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+ProfileOpt = Annotated[
+    str,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Profile the target verifies with (tillitsrammeverk-1.1 or tillitsrammeverk-1.1-test).",
+    ),
+]
+NowOpt = Annotated[
+    int | None, typer.Option("--now", help="Evaluation time of the corpus (unix seconds; default: now).")
+]
+SeedOpt = Annotated[
+    str, typer.Option("--seed", help="Seed for keys and jti values (same seed + --now = same corpus).")
+]
+AllOpt = Annotated[
+    bool, typer.Option("--all-variants", help="Every variant of every attack class, not only the core set.")
+]
+
+
+def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, issuer_key: Path | None,
+           kid: str | None, alg: str | None, all_variants: bool) -> Built:
+    from ..errors import ConfigurationError
+    from ..keys import load_private_key
+    from .generate import GenerateError, build_corpus
+
+    key = None
+    if issuer_key is not None:
+        try:
+            key = load_private_key(issuer_key)
+        except ConfigurationError as exc:
+            _fail(str(exc))
+    try:
+        return build_corpus(profile=profile, now=now, seed=seed, audience=audience, iss=iss, issuer_key=key,
+                            issuer_kid=kid, issuer_alg=alg, all_variants=all_variants)
+    except (GenerateError, ConfigurationError) as exc:
+        _fail(str(exc))
+
+
+@conformance_app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the corpus to.")],
+    profile: ProfileOpt = "tillitsrammeverk-1.1",
+    issuer_key: Annotated[
+        Path | None,
+        typer.Option("--issuer-key", help="PEM private key for issuer A (default: derived from the seed)."),
+    ] = None,
+    iss: Annotated[str, typer.Option("--iss", help="Issuer A's iss.")] = "https://issuer.conformance.example",
+    kid: Annotated[
+        str | None, typer.Option("--kid", help="kid of --issuer-key (default: RFC 7638 thumbprint).")
+    ] = None,
+    alg: Annotated[
+        str | None, typer.Option("--alg", help="Algorithm for an RSA --issuer-key (RS256 default, PS256...).")
+    ] = None,
+    audience: Annotated[
+        str, typer.Option("--audience", help="The target verifier's audience.")
+    ] = "urn:attest:conformance:source",
+    now: NowOpt = None,
+    seed: SeedOpt = "attest-conformance",
+    all_variants: AllOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory.")] = False,
+) -> None:
+    """Write a corpus: cases/, manifest.json, trust.yaml (+ jwks/, trust-variants/). Deterministic for a
+    given --seed and --now."""
+    from .generate import GenerateError, write_corpus
+    from .report import print_coverage
+
+    built = _build(profile, now, seed, audience, iss, issuer_key, kid, alg, all_variants)
+    try:
+        root = write_corpus(built, out, force=force)
+    except (GenerateError, OSError) as exc:
+        _fail(str(exc))
+    console = Console(highlight=False)
+    meta = built.corpus.meta
+    counts = meta["counts"]
+    console.print(
+        f"wrote {len(built.corpus)} cases to {root} ({counts['rules']} rule, {counts['attacks']} attack, "
+        f"{counts['examples']} example, {counts['valid']} valid) for profile {profile}, "
+        f"now {meta['now']}, audience {audience}",
+        markup=False,
+    )
+    console.print(f"configure the verifier under test with {root / 'trust.yaml'}", markup=False)
+    print_coverage(console, built.corpus.cases)
+
+
+@conformance_app.command("list")
+def list_cases(
+    corpus: Annotated[
+        Path | None,
+        typer.Option("--corpus", help="A corpus directory (default: the cases `generate` would write)."),
+    ] = None,
+    profile: ProfileOpt = "tillitsrammeverk-1.1",
+    now: NowOpt = None,
+    all_variants: AllOpt = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Glob on case id, rule, group or covered id.")
+    ] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob to leave out.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list.")] = False,
+    coverage: Annotated[bool, typer.Option("--coverage", help="Also print the coverage table.")] = False,
+) -> None:
+    """The cases with their rule ids, expectations and descriptions."""
+    from .corpus import CorpusError, load_corpus
+    from .report import print_case_list, print_coverage
+
+    if corpus is not None:
+        try:
+            c = load_corpus(corpus)
+        except CorpusError as exc:
+            _fail(str(exc))
+    else:
+        c = _build(profile, now, "attest-conformance", "urn:attest:conformance:source",
+                   "https://issuer.conformance.example", None, None, None, all_variants).corpus
+    c = c.select(only or (), exclude or ())
+    if as_json:
+        typer.echo(json.dumps([case.meta() for case in c.cases], indent=2, ensure_ascii=False))
+        return
+    console = Console(highlight=False)
+    print_case_list(console, c.cases)
+    if coverage:
+        print_coverage(console, c.cases)
+    else:
+        console.print(f"{len(c)} cases")
+
+
+@conformance_app.command()
+def run(
+    corpus: Annotated[Path, typer.Option("--corpus", help="Corpus directory written by `generate`.")],
+    mode: Annotated[str, typer.Option("--mode", help=f"Target kind: {', '.join(MODES)}.")] = "attest-api",
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="attest-api/http: the URL; command: the command "
+            "line with {token}-style placeholders (token also on stdin).",
+        ),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Cases run concurrently.")] = min(
+        8, (os.cpu_count() or 2) * 2
+    ),
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per request or command.")] = 10.0,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    json_report: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Glob on case id, rule, group or covered id.")
+    ] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob to leave out.")] = None,
+    replay: Annotated[
+        bool | None,
+        typer.Option(
+            "--replay/--no-replay",
+            help="Whether the target keeps a replay "
+            "cache (default: yes for attest-api/http/library, no for command).",
+        ),
+    ] = None,
+    clock: Annotated[
+        str,
+        typer.Option(
+            "--target-clock",
+            help="auto, own or injected: does the target use its own "
+            "clock (then time-sensitive cases outside their window are skipped)?",
+        ),
+    ] = "auto",
+    strict_rules: Annotated[
+        bool, typer.Option("--strict-rules", help="Also fail when reported rule ids differ.")
+    ] = False,
+    method: Annotated[str, typer.Option("--method", help="http: request method.")] = "POST",
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header", "-H", help="http: 'Name: template' (default 'Authorization: Bearer {token}')."
+        ),
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            help="http: JSON body field 'path=template', e.g. token={token} or patient.id={patient}.",
+        ),
+    ] = None,
+    accept_status: Annotated[
+        str, typer.Option("--accept-status", help="http: statuses meaning accepted.")
+    ] = "200-299",
+    reject_status: Annotated[
+        str, typer.Option("--reject-status", help="http: statuses meaning rejected.")
+    ] = "400-499",
+    accept_exit: Annotated[
+        str, typer.Option("--accept-exit", help="command: exit statuses meaning accepted.")
+    ] = "0",
+    reject_exit: Annotated[
+        str, typer.Option("--reject-exit", help="command: exit statuses meaning rejected.")
+    ] = "1",
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json-output", help="command: stdout is the decision document; compare its error codes too."
+        ),
+    ] = False,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="library: profile (default: the corpus's).")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or tables, only the summary.")
+    ] = False,
+    show_skips: Annotated[bool, typer.Option("--show-skips", help="List every skipped case.")] = False,
+) -> None:
+    """Run the corpus against a target and compare. Exit 0 when every case behaves as expected, 1 on any
+    mismatch, 2 on a usage error."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .corpus import CorpusError, load_corpus
+    from .report import print_results, write_json_report, write_junit
+    from .runner import (
+        ApiTarget,
+        CaseResult,
+        CommandTarget,
+        HttpTarget,
+        LibraryTarget,
+        RunnerError,
+        RunOptions,
+        Target,
+    )
+    from .runner import run as run_corpus
+
+    if mode not in MODES:
+        _fail(f"--mode must be one of {', '.join(MODES)}")
+    if clock not in ("auto", "own", "injected"):
+        _fail("--target-clock must be auto, own or injected")
+    if jobs < 1 or jobs > 64:
+        _fail("--jobs must be 1-64")
+    if timeout <= 0:
+        _fail("--timeout must be positive")
+    try:
+        c = load_corpus(corpus)
+    except CorpusError as exc:
+        _fail(str(exc))
+    c = c.select(only or (), exclude or ())
+    own = None if clock == "auto" else clock == "own"
+    tgt: Target
+    try:
+        if mode == "library":
+            tgt = LibraryTarget(profile=profile, replay=True if replay is None else replay)
+        elif not target:
+            _fail(f"--mode {mode} needs --target")
+        elif mode == "attest-api":
+            tgt = ApiTarget(target, timeout=timeout, jobs=jobs, replay=True if replay is None else replay)
+            if own is not None:
+                tgt.own_clock = own
+        elif mode == "http":
+            headers = header or ([] if field else ["Authorization: Bearer {token}"])
+            tgt = HttpTarget(target, method=method, headers=headers,
+                             fields=field or [], accept=accept_status, reject=reject_status, timeout=timeout,
+                             jobs=jobs, replay=True if replay is None else replay, own_clock=own)
+        else:
+            tgt = CommandTarget(target, accept=accept_exit, reject=reject_exit, json_output=json_output,
+                                timeout=timeout, replay=bool(replay), own_clock=own)
+    except RunnerError as exc:
+        _fail(str(exc))
+
+    console = Console(highlight=False)
+    err = _err()
+    if tgt.own_clock and not quiet:
+        now = c.meta.get("now")
+        err.print(
+            f"note: the target uses its own clock; the corpus was generated for now={now}. Time-sensitive "
+            "cases outside their window are skipped.",
+            markup=False,
+            style="dim",
+        )
+    show_progress = not quiet and err.is_terminal
+    progress = Progress(
+        TextColumn("conformance"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[bad]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    )
+    task = progress.add_task("run", total=len(c), bad="")
+    bad = 0
+
+    def tick(r: CaseResult) -> None:
+        nonlocal bad
+        if r.mismatch:
+            bad += 1
+        progress.update(task, advance=1, bad=f"[red]{bad} mismatch(es)[/]" if bad else "")
+
+    try:
+        with progress:
+            result = run_corpus(c, tgt, RunOptions(jobs=jobs, strict_rules=strict_rules, progress=tick))
+    except RunnerError as exc:
+        _fail(str(exc))
+    if junit is not None:
+        write_junit(junit, result)
+    if json_report is not None:
+        write_json_report(json_report, result)
+    if quiet:
+        n = result.counts()
+        console.print(
+            f"{'CONFORMS' if result.ok else str(n['mismatches']) + ' MISMATCH(ES)'}: {n['cases']} cases, "
+            f"{n['pass']} passed, {n['fail']} failed, {n['error']} errors, {n['skip']} skipped",
+            markup=False,
+        )
+        for r in result.results:
+            if r.mismatch:
+                console.print(f"  {r.status} {r.case.id}: {r.reason}", markup=False)
+    else:
+        print_results(console, result, show_skips=show_skips)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_MISMATCH)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m attest.conformance.cli`
+    conformance_app()

@@ -1,0 +1,373 @@
+"""The conformance corpus: the case model, the manifest, reading and writing a corpus directory, and the
+coverage catalogue (which rules of RULES.md section b and which attack classes of JWT_ATTACKS.md section 1
+a corpus must cover).
+
+A corpus directory holds::
+
+    manifest.json          corpus metadata + one entry per case (everything but the token)
+    trust.yaml             the issuers' trust store (CONTRACT.md section 2): configure the target with it
+    jwks/*.json            the issuers' public keys (referenced from trust.yaml)
+    trust-variants/*.yaml  broken trust stores for the trust-store hygiene cases (attack class C7)
+    cases/<id>.json        one file per case: the token, the verify context and the expectation
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "attest-conformance-corpus/1"
+
+GROUPS = ("rules", "attacks", "examples", "valid")
+
+#: codes whose presence depends on the evaluation time
+TIME_CODES = frozenset({"token_expired", "token_not_yet_valid", "attestation_has_expired", "toa_in_future"})
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a conforming verifier decides for a case.
+
+    ``errors`` is the exact set of error codes (CONTRACT.md section 5) of the decision document; a permit
+    has none. ``rules`` are the rule ids the findings should carry (ATT ids, or the RFC sections this
+    library reports for token-level findings); they are compared as a note, not a failure, unless the run
+    asks for it. ``accept_also`` lists other code sets a contract-faithful verifier may legitimately
+    report where the contract leaves the order of checks open (an attacker-signed token whose header is
+    also bad may be refused for either reason). ``trust_refused``: the case's trust store is itself broken
+    and must be refused (attack class C7); any outcome but ``permit`` passes.
+    """
+
+    decision: str
+    errors: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    accept_also: tuple[tuple[str, ...], ...] = ()
+    trust_refused: bool = False
+
+    def __post_init__(self) -> None:
+        if self.decision not in ("permit", "deny"):
+            raise ValueError("decision must be permit or deny")
+        if (self.decision == "permit") != (not self.errors) and not self.trust_refused:
+            raise ValueError("a permit has no errors and a deny has at least one")
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "decision": self.decision,
+            "errors": list(self.errors),
+            "rules": list(self.rules),
+        }
+        if self.accept_also:
+            d["accept_also"] = [list(a) for a in self.accept_also]
+        if self.trust_refused:
+            d["trust_refused"] = True
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Expectation:
+        return cls(str(d["decision"]), tuple(d.get("errors", ())), tuple(d.get("rules", ())),
+                   tuple(tuple(a) for a in d.get("accept_also", ())), bool(d.get("trust_refused", False)))
+
+    def code_sets(self) -> list[frozenset[str]]:
+        return [frozenset(self.errors), *(frozenset(a) for a in self.accept_also)]
+
+    def short(self) -> str:
+        if self.decision == "permit":
+            return "permit"
+        if self.trust_refused:
+            return "refuse trust store"
+        return "deny " + ",".join(self.errors)
+
+
+def permit(*rules: str) -> Expectation:
+    return Expectation("permit", (), tuple(rules))
+
+
+def deny(codes: str | Iterable[str], rules: str | Iterable[str] = (), *,
+         accept_also: Iterable[Iterable[str]] = ()) -> Expectation:
+    cs = (codes,) if isinstance(codes, str) else tuple(codes)
+    rs = (rules,) if isinstance(rules, str) else tuple(rules)
+    return Expectation("deny", tuple(sorted(set(cs))), tuple(dict.fromkeys(rs)),
+                       tuple(tuple(sorted(set(a))) for a in accept_also))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One conformance case.
+
+    ``rule``: the rule the case is about: for a deny, the id the verifier should report for the violated
+    rule (an ATT id, or an RFC section for token-level rules); for a permit, the rule it exercises.
+    ``covers``: the RULES.md rule ids and JWT_ATTACKS.md class ids this case counts for (coverage).
+    ``context``: the verify context (CONTRACT.md section 3): ``audience``, ``now`` and, where the rule
+    needs it, ``authenticated_pid``, ``authenticated_hpr``, ``patient_id``.
+    ``prelude``: tokens to present first, in order (replay cases); ``prelude_expect`` the decision each must
+    get (default: permit).
+    ``requires``: what the target needs beyond the standard trust store: ``replay`` (a replay cache),
+    ``trust-variant`` (load the case's own trust store, attack class C7).
+    ``window``: ``[lo, hi]`` wall-clock unix times (None = unbounded) within which the expected decision
+    holds for a verifier that uses its own clock (leeway 0-60 s); None when the case does not depend on
+    time; ``[]`` never (the decision depends on the exact second: only targets given ``now`` can run it).
+    """
+
+    id: str
+    group: str
+    rule: str
+    covers: tuple[str, ...]
+    description: str
+    token: str
+    context: dict[str, Any]
+    expect: Expectation
+    signed_by: str = "issuer"
+    prelude: tuple[str, ...] = ()
+    prelude_expect: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    trust: str | None = None
+    window: tuple[int | None, int | None] | None = None
+    window_empty: bool = False
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.group not in GROUPS:
+            raise ValueError(f"{self.id}: unknown group {self.group!r}")
+        if "\n" in self.description or not self.description:
+            raise ValueError(f"{self.id}: a description is one non-empty line")
+
+    def meta(self) -> dict[str, Any]:
+        """The manifest entry (no token)."""
+        d: dict[str, Any] = {
+            "id": self.id, "group": self.group, "rule": self.rule, "covers": list(self.covers),
+            "description": self.description, "expect": self.expect.to_dict(), "signed_by": self.signed_by,
+            "file": f"cases/{self.id}.json",
+        }
+        if self.requires:
+            d["requires"] = list(self.requires)
+        if self.trust:
+            d["trust"] = self.trust
+        d["time"] = self.time_info()
+        if self.tags:
+            d["tags"] = list(self.tags)
+        return d
+
+    def time_info(self) -> dict[str, Any]:
+        if self.window_empty:
+            return {"sensitive": True, "window": []}
+        if self.window is None:
+            return {"sensitive": False}
+        return {"sensitive": True, "window": list(self.window)}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.meta()
+        d.pop("file")
+        d["token"] = self.token
+        d["context"] = self.context
+        if self.prelude:
+            d["prelude"] = list(self.prelude)
+            if any(e != "permit" for e in self.prelude_decisions()):
+                d["prelude_expect"] = list(self.prelude_decisions())
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Case:
+        t = d.get("time", {})
+        window: tuple[int | None, int | None] | None = None
+        empty = False
+        if t.get("sensitive"):
+            w = t.get("window", [])
+            if w:
+                window = (w[0], w[1])
+            else:
+                empty = True
+        return cls(
+            id=str(d["id"]), group=str(d["group"]), rule=str(d["rule"]), covers=tuple(d.get("covers", ())),
+            description=str(d["description"]), token=str(d["token"]), context=dict(d.get("context", {})),
+            expect=Expectation.from_dict(d["expect"]), signed_by=str(d.get("signed_by", "issuer")),
+            prelude=tuple(d.get("prelude", ())), prelude_expect=tuple(d.get("prelude_expect", ())),
+            requires=tuple(d.get("requires", ())), trust=d.get("trust"),
+            window=window, window_empty=empty, tags=tuple(d.get("tags", ())),
+        )
+
+    def prelude_decisions(self) -> tuple[str, ...]:
+        return self.prelude_expect or ("permit",) * len(self.prelude)
+
+    def open_at(self, t: float) -> bool:
+        """True if a verifier using its own clock at ``t`` should reach the expected decision."""
+        if self.window_empty:
+            return False
+        if self.window is None:
+            return True
+        lo, hi = self.window
+        return (lo is None or t >= lo) and (hi is None or t <= hi)
+
+
+@dataclass
+class Corpus:
+    """A set of cases with the metadata they were generated for."""
+
+    cases: list[Case]
+    meta: dict[str, Any] = field(default_factory=dict)
+    root: Path | None = None
+
+    def __iter__(self) -> Iterator[Case]:
+        return iter(self.cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def by_id(self) -> dict[str, Case]:
+        return {c.id: c for c in self.cases}
+
+    @property
+    def trust_path(self) -> Path | None:
+        return None if self.root is None else self.root / "trust.yaml"
+
+    def path(self, relative: str) -> Path:
+        if self.root is None:
+            raise ValueError("this corpus has no directory")
+        return self.root / relative
+
+    def select(self, only: Iterable[str] = (), exclude: Iterable[str] = ()) -> Corpus:
+        """Cases whose id, rule, group or any covered id matches a glob in ``only`` (all if empty) and
+        none in ``exclude``."""
+        from fnmatch import fnmatchcase
+
+        only, exclude = list(only), list(exclude)
+
+        def keys(c: Case) -> list[str]:
+            return [c.id, c.rule, c.group, *c.covers, *c.tags]
+
+        def hit(c: Case, globs: list[str]) -> bool:
+            return any(fnmatchcase(k, g) for k in keys(c) for g in globs)
+
+        picked = [c for c in self.cases if (not only or hit(c, only)) and not hit(c, exclude)]
+        meta = dict(self.meta)
+        if only or exclude:
+            meta["selection"] = {"only": only, "exclude": exclude, "of": len(self.cases)}
+        return Corpus(picked, meta, self.root)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def save_cases(corpus: Corpus, out: Path) -> None:
+    (out / "cases").mkdir(parents=True, exist_ok=True)
+    for c in corpus.cases:
+        write_json(out / "cases" / f"{c.id}.json", c.to_dict())
+    manifest = dict(corpus.meta)
+    manifest["cases"] = [c.meta() for c in corpus.cases]
+    write_json(out / "manifest.json", manifest)
+
+
+class CorpusError(Exception):
+    """The corpus directory cannot be read (the message names the file)."""
+
+
+def load_corpus(directory: str | Path) -> Corpus:
+    """Read a corpus directory written by ``attest conformance generate``."""
+    root = Path(directory)
+    mpath = root / "manifest.json"
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CorpusError(f"{mpath}: cannot read the manifest ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CorpusError(f"{mpath}: not a conformance corpus manifest (format {FORMAT})")
+    cases: list[Case] = []
+    for entry in manifest.get("cases", []):
+        file = entry.get("file", "")
+        if not isinstance(file, str) or file.startswith(("/", "\\")) or ".." in Path(file).parts:
+            raise CorpusError(f"{mpath}: case file {file!r} is outside the corpus")
+        cpath = root / file
+        try:
+            cases.append(Case.from_dict(json.loads(cpath.read_text(encoding="utf-8"))))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CorpusError(f"{cpath}: cannot read the case ({exc})") from exc
+    meta = {k: v for k, v in manifest.items() if k != "cases"}
+    return Corpus(cases, meta, root)
+
+
+# --- coverage catalogue ------------------------------------------------------------------------------------
+
+#: The machine-checkable rules of RULES.md section b (MECH, and CTX where the contract's verify context or
+#: trust store carries the input), with a short title. Each needs at least one case.
+MACHINE_CHECKABLE_RULES: dict[str, str] = {
+    "ATT-1": "attestation is a JSON object of the expected shape",
+    "ATT-2": "signed (no alg none), trusted key, valid signature, allowed algorithm",
+    "ATT-4": "patients bound; known patient identifier system; request's patient is attested",
+    "ATT-6": "unbound attestation (no patients) is valid but unlocks no single patient",
+    "ATT-10": "practitioner identified by F- or D-number (system and number)",
+    "ATT-11": "attested practitioner is the authenticated user",
+    "ATT-12": "organisation is a Helsenett member",
+    "ATT-13": "signer may attest for the legal entity",
+    "ATT-15": "legal_entity: present, org-number system, valid org number",
+    "ATT-18a": "point_of_care: present, valid org number",
+    "ATT-18b": "point_of_care system is the org-number OID",
+    "ATT-19": "point_of_care equal to legal_entity is allowed",
+    "ATT-24": "department may be absent",
+    "ATT-28": "department has system (absolute URI) and authority",
+    "ATT-29a": "hpr_nr: HPR system, 1-9 digits",
+    "ATT-29b": "hpr_nr equals the authenticated user's HPR number",
+    "ATT-32": "authorization: 9060 system and code",
+    "ATT-36": "healthcare_service may be absent when purpose_of_use_details explains the access",
+    "ATT-37": "healthcare_service: one of the ten code systems, non-empty code",
+    "ATT-38": "purpose_of_use: present, PurposeOfUse system, TREAT",
+    "ATT-39": "purpose_of_use ETREAT",
+    "ATT-40": "purpose_of_use COC",
+    "ATT-41": "purpose_of_use BTG",
+    "ATT-43a": "healthcare_service or purpose_of_use_details present",
+    "ATT-45": "purpose_of_use_details: absolute-URI system; known lists' codes",
+    "ATT-46": "decision_ref: present, non-empty string id",
+    "ATT-48": "decision_ref.user_selected is a JSON boolean",
+    "ATT-49": "patients[].point_of_care: org-number system, valid org number",
+    "ATT-50": "patients[].point_of_care equal to legal_entity is allowed",
+    "ATT-53": "patients[].department: as ATT-28",
+    "ATT-55": "patients[].department may be an org number",
+    "ATT-58a": "toa: present, integer unix seconds",
+    "ATT-58c": "attestation_has_expired after 3600 s; toa not in the future",
+}
+
+#: Rules of RULES.md section b the corpus cannot test, and why.
+NOT_MACHINE_CHECKABLE: dict[str, str] = {
+    "ATT-3": "transport/at-rest encryption: not visible in the token",
+    "ATT-5": "patient blocks: registry (REG)",
+    "ATT-9": "assurance level of the login: in the login token, not in the attestation or verify context",
+    "ATT-7, 8, 16, 20, 21-23, 25-27, 31, 33-35, 42, 43b, 44, 47, 51, 52, 54, 56, 57, 58b":
+        "guidance, logging/display duties, registry heuristics or issuer-side duties",
+}
+
+#: The attack classes of JWT_ATTACKS.md section 1.
+ATTACK_CLASSES: dict[str, str] = {
+    "A1": "alg_none_variants", "A2": "alg_edge_values", "A3": "alg_not_allowlisted",
+    "A4": "hmac_key_confusion", "A5": "alg_key_type_mismatch", "A6": "alg_family_swap_same_key",
+    "B1": "ecdsa_psychic_zero", "B2": "ecdsa_range", "B3": "ecdsa_wrong_encoding_or_length",
+    "B4": "ecdsa_high_s_malleable", "B5": "rsa_signature_length_and_value", "B6": "eddsa_noncanonical",
+    "B7": "signature_transplant",
+    "C1": "header_jwk_embedded", "C2": "header_jku_x5u", "C3": "header_x5c_injection", "C4": "kid_injection",
+    "C5": "kid_degenerate", "C6": "key_of_other_issuer", "C7": "truststore_hygiene",
+    "D1": "crit_unknown_or_malformed", "D2": "b64_unencoded_payload", "D3": "typ_confusion",
+    "D4": "cty_nested_jwt", "D5": "jwe_or_enc_in_jws", "D6": "json_serialization_and_polyglot",
+    "D7": "unknown_header_params",
+    "E1": "duplicate_members", "E2": "non_utf8_and_bom", "E3": "json_nonstandard_literals",
+    "E4": "invalid_or_non_object_json", "E5": "deep_nesting_and_big_numbers",
+    "F1": "b64_padding", "F2": "b64_alphabet_whitespace_garbage", "F3": "b64_noncanonical_bits",
+    "F4": "segment_count", "F5": "token_size",
+    "G1": "exp_type_confusion", "G2": "time_window", "G3": "missing_required_claims",
+    "H1": "iss_mismatch_and_partial", "H2": "aud_variants", "H3": "sub_jti_types", "H4": "unicode_tricks",
+    "I1": "jti_replay",
+    "J1": "unverified_decode_paths", "J2": "exception_escape",
+}
+
+
+def coverage(cases: Iterable[Case]) -> dict[str, dict[str, int]]:
+    """Case counts per machine-checkable rule and per attack class:
+    ``{"rules": {id: n}, "attacks": {id: n}}``."""
+    rules = dict.fromkeys(MACHINE_CHECKABLE_RULES, 0)
+    attacks = dict.fromkeys(ATTACK_CLASSES, 0)
+    for c in cases:
+        for k in c.covers:
+            if k in rules:
+                rules[k] += 1
+            elif k in attacks:
+                attacks[k] += 1
+    return {"rules": rules, "attacks": attacks}
