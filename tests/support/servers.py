@@ -5,7 +5,9 @@ files), binds to 127.0.0.1 only, and keeps its log in a file (``log_tail()`` for
 
 * PostgreSQL: ``initdb`` + ``pg_ctl`` into a temporary directory (as the ``postgres`` user via ``runuser``
   when running as root: initdb refuses root). Trust authentication on loopback, fsync off (test data).
-* Redis: ``redis-server --port N --save '' --appendonly no`` (no persistence: a restart forgets the keys).
+* Redis: ``redis-server --port N --save '' --appendonly no`` (no persistence: a restart forgets the keys);
+  ``RedisServer(persist=True)`` keeps an append-only file (``appendfsync always``) across restarts, as
+  production must (docs/service.md).
 * ``attest serve``: a subprocess with a clean environment (no ATTEST_*/DATABASE_URL/REDIS_URL from the
   caller) plus the given variables.
 
@@ -159,7 +161,7 @@ class PostgresServer:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, persist: bool = False) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server not found")
@@ -167,6 +169,7 @@ class RedisServer:
         self.base = Path(tempfile.mkdtemp(prefix="attest-redis-"))
         self.log = self.base / "redis.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.persist = persist
 
     @property
     def url(self) -> str:
@@ -186,7 +189,8 @@ class RedisServer:
             return
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]),
                  "--daemonize", "no", "--dir", str(self.base)],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         deadline = time.monotonic() + 30
