@@ -77,8 +77,16 @@ def _validation_problem(request: Request, exc: Exception) -> Response:
                    "the request does not have the documented shape", errors=details)
 
 
+#: FastAPI's answer when it cannot decode a body it would parse as JSON (also when it nests too deeply for
+#: the parser): the same problem as for malformed JSON
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+        return problem(400, "malformed-json", "Bad Request",
+                       "the request body is not valid JSON (or is nested too deeply to parse)")
     try:
         title = HTTPStatus(exc.status_code).phrase
     except ValueError:
