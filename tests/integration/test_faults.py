@@ -325,6 +325,8 @@ def test_faults_under_load_keep_the_invariants(cluster: Cluster) -> None:
         assert "20086600138" not in log and "13116900216" not in log
         assert not re.search(r"(?<![0-9])[0-9]{11}(?![0-9])", log)
 
+    slowest = {ph: max((a.seconds for a in answers if a.phase == ph), default=0.0)
+               for ph in ("warm-up", "postgres-down", "redis-down", "redis-stalled", "api-a-killed")}
     statuses = Counter(a.status for a in answers)
     decisions = Counter(a.decision for a in answers if a.decision)
     summary = (f"fault injection: {len(answers)} requests in {load_seconds:.0f} s ({decisions['permit']} permits, "
@@ -335,5 +337,6 @@ def test_faults_under_load_keep_the_invariants(cluster: Cluster) -> None:
                f"{len(received_permits)} permits audited, 0 jti permitted twice; ready again after PostgreSQL "
                f"{recovery['postgres']:.1f} s, Redis {recovery['redis']:.1f} s, Redis SIGSTOP/SIGCONT "
                f"{recovery['redis-stall']:.1f} s, SIGKILL+restart "
-               f"{recovery['api-a']:.1f} s")
+               f"{recovery['api-a']:.1f} s; slowest answer "
+               + ", ".join(f"{ph} {sec:.2f} s" for ph, sec in slowest.items()))
     record(summary)
