@@ -147,3 +147,20 @@ def test_log_filter_and_citizen_log_mask_every_spelling(spelled: str) -> None:
     # not a person number: 10 or 12 digits, dates, HPR and organisation numbers stay readable
     for fine in ("2008660013", "200866001381", "2026-11-25", "100100673", "9144897"):
         assert _scrub(fine) == fine
+
+
+# Bug (service): GET /v1/audit?_cursor=9223372036854775808 (2^63) answered 500: the cursor had no upper
+# bound and SQLite cannot bind an integer beyond 64 bits (OverflowError, not a database error). Found by
+# the API fuzzing suite at ATTEST_FUZZ_SCALE=10. Before: 500 internal-error. After: 422 problem+json (the
+# documented validation answer); 2^63 - 1 is still a valid cursor.
+def test_audit_cursor_beyond_64_bits_is_a_validation_error(tmp_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from attest.service import create_app
+
+    from ..support.service import admin, service_settings
+
+    with TestClient(create_app(service_settings(tmp_path))) as c:
+        r = c.get("/v1/audit", params={"_cursor": str(2**63)}, headers=admin())
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+        assert c.get("/v1/audit", params={"_cursor": str(2**63 - 1)}, headers=admin()).status_code == 200

@@ -51,6 +51,8 @@ def _entry(ev: StoredEvent) -> dict[str, Any]:
 
 
 Str64 = Annotated[str | None, Query(max_length=64)]
+#: the largest ``seq`` (a signed 64-bit integer in SQLite and PostgreSQL): a larger cursor cannot be bound
+MAX_SEQ = 2**63 - 1
 
 
 @router.get("/v1/audit", summary="Search the audit trail (FHIR Bundle of AuditEvents)",
@@ -71,7 +73,7 @@ def search_audit(
     since: Annotated[str | None, Query(max_length=64, description="unix seconds or ISO 8601")] = None,
     until: Annotated[str | None, Query(max_length=64, description="unix seconds or ISO 8601")] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query(alias="_cursor", ge=1)] = None,
+    cursor: Annotated[int | None, Query(alias="_cursor", ge=1, le=MAX_SEQ)] = None,
 ) -> dict[str, Any]:
     events = runtime.trail.search(patient=patient, practitioner_pid=practitioner, practitioner_hpr=hpr,
                                   legal_entity=legal_entity, issuer=issuer, decision=decision, code=code,
