@@ -1,6 +1,7 @@
 """API fuzzing with schemathesis against the service's own OpenAPI document (in process, ASGI).
 
-Every operation of ``/openapi.json`` gets schema-generated requests, valid (positive) and invalid
+Every operation of ``/openapi.json`` gets schemathesis' coverage-phase requests (boundary values, missing
+and mistyped members, unexpected methods), schema-generated requests, valid (positive) and invalid
 (negative), plus near-valid verify requests built from real tokens (permits, replays, one-character
 mutations), so that the decision document of a permit is checked too. Every answer must:
 
@@ -57,16 +58,16 @@ SCALE = float(os.environ.get("ATTEST_FUZZ_SCALE", "1"))
 #: generated requests per operation and mode (positive, negative); the fixed GET operations without
 #: parameters have exactly one request each
 BUDGET: dict[str, tuple[int, int]] = {
-    "POST /v1/verify": (250, 200),
-    "POST /v1/inspect": (80, 80),
-    "POST /v1/attestations": (80, 80),
-    "GET /v1/profiles/{profile_id}": (30, 30),
-    "GET /v1/audit": (80, 80),
-    "GET /v1/audit/citizen-log": (50, 50),
+    "POST /v1/verify": (500, 400),
+    "POST /v1/inspect": (150, 150),
+    "POST /v1/attestations": (150, 150),
+    "GET /v1/profiles/{profile_id}": (50, 50),
+    "GET /v1/audit": (200, 200),
+    "GET /v1/audit/citizen-log": (100, 100),
 }
 #: near-valid requests built from real tokens (verify) and the example attestation (issuing)
-NEAR_VALID = 120
-NEAR_VALID_ISSUE = 40
+NEAR_VALID = 200
+NEAR_VALID_ISSUE = 60
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 NEGATIVE_CHECKS = [*CHECKS, negative_data_rejection]
@@ -182,7 +183,15 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(run: Run) -> None:
     operations = _operations(run)
     labels = {op.label for op in operations}
     assert set(BUDGET) <= labels, labels
+    coverage = 0
     for op in operations:
+        # schemathesis' coverage phase: deterministic boundary values, missing and wrongly typed members,
+        # unexpected methods (405), for every operation
+        config = run.schema.config.generation_for(operation=op)
+        for case in run.schema.iter_coverage_cases(
+                op, generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], generation_config=config):
+            run.call(case, NEGATIVE_CHECKS, admin_op=_is_admin(op))
+            coverage += 1
         positive, negative = BUDGET.get(op.label, (1, 0))
         _fuzz(run, op, GenerationMode.POSITIVE, max(1, int(positive * SCALE)))
         if negative:
@@ -211,12 +220,13 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(run: Run) -> None:
     for token in replays[:20]:  # replays: a deny, documented like any other
         run.call(verify_op.Case(body={"token": token}, media_type="application/json"), CHECKS, admin_op=False)
 
-    summary = (f"schemathesis: {run.requests} requests over {len(operations)} operations, "
+    summary = (f"schemathesis: {run.requests} requests over {len(operations)} operations ({coverage} from the "
+               f"coverage phase), "
                f"{len(run.failures)} failures; statuses "
                + ", ".join(f"{s}: {n}" for s, n in sorted(run.statuses.items())))
     record(summary)
     assert not run.failures, "\n\n".join(f"{k}\n{v}" for k, v in run.failures.items())
-    assert run.requests >= 1000
+    assert run.requests >= 2000
     assert not any(s >= 500 for s in run.statuses)
     # the generated requests reached the interesting answers, not only validation errors
     assert {200, 201, 400, 401, 404, 422} <= set(run.statuses), run.statuses
