@@ -7,9 +7,8 @@ from __future__ import annotations
 import base64
 import json
 from functools import cache
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 WYCHEPROOF = Path(__file__).resolve().parents[1] / "fixtures" / "wycheproof"
 
