@@ -125,3 +125,11 @@ def test_profiles_command() -> None:
     j = json.loads(run("profiles", "helseid-rar-1.0", "--json").stdout)
     assert j["attestation"]["emit"] == "helseid_rar"
     assert run("profiles", "nope").exit_code == 2
+
+
+def test_token_whitespace_is_not_trimmed_beyond_the_line_ending(tmp_path: Path) -> None:
+    token = make_token()
+    assert run("verify", " " + token, "--trust", TRUST, "--now", str(NOW)).exit_code == 1
+    assert run("verify", "-", "--trust", TRUST, "--now", str(NOW), input=token + "\n").exit_code == 0
+    (tmp_path / "t.jwt").write_text(token + " \n")
+    assert run("verify", str(tmp_path / "t.jwt"), "--trust", TRUST, "--now", str(NOW)).exit_code == 1

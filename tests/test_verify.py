@@ -151,6 +151,8 @@ def test_replay_entries_expire_with_the_token() -> None:
     ({"iat": NOW + 30, "exp": NOW + 600}, []),
     ({"nbf": NOW + 31}, ["token_not_yet_valid"]),
     ({"nbf": NOW}, []),
+    ({"nbf": None}, ["invalid_claim"]),
+    ({"exp": None}, ["missing_claim"]),
     ({"iat": NOW - 3000, "exp": NOW + 601}, ["lifetime_too_long"]),
     ({"iat": NOW - 3000, "exp": NOW + 600}, []),
     ({"iat": NOW, "exp": NOW}, ["invalid_claim"]),

@@ -59,16 +59,18 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _read_token(arg: str) -> str:
-    """``-`` reads standard input; an existing file is read; anything else is the token itself."""
+    """``-`` reads standard input; an existing file is read; anything else is the token itself. Only the
+    line ending of a file or of standard input is removed: other whitespace stays and makes the token
+    malformed, exactly as the library and the service see it."""
     if arg == "-":
-        return sys.stdin.read().strip()
+        return sys.stdin.read().rstrip("\r\n")
     try:
         p = Path(arg)
         if len(arg) < 4096 and p.is_file():
-            return p.read_text(encoding="utf-8").strip()
+            return p.read_text(encoding="utf-8").rstrip("\r\n")
     except (OSError, ValueError):
         pass
-    return arg.strip()
+    return arg
 
 
 def _load_trust(path: Path | None) -> TrustStore | None:

@@ -90,7 +90,8 @@ def print_inspect(console: Console, report: dict[str, Any]) -> None:
             t = times[name]
             meta.add_row(label, f"{t['local']}  ({t['relative']})  [dim]{t['unix']}[/dim]")
     if report.get("summary"):
-        meta.add_row("", Text(report["summary"], style="bold"))
+        expired = "expired" in report["summary"]
+        meta.add_row("", Text(report["summary"], style="bold red" if expired else "bold"))
     if report.get("shape"):
         meta.add_row("shape", _t(report["shape"]))
     console.print(Panel(meta, title="token", title_align="left", box=box.ROUNDED))

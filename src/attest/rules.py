@@ -382,29 +382,38 @@ def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]
 MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 
 
-@kind("toa", lambda p: (int(p.get("max_age", 3600)), int(p.get("min_value", 1_000_000_000))))
-def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
-    """ATT-58a/c: ``toa`` is an integer Unix time; older than ``max_age`` seconds is
-    ``attestation_has_expired`` (no leeway; exactly ``max_age`` is still valid); later than now + leeway is
-    ``toa_in_future``."""
+@kind("unix_time", lambda p: int(p.get("min_value", 1_000_000_000)))
+def unix_time(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    """ATT-58a: an integer Unix time (booleans are not numbers here; an integral float was already made an
+    integer by the model) within ``min_value``..9999-12-31."""
     out: list[Issue] = []
     if value is MISSING or value is None:
         return out
-    max_age, min_value = params
     if isinstance(value, bool) or not isinstance(value, int):
-        out.append(Issue("invalid_field", "", f"toa must be an integer (Unix seconds), not {_json_type(value)}"))
-        return out
-    if not min_value <= value <= MAX_NUMERIC_DATE:
-        out.append(Issue("invalid_field", "", f"toa {value} is outside the plausible range "
-                                         f"{min_value}..{MAX_NUMERIC_DATE}"))
+        out.append(Issue("invalid_field", "", f"{_field(path)} must be an integer (Unix seconds), not "
+                                              f"{_json_type(value)}"))
+    elif not params <= value <= MAX_NUMERIC_DATE:
+        out.append(Issue("invalid_field", "", f"{_field(path)} {value} is outside the plausible range "
+                                              f"{params}..{MAX_NUMERIC_DATE}"))
+    return out
+
+
+@kind("toa", lambda p: (int(p.get("max_age", 3600)), int(p.get("min_value", 1_000_000_000))))
+def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+    """ATT-58c: older than ``max_age`` seconds is ``attestation_has_expired`` (no leeway; exactly ``max_age``
+    is still valid); later than now + leeway is ``toa_in_future``. A value that is not a plausible Unix time
+    is ``unix_time``'s finding (ATT-58a), not this rule's."""
+    out: list[Issue] = []
+    max_age, min_value = params
+    if isinstance(value, bool) or not isinstance(value, int) or not min_value <= value <= MAX_NUMERIC_DATE:
         return out
     age = ctx.now - value
     if age > max_age:
-        out.append(Issue("attestation_has_expired", "", f"attestation_has_expired: the attestation was made {age} s "
-                                                   f"ago; the limit is {max_age} s"))
+        out.append(Issue("attestation_has_expired", "", f"attestation_has_expired: the attestation was made "
+                                                        f"{age} s ago; the limit is {max_age} s"))
     elif value > ctx.now + ctx.profile.leeway:
-        out.append(Issue("toa_in_future", "", f"toa is {value - ctx.now} s in the future; the allowed clock skew is "
-                                         f"{ctx.profile.leeway} s"))
+        out.append(Issue("toa_in_future", "", f"toa is {value - ctx.now} s in the future; the allowed clock skew "
+                                              f"is {ctx.profile.leeway} s"))
     return out
 
 

@@ -67,11 +67,14 @@ class Decision:
 def _numeric_date(payload: dict[str, Any], name: str, errors: list[Finding], required: bool) -> int | None:
     """A NumericDate: a JSON integer (an integral float is accepted), not a boolean, not a string,
     0 < value <= 253402300799."""
-    if name not in payload or payload[name] is None:
-        if required:
+    v = payload.get(name)
+    if v is None:
+        if required:  # absent, or null (as PyJWT's ``require`` counts it)
             errors.append(Finding("missing_claim", "RFC7519-4.1", name, f"claim {name!r} is required"))
+        elif name in payload:  # an optional claim that is present must still be a NumericDate
+            errors.append(Finding("invalid_claim", "RFC7519-2", name,
+                                  f"claim {name!r} must be an integer NumericDate, not null"))
         return None
-    v = payload[name]
     if isinstance(v, float) and math.isfinite(v) and v.is_integer():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):

@@ -99,12 +99,7 @@ def test_library_target_conforms(corpus: Corpus) -> None:
     assert result.ok, [(r.case.id, r.reason) for r in result.results if r.mismatch]
     counts = result.counts()
     assert counts["skip"] == 0 and counts["pass"] == len(corpus)
-    assert {r.case.id for r in result.results if r.notes} == {
-        "rule-att-58a-toa-string",
-        "rule-att-58a-toa-boolean",
-        "rule-att-58a-toa-fraction",
-        "attack-j2-toa-1e308",
-    }
+    assert {r.case.id for r in result.results if r.notes} == set()  # rule ids agree too
 
 
 def test_no_network_access_while_verifying_the_corpus(

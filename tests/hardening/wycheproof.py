@@ -1,16 +1,16 @@
-"""Access to the vendored Wycheproof JOSE vectors (``../shared/testdata/wycheproof``, Apache-2.0,
-unchanged)."""
+"""Access to the Wycheproof JOSE vectors, vendored unchanged in ``tests/fixtures/wycheproof/`` (Apache-2.0,
+see LICENSE and SOURCE there; copied from the project's reference material ``shared/testdata/wycheproof``,
+so that the suite runs from any clone)."""
 
 from __future__ import annotations
 
 import base64
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from ..support.tokens import SHARED
-
-WYCHEPROOF = SHARED / "testdata" / "wycheproof"
+WYCHEPROOF = Path(__file__).resolve().parents[1] / "fixtures" / "wycheproof"
 
 
 @cache

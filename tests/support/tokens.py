@@ -18,8 +18,9 @@ from attest.jose import sign_compact
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ROOT / "keys_example"
+#: the project's reference material, when this checkout sits beside it (tests that compare against it skip
+#: otherwise; everything the suite needs is vendored or packaged)
 SHARED = ROOT.parent / "shared"
-SPEC_EXAMPLES = SHARED / "spec" / "examples"
 AUDIENCE = "nhn:pjd"
 #: a fixed evaluation time (2027-01-15T08:00:00Z) so that tests are deterministic
 NOW = 1_800_000_000
@@ -133,4 +134,9 @@ def make_token(attestation: Any = None, *, org_name: str = "fagersta", header: d
 
 
 def spec_example(name: str) -> dict[str, Any]:
-    return json.loads((SPEC_EXAMPLES / name).read_text(encoding="utf-8"))
+    """One of the four examples of the data-model specification (``example-1-gp.json``, …), from the
+    package's copy (``attest/data/spec_examples.json``)."""
+    from importlib import resources
+
+    data = json.loads(resources.files("attest").joinpath("data", "spec_examples.json").read_text(encoding="utf-8"))
+    return copy.deepcopy(data["examples"][name.removesuffix(".json")])
