@@ -170,7 +170,9 @@ def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
     orjson refuses invalid or BOM-prefixed UTF-8, encoded and escaped lone surrogates, NaN/Infinity,
     trailing data and control characters exactly where the strict parse does, and builds equal values for
     strings, integers up to 64 bits, booleans and null (tests/hardening/test_jose_fast.py). Three things
-    it does not check are checked here: floats (see :func:`_plain`), depth, and duplicate member names.
+    it does not check are checked here: floats (see :func:`_plain`), depth, and duplicate member names;
+    for text that is exactly what orjson writes back, all three follow from that equality and the indented
+    form (see the comments).
     Duplicates: every member has exactly one structural ``:``, and other colons of the text lie inside
     strings, raw or as the escape ``\\u003a``. Re-serialising the parsed object writes one ``:`` per member
     kept plus the colons of the strings kept. So ``colons(text) + escaped_colons(text) ==
@@ -179,7 +181,18 @@ def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
     was dropped, escapes counted that decoded to something else)."""
     try:
         obj = orjson.loads(raw)
-        if type(obj) is not dict or not _plain(obj, 1, max_depth):
+        if type(obj) is not dict:
+            return None
+        if orjson.dumps(obj) == raw:
+            # The text is what orjson writes for the value it read (compact JSON as most signers write
+            # it): then no member was dropped, and every number reads back the same in any correctly
+            # rounding parser (the standard library's). Depth: orjson indents each member by two spaces
+            # per enclosing container, so a container nested deeper than max_depth stands on a line
+            # indented by at least 2 * max_depth spaces (strings cannot hold a raw line break).
+            if b"\n" + b" " * (2 * max_depth) in orjson.dumps(obj, option=orjson.OPT_INDENT_2):
+                return None
+            return obj
+        if not _plain(obj, 1, max_depth):
             return None
         colons = raw.count(b":")
         if b"\\" in raw:

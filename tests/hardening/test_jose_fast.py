@@ -17,6 +17,7 @@ import json
 import re
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -142,6 +143,39 @@ def json_bytes(draw: st.DrawFn) -> bytes:
     return raw
 
 
+@st.composite
+def canonical_text(draw: st.DrawFn, depth: int = 0) -> bytes:
+    """Text as orjson writes it (compact, its escapes, its number spelling), where the fast path takes the
+    equality shortcut; objects may repeat a name, and nesting goes past the depth limits."""
+    kind = draw(st.integers(0, 6 if depth < 14 else 2))
+    if kind == 0:
+        return orjson.dumps(draw(STRINGS.filter(lambda t: not any(0xD800 <= ord(c) <= 0xDFFF for c in t))))
+    if kind == 1:
+        return orjson.dumps(draw(st.one_of(st.integers(-(2**63), 2**64 - 1),
+                                           st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+                                           st.none())))
+    if kind == 2 and depth > 0:
+        return b"[]" if draw(st.booleans()) else b"{}"
+    if kind in (3, 4) or depth == 0:
+        members = draw(st.lists(st.tuples(KEYS.filter(lambda t: not any(0xD800 <= ord(c) <= 0xDFFF for c in t)),
+                                          st.deferred(lambda: canonical_text(depth + 1))), max_size=4))
+        if members and draw(st.integers(0, 3)) == 0:
+            members.append((members[0][0], draw(canonical_text(depth + 1))))
+        return b"{" + b",".join(orjson.dumps(k) + b":" + v for k, v in members) + b"}"
+    return b"[" + b",".join(draw(st.lists(st.deferred(lambda: canonical_text(depth + 1)), max_size=3))) + b"]"
+
+
+@settings(SETTINGS, max_examples=200)
+@given(raw=canonical_text(), max_depth=st.sampled_from([1, 2, 3, 5, 12]))
+def test_fast_json_equals_the_reference_on_canonical_text(raw: bytes, max_depth: int) -> None:
+    limits = JoseLimits(max_json_depth=max_depth)
+    reference = _outcome(_strict_json_object, raw, "payload", limits)
+    assert _outcome(strict_json_object, raw, "payload", limits) == reference
+    fast = _fast_json_object(raw, max_depth)
+    if fast is not None:
+        assert reference == ("parsed", _typed(fast))
+
+
 @SETTINGS
 @given(raw=json_bytes(), max_depth=st.sampled_from([1, 2, 3, 12]))
 def test_fast_json_equals_the_reference(raw: bytes, max_depth: int) -> None:
@@ -167,6 +201,7 @@ def test_duplicates_found_by_colon_count_are_refused(raw: bytes) -> None:
 @pytest.mark.parametrize("raw", [
     b'{"a":"urn:oid:1.2","b":"https://x"}', b'{"a":"\\u003a"}', b'{"a:b":[{"c":"d:e"}],"f":null}',
     b'{"a":"\\ud834\\udd1e","b":true,"c":-9223372036854775808,"d":18446744073709551615}',
+    b'{"a":1.5,"b":[-0.0,1e-7,1.7976931348623157e+308],"c":{"d":[[[[[[[[[{}]]]]]]]]]}}',
 ])
 def test_fast_path_answers_the_common_cases(raw: bytes) -> None:
     fast = _fast_json_object(raw, 12)
@@ -174,8 +209,9 @@ def test_fast_path_answers_the_common_cases(raw: bytes) -> None:
 
 
 @pytest.mark.parametrize("raw", [
-    b'{"a":1.5}', b'{"a":18446744073709551616}', b'{"a":-9223372036854775809}', b'{"a":1e400}',
+    b'{"a":1.50}', b'{"a":1E2}', b'{"a":18446744073709551616}', b'{"a":-9223372036854775809}', b'{"a":1e400}',
     b'{"a":"\\ud800"}', b'\xef\xbb\xbf{}', b'{"a":NaN}', b'{"a":' + b"[" * 12 + b"]" * 12 + b"}",
+    b'{"a":[[[[[[[[[[[{}]]]]]]]]]]]}', b'{"a": 1.5}',
 ])
 def test_fast_path_hands_over_where_orjson_differs(raw: bytes) -> None:
     assert _fast_json_object(raw, 12) is None
