@@ -711,10 +711,6 @@ def compile_rule(entry: dict[str, Any], where: str) -> CompiledRule:
                         str(entry.get("description", "")))
 
 
-#: runs one group over the attestation, appending findings: ``(attestation, ctx, errors, warnings)``
-GroupRunner = Callable[[dict[str, Any], RuleContext, list[Finding], list[Finding]], None]
-
-
 @dataclass(frozen=True, slots=True)
 class RuleGroup:
     """Rules that share a path, so the path is resolved once per verification."""
@@ -723,21 +719,31 @@ class RuleGroup:
     #: the concrete path when ``steps`` has no wildcard (then it is resolved without building strings)
     static_path: str | None
     rules: tuple[CompiledRule, ...]
-    #: the group compiled into one closure (built once, by :func:`group_rules`)
-    run: GroupRunner | None = None
 
 
-def group_rules(rules: tuple[CompiledRule, ...]) -> tuple[RuleGroup, ...]:
-    """Group ``rules`` by path, groups in order of first appearance, rules in profile order; each group is
-    compiled into one closure that resolves its path and calls its rules' kinds (see :func:`_compile`)."""
+#: runs a profile's grouped rules: ``(ctx, errors, warnings)``; findings are appended
+Evaluator = Callable[["RuleContext", list[Finding], list[Finding]], None]
+
+
+class RuleGroups(tuple[RuleGroup, ...]):
+    """The groups of a rule set, in order, with the evaluator compiled for them (see :func:`_compile`)."""
+
+    evaluator: Evaluator
+    #: the evaluator's generated source (for reading and debugging; no profile text is pasted into it)
+    source: str
+
+
+def group_rules(rules: tuple[CompiledRule, ...]) -> RuleGroups:
+    """Group ``rules`` by path, groups in order of first appearance, rules in profile order, and compile
+    the evaluator for them once."""
     by_steps: dict[tuple[str, ...], list[CompiledRule]] = {}
     for rule in rules:
         by_steps.setdefault(rule.steps, []).append(rule)
-    out = []
-    for steps, group in by_steps.items():
-        static_path = None if "*" in steps else ".".join(("attestation", *steps))
-        out.append(RuleGroup(steps, static_path, tuple(group), _compile(steps, static_path, tuple(group))))
-    return tuple(out)
+    groups = RuleGroups(
+        RuleGroup(steps, None if "*" in steps else ".".join(("attestation", *steps)), tuple(group))
+        for steps, group in by_steps.items())
+    groups.evaluator, groups.source = _compile(groups)
+    return groups
 
 
 def _record(rule: CompiledRule, issues: Sequence[Issue], path: str,
@@ -751,96 +757,115 @@ def _record(rule: CompiledRule, issues: Sequence[Issue], path: str,
             errors.append(finding)
 
 
-def _compile(steps: tuple[str, ...], static_path: str | None, rules: tuple[CompiledRule, ...]) -> GroupRunner:
-    """One closure for a group: the rules' (kind function, params, rule) bound in a tuple, the path resolved
-    by a specialised step chain, and for a ``prefix[*].suffix`` path the concrete paths
-    (``attestation.patients[3].identifier``) built once per index and kept (they depend on nothing else).
-    Same resolution, order and findings as :func:`_evaluate_reference` (tests/test_rules.py compares them
-    on generated attestations)."""
-    calls = tuple((r.fn, r.params, r) for r in rules)
+def _extend_paths(paths: list[str], head: str, tail: str, n: int) -> None:
+    while len(paths) < n:
+        paths.append(f"{head}[{len(paths)}]{tail}")
 
-    def apply(value: Any, ctx: RuleContext, path: str, errors: list[Finding], warnings: list[Finding]) -> None:
-        for fn, params, rule in calls:
-            issues = fn(value, params, ctx, path)
-            if issues:
-                _record(rule, issues, path, errors, warnings)
 
-    if static_path is not None:
-        resolve_static = _static_resolver(steps)
+def _compile(groups: tuple[RuleGroup, ...]) -> tuple[Evaluator, str]:
+    """Generate one function that evaluates every group in order, as straight-line code: each path
+    resolved once (objects on the way kept in locals and shared between groups), each rule one direct call
+    of its kind with its prepared params, findings recorded only when a kind reports some. For a
+    ``prefix[*].suffix`` path the concrete paths (``attestation.patients[3].identifier``) are built once per
+    index and kept. The source refers to kinds, params, rules, member names and paths through generated
+    names only (no profile text is pasted into code). It resolves exactly like :func:`_resolve_static`
+    (static paths) and :func:`resolve` (wildcards), so it reports what :func:`_evaluate_reference` reports,
+    in the same order (tests/test_rules.py compares them on generated attestations); an attestation that
+    is not a plain object, and paths with several wildcards, are left to the reference code."""
+    ns: dict[str, Any] = {"MISSING": MISSING, "UNREACHABLE": _UNREACHABLE, "record": _record,
+                          "extend_paths": _extend_paths, "reference": _evaluate_reference,
+                          "group_reference": _evaluate_group_reference, "groups": groups}
+    names: dict[Any, str] = {}
 
-        def run_static(root: dict[str, Any], ctx: RuleContext, errors: list[Finding],
-                       warnings: list[Finding]) -> None:
-            value = resolve_static(root)
-            if value is not _UNREACHABLE:
-                apply(value, ctx, static_path, errors, warnings)
-        return run_static
+    def name(obj: Any, prefix: str) -> str:
+        """A generated name bound to ``obj`` in the namespace (one per distinct object)."""
+        key = (prefix, id(obj))
+        if key not in names:
+            names[key] = f"{prefix}{len(names)}"
+            ns[names[key]] = obj
+        return names[key]
 
-    star = steps.index("*")
-    if "*" in steps[star + 1:]:  # several wildcards: the general resolver
-        def run_general(root: dict[str, Any], ctx: RuleContext, errors: list[Finding],
-                        warnings: list[Finding]) -> None:
-            for path, value in resolve(root, steps):
-                apply(value, ctx, path, errors, warnings)
-        return run_general
+    lines = ["def evaluate(ctx, errors, warnings):",
+             "    root = ctx.attestation",
+             "    if type(root) is not dict:",
+             "        reference(groups, ctx, errors, warnings)",
+             "        return"]
+    # static resolution: a local per path prefix, computed once (kinds never change the attestation)
+    nodes: dict[tuple[str, ...], str] = {(): "root"}
 
-    prefix, suffix = steps[:star], steps[star + 1:]
-    head = ".".join(("attestation", *prefix))
-    tail = "".join(f".{s}" for s in suffix)
-    paths: list[str] = []
-
-    def run_star(root: dict[str, Any], ctx: RuleContext, errors: list[Finding], warnings: list[Finding]) -> None:
-        # resolve(): every prefix step needs an object, the wildcard a list, every suffix step but the last
-        # an object (an absent last step is MISSING)
-        node: Any = root
-        for step in prefix:
-            if not isinstance(node, dict):
-                return
-            node = node.get(step, MISSING)
-        if not isinstance(node, list):
-            return
-        while len(paths) < len(node):
-            paths.append(f"{head}[{len(paths)}]{tail}")
-        for i, value in enumerate(node):
-            for step in suffix:
-                if not isinstance(value, dict):
-                    break
-                value = value.get(step, MISSING)
+    def static_node(steps: tuple[str, ...]) -> str:
+        if steps not in nodes:
+            parent = static_node(steps[:-1])
+            local = f"n{len(nodes)}"
+            step = name(steps[-1], "k")
+            if parent == "root":  # known to be a plain object here
+                lines.append(f"    {local} = root.get({step}, MISSING)")
             else:
-                apply(value, ctx, paths[i], errors, warnings)
-    return run_star
+                lines.append(f"    {local} = {parent}.get({step}, MISSING) if type({parent}) is dict else UNREACHABLE")
+            nodes[steps] = local
+        return nodes[steps]
 
+    def calls(indent: str, value: str, path: str, rules: tuple[CompiledRule, ...]) -> None:
+        for rule in rules:
+            fn, params, r = name(rule.fn, "fn"), name(rule.params, "params"), name(rule, "rule")
+            lines.append(f"{indent}issues = {fn}({value}, {params}, ctx, {path})")
+            lines.append(f"{indent}if issues:")
+            lines.append(f"{indent}    record({r}, issues, {path}, errors, warnings)")
 
-def _static_resolver(steps: tuple[str, ...]) -> Callable[[Any], Any]:
-    """:func:`_resolve_static` for a fixed path, unrolled for the usual lengths."""
-    if len(steps) == 0:
-        return lambda root: root
-    if len(steps) == 1:
-        (a,) = steps
-
-        def one(root: Any) -> Any:
-            return root.get(a, MISSING) if type(root) is dict else _UNREACHABLE
-        return one
-    if len(steps) == 2:
-        a, b = steps
-
-        def two(root: Any) -> Any:
-            if type(root) is not dict:
-                return _UNREACHABLE
-            node = root.get(a, MISSING)
-            return node.get(b, MISSING) if type(node) is dict else _UNREACHABLE
-        return two
-    return lambda root: _resolve_static(root, steps)
+    for g, group in enumerate(groups):
+        lines.append(f"    # group {g}")
+        if group.static_path is not None:
+            local = static_node(group.steps)
+            path = name(group.static_path, "path")
+            if local == "root":
+                calls("    ", "root", path, group.rules)
+            else:
+                lines.append(f"    if {local} is not UNREACHABLE:")
+                calls("        ", local, path, group.rules)
+            continue
+        star = group.steps.index("*")
+        if "*" in group.steps[star + 1:]:
+            lines.append(f"    group_reference(groups[{g}], ctx, errors, warnings)")
+            continue
+        prefix, suffix = group.steps[:star], group.steps[star + 1:]
+        # resolve(): every prefix step needs an object (isinstance), the wildcard a list, every suffix step
+        # an object before it; an absent last step is MISSING
+        lines.append("    node = root")
+        indent = "    "
+        for step in prefix:
+            lines.append(f"{indent}if isinstance(node, dict):")
+            indent += "    "
+            lines.append(f"{indent}node = node.get({name(step, 'k')}, MISSING)")
+        paths = name([], "paths")
+        head = name(".".join(("attestation", *prefix)), "head")
+        tail = name("".join(f".{s}" for s in suffix), "tail")
+        lines.append(f"{indent}if isinstance(node, list):")
+        indent += "    "
+        lines.append(f"{indent}if len({paths}) < len(node):")
+        lines.append(f"{indent}    extend_paths({paths}, {head}, {tail}, len(node))")
+        lines.append(f"{indent}for i, value in enumerate(node):")
+        indent += "    "
+        for step in suffix:
+            lines.append(f"{indent}if isinstance(value, dict):")
+            indent += "    "
+            lines.append(f"{indent}value = value.get({name(step, 'k')}, MISSING)")
+        lines.append(f"{indent}path = {paths}[i]")
+        calls(indent, "value", "path", group.rules)
+    if len(lines) == 5:
+        lines.append("    pass")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<attest rules>", "exec"), ns)  # noqa: S102 - source generated above, from names only
+    evaluator: Evaluator = ns["evaluate"]
+    return evaluator, source
 
 
 def evaluate_groups(groups: tuple[RuleGroup, ...], ctx: RuleContext,
                     errors: list[Finding], warnings: list[Finding]) -> None:
     """Run grouped rules over ``ctx.attestation``; append findings (see :func:`evaluate`)."""
-    root = ctx.attestation
-    for group in groups:
-        if group.run is not None:
-            group.run(root, ctx, errors, warnings)
-        else:
-            _evaluate_group_reference(group, ctx, errors, warnings)
+    if isinstance(groups, RuleGroups):
+        groups.evaluator(ctx, errors, warnings)
+    else:
+        _evaluate_reference(groups, ctx, errors, warnings)
 
 
 def _evaluate_group_reference(group: RuleGroup, ctx: RuleContext,
