@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attest.identifiers import (
     OID_DNR,
@@ -186,3 +188,12 @@ def test_checksum_uses_the_published_weights() -> None:
                         r2 == 0 and r1 != 0 and allow_2032 and r1 in (1, 2, 3))
             assert _checksum(value, allow_2032) == expected, value
     assert len(seen) == 121  # every pair of remainders occurred
+
+
+@settings(max_examples=500, deadline=None)
+@given(rest=st.one_of(st.text(max_size=30), st.from_regex(r"[0-2](\.[0-9]{1,3}){1,8}", fullmatch=True),
+                      st.sampled_from(["oid:1.2", "urn:oid:1.2", "x.x.x.9151", "1.2.", "3.1", "", "1.02"])))
+def test_systems_spelled_urn_oid_are_already_normal(rest: str) -> None:
+    """model.normalise skips normalize_system for systems that start with 'urn:oid:' (lower case): for those
+    it is the identity."""
+    assert normalize_system("urn:oid:" + rest) == "urn:oid:" + rest

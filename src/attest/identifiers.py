@@ -176,10 +176,27 @@ def check_person_number(
     expected = _BASE_BY_SYSTEM.get(system)
     if expected is None:
         return PersonCheck(False, None, "not a person-identifier system")
-    shape = classify_person_number(value)
-    if shape is None:
-        return PersonCheck(False, None, "the date part fits no F-, D-, H- or FH-number")
-    base, offset = shape
+    # classify_person_number, on the byte values (digit + 48) of the 11 ASCII digits checked above
+    d = value.encode("ascii")
+    day = d[0] * 10 + d[1] - 528
+    month = d[2] * 10 + d[3] - 528
+    if d[0] >= 56:  # first digit 8 or 9
+        base, offset = "FH", 0
+    else:
+        if 1 <= day <= 31:
+            base = "F"
+        elif 41 <= day <= 71:
+            base = "D"
+        else:
+            return PersonCheck(False, None, "the date part fits no F-, D-, H- or FH-number")
+        if 1 <= month <= 12:
+            offset = 0
+        elif 41 <= month <= 52:
+            offset = 40
+        elif 81 <= month <= 92:
+            offset = 80
+        else:
+            return PersonCheck(False, None, "the date part fits no F-, D-, H- or FH-number")
     kind: PersonKind
     if base == "FH":
         kind = "FH"
@@ -203,11 +220,9 @@ def check_person_number(
     ok, rule_2032 = _checksum(value, allow_2032)
     if not ok:
         return PersonCheck(False, kind, "control digits do not match (mod 11)")
-    if kind != "FH":
-        day = int(value[0:2]) - (40 if base == "D" else 0)
-        month = int(value[2:4]) - offset
-        if not _date_exists(day, month, int(value[4:6]), int(value[6:9])):
-            return PersonCheck(False, kind, "the birth date does not exist")
+    if kind != "FH" and not _date_exists(day - 40 if base == "D" else day, month - offset,
+                                         d[4] * 10 + d[5] - 528, d[6] * 100 + d[7] * 10 + d[8] - 5328):
+        return PersonCheck(False, kind, "the birth date does not exist")
     return _VALID[kind, rule_2032]
 
 

@@ -69,9 +69,6 @@ class Located:
 def locate(payload: dict[str, Any], shapes: tuple[str, ...] = SHAPES) -> tuple[Located | None, str]:
     """Find the attestation in a verified payload, trying ``shapes`` in order. Returns the location and,
     when nothing usable was found, a reason for ``missing_attestation``."""
-    reason = "the token has no attestation (claim 'attestation'"
-    reason += ", 'authorization_details' element of type " + RAR_TYPE if "authorization_details" in shapes else ""
-    reason += ", or the categories at the top level)" if "flat" in shapes else ")"
     for shape in shapes:
         if shape == "attestation" and "attestation" in payload:
             raw = payload["attestation"]
@@ -91,6 +88,9 @@ def locate(payload: dict[str, Any], shapes: tuple[str, ...] = SHAPES) -> tuple[L
         if shape == "flat" and any(k in payload for k in ("practitioner", "care_relation", "care_relationship",
                                                              "care-relation", "care-relationship")):
             return Located("flat", "", payload), ""
+    reason = "the token has no attestation (claim 'attestation'"
+    reason += ", 'authorization_details' element of type " + RAR_TYPE if "authorization_details" in shapes else ""
+    reason += ", or the categories at the top level)" if "flat" in shapes else ")"
     return None, reason
 
 
@@ -191,7 +191,8 @@ def _fields(value: Any, category: _Category, where: str, index: int | None, conf
                     path = f"{where}[{index}]"
                 struct = _rekey(sub, sub_keys.keymap, f"{path}.{name}", conflicts)
             system = struct.get("system")
-            if isinstance(system, str):
+            # normalize_system leaves a system already spelled 'urn:oid:...' as it is (the usual case)
+            if isinstance(system, str) and not system.startswith("urn:oid:"):
                 struct["system"] = normalize_system(system)
             out[name] = struct
     dr = out.get("decision_ref")

@@ -33,11 +33,12 @@ from .identifiers import (
     check_person_number,
     check_resh_id,
     is_absolute_uri,
+    is_ascii_digits,
     normalize_system,
     redact_identity_numbers,
     same_hpr_number,
 )
-from .model import get, iter_patients
+from .model import get
 from .trust import Issuer
 
 if TYPE_CHECKING:
@@ -62,8 +63,11 @@ class Issue(NamedTuple):
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class RuleContext:
+class RuleContext(NamedTuple):
+    """What kinds see besides the value: the evaluation time, the profile, the issuer whose key verified the
+    token, the verify context and the whole (normalised) attestation. Built once per verification (a named
+    tuple: cheap to build, read-only)."""
+
     now: int
     profile: Profile
     issuer: Issuer | None
@@ -300,7 +304,7 @@ def _prepare_code_system(p: dict[str, Any]) -> _CodeSystemParams:
 
 
 @kind("code_system", _prepare_code_system)
-def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> list[Issue]:
+def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if not isinstance(value, dict):
         return out
@@ -323,7 +327,7 @@ def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: s
 
 
 @kind("code_value", lambda p: tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])))
-def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """The code must be in the list of its system when we hold a complete list for that system; for
     systems without a list the code only has to be non-empty."""
     out: list[Issue] = []
@@ -347,7 +351,7 @@ def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Iss
 
 
 @kind("one_of", lambda p: (tuple(p["members"]), p.get("code", "missing_care_relation_detail")))
-def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if not isinstance(value, dict):
         return out
@@ -358,7 +362,7 @@ def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
 
 
 @kind("decision_ref", lambda p: int(p.get("max_id_length", 256)))
-def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-46: a reference to the local access decision: an object with a non-empty string ``id``."""
     out: list[Issue] = []
     if value is MISSING or value is None:
@@ -378,7 +382,7 @@ def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> list[I
 
 
 @kind("boolean", lambda p: (p.get("code", "invalid_field"), bool(p.get("required", False))))
-def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     code, is_required = params
     if value is MISSING or value is None:
@@ -396,7 +400,7 @@ MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @kind("toa", lambda p: (int(p.get("max_age", 3600)), int(p.get("min_value", 1_000_000_000))))
-def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-58a/c: ``toa`` is an integer Unix time; older than ``max_age`` seconds is
     ``attestation_has_expired`` (no leeway; exactly ``max_age`` is still valid); later than now + leeway is
     ``toa_in_future``."""
@@ -428,7 +432,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 
 @kind("free_text", lambda p: (tuple(p.get("members", ("name", "text", "description"))),
                               int(p.get("max_length", 256))))
-def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """Free text (``name``, ``text``, ``description``): a string of at most ``max_length`` characters
     without control or bidi-override characters (RULES.md b.14, f.22)."""
     out: list[Issue] = []
@@ -449,7 +453,7 @@ def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issu
 
 
 @kind("non_empty_text", lambda p: str(p.get("member", "text")))
-def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if isinstance(value, dict) and not (isinstance(value.get(params), str) and value[params].strip()):
         out.append(Issue("invalid_field", f".{params}", f"{_field(path)}.{params} should be a non-empty text"))
@@ -457,7 +461,7 @@ def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list
 
 
 @kind("absent", lambda p: str(p.get("reason", "")))
-def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if value is not MISSING and value is not None:
         reason = f": {params}" if params else ""
@@ -466,7 +470,7 @@ def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
 
 
 @kind("pattern", lambda p: (re.compile(p["regex"]), p.get("code", "invalid_field"), p.get("hint", "")))
-def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     regex, code, hint = params
     if isinstance(value, str) and regex.fullmatch(value) is None:
@@ -477,7 +481,7 @@ def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]
 @kind("no_deprecated", lambda p: (tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])),
                                   frozenset(e.system for name in p.get("system_sets", [])
                                             for e in codes_mod.system_sets()[name].values() if e.deprecated)))
-def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """Issuing: retired codes and code systems are accepted on verify but never issued."""
     out: list[Issue] = []
     if not isinstance(value, dict):
@@ -497,7 +501,7 @@ def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> list[
 # --- advisories (warnings) -----------------------------------------------------------------------------
 
 @kind("btg_user_selected")
-def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-41: break-the-glass access bypasses the standard rules, so it is normally self-selected."""
     out: list[Issue] = []
     if not isinstance(value, dict):
@@ -510,7 +514,7 @@ def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> l
 
 
 @kind("authorization_without_hpr")
-def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-32 (derived): an authorisation must exist in HPR, so one without an HPR number is suspicious."""
     out: list[Issue] = []
     if isinstance(value, dict) and value.get("authorization") is not None and value.get("hpr_nr") is None:
@@ -520,7 +524,7 @@ def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: s
 
 
 @kind("care_relation_advisory", lambda p: frozenset(p.get("non_care_codes", ())))
-def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """RULES.md c.3: non-care decision templates, and explicit templates that were not self-selected."""
     out: list[Issue] = []
     if not isinstance(value, dict):
@@ -549,7 +553,7 @@ def _no_context(what: str, rule_hint: str) -> Issue:
 
 
 @kind("context_pid", lambda p: bool(p.get("warn_if_absent", True)))
-def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-11: the attested practitioner is the user authenticated for this request."""
     out: list[Issue] = []
     pid = ctx.context.authenticated_pid
@@ -566,7 +570,7 @@ def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Is
 
 
 @kind("context_hpr", lambda p: bool(p.get("warn_if_absent", False)))
-def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-29b: when the login names an HPR number, the attestation carries the same one."""
     out: list[Issue] = []
     hpr = ctx.context.authenticated_hpr
@@ -575,6 +579,8 @@ def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Is
             out.append(_no_context("context.authenticated_hpr", "the HPR binding (ATT-29b)"))
         return out
     attested = value.get("id") if isinstance(value, dict) else None
+    if type(attested) is str and attested == hpr and is_ascii_digits(attested, 1, 9):  # the usual case
+        return NO_ISSUES
     if not isinstance(attested, str):
         out.append(Issue("hpr_mismatch", "", "the authenticated user has an HPR number but the attestation has "
                                         "no practitioner.hpr_nr"))
@@ -584,7 +590,7 @@ def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Is
 
 
 @kind("context_patient", lambda p: bool(p.get("warn_if_absent", False)))
-def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-4: the patient the request asks for is one of the attested patients (ATT-6: an attestation
     without patients does not unlock one patient's data)."""
     out: list[Issue] = []
@@ -593,7 +599,16 @@ def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> lis
         if params:
             out.append(_no_context("context.patient_id", "the patient binding (ATT-4)"))
         return out
-    ids = [get(p, "identifier", "id") for _, p in iter_patients(ctx.attestation)]
+    ids: list[Any] = []
+    patients = ctx.attestation.get("patients")
+    if isinstance(patients, list):
+        for p in patients:
+            if isinstance(p, dict):
+                identifier = p.get("identifier")
+                ident = identifier.get("id") if isinstance(identifier, dict) else None
+                if ident == patient:
+                    return NO_ISSUES
+                ids.append(ident)
     if patient not in ids:
         out.append(Issue("patient_not_in_attestation", "",
                     "the requested patient is not among patients[].identifier" if ids else
@@ -602,7 +617,7 @@ def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> lis
 
 
 @kind("issuer_legal_entity")
-def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-13/ATT-2: the signer may attest for this legal entity (trust store ``legal_entities``)."""
     out: list[Issue] = []
     if ctx.issuer is None or not isinstance(value, dict):
@@ -616,7 +631,7 @@ def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) ->
 
 
 @kind("issuer_member")
-def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-12: the organisation has Helsenett membership (trust store ``member``)."""
     out: list[Issue] = []
     if ctx.issuer is None:
