@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attest.identifiers import (
     OID_DNR,
@@ -12,6 +14,7 @@ from attest.identifiers import (
     check_resh_id,
     classify_person_number,
     is_absolute_uri,
+    is_ascii_digits,
     mask,
     normalize_system,
     same_hpr_number,
@@ -153,3 +156,44 @@ def test_classify_and_mask() -> None:
     assert classify_person_number("15890099944") == ("F", 80)
     assert classify_person_number("91234567890") == ("FH", 0)
     assert mask("20086600138") == "200866*****"
+
+
+def test_ascii_digits_are_exactly_0_to_9() -> None:
+    """Every character of the Basic Multilingual Plane and the digit blocks above it: only 0-9 count as
+    digits (no superscripts, fullwidth, Arabic-Indic or other Unicode digits)."""
+    chars = [chr(c) for c in [*range(0xD800), *range(0xE000, 0x10000), *range(0x1D7CE, 0x1D800)]]
+    assert [c for c in chars if is_ascii_digits(c, 1, 1)] == list("0123456789")
+    assert is_ascii_digits("0123456789", 10, 10) and not is_ascii_digits("012345678", 10, 10)
+    assert not is_ascii_digits("", 0, 9) and not is_ascii_digits("1 2", 1, 9) and not is_ascii_digits("1_2", 1, 9)
+
+
+def test_checksum_uses_the_published_weights() -> None:
+    """_checksum spells the weighted sums out; compare it with the weights themselves on random numbers
+    and on every number whose remainders fall in each case (0, 1-3 with and without the 2032 rule, 4-10)."""
+    import random
+    from operator import mul
+
+    from attest.identifiers import _W1, _W2, _checksum
+
+    rng = random.Random(2032)
+    seen: set[tuple[int, int]] = set()
+    for _ in range(50_000):
+        value = f"{rng.randrange(10**11):011d}"
+        d = [int(c) for c in value]
+        r1 = (sum(map(mul, _W1, d)) + d[9]) % 11
+        r2 = (sum(map(mul, _W2, d)) + d[10]) % 11
+        seen.add((r1, r2))
+        for allow_2032 in (False, True):
+            expected = ((r2 == 0 and (r1 == 0 or (allow_2032 and r1 in (1, 2, 3)))),
+                        r2 == 0 and r1 != 0 and allow_2032 and r1 in (1, 2, 3))
+            assert _checksum(value, allow_2032) == expected, value
+    assert len(seen) == 121  # every pair of remainders occurred
+
+
+@settings(max_examples=500, deadline=None)
+@given(rest=st.one_of(st.text(max_size=30), st.from_regex(r"[0-2](\.[0-9]{1,3}){1,8}", fullmatch=True),
+                      st.sampled_from(["oid:1.2", "urn:oid:1.2", "x.x.x.9151", "1.2.", "3.1", "", "1.02"])))
+def test_systems_spelled_urn_oid_are_already_normal(rest: str) -> None:
+    """model.normalise skips normalize_system for systems that start with 'urn:oid:' (lower case): for those
+    it is the identity."""
+    assert normalize_system("urn:oid:" + rest) == "urn:oid:" + rest

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from attest import model
 from attest.model import locate, normalise, to_helseid_rar
 
+from .hardening.test_properties import attestations
 from .support.tokens import valid_attestation
 
 
@@ -70,3 +76,32 @@ def test_helseid_rar_emission_is_slim() -> None:
     assert rar["care_relationship"]["decision_ref"] == {"id": "fagersta-0001", "user_selected": False}
     assert rar["patients"] == [{}]
     assert "toa" not in rar
+
+
+def _typed(value: object) -> object:
+    """Comparable form that keeps member order and tells 1, 1.0 and True apart."""
+    if isinstance(value, dict):
+        return [(k, _typed(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return ("list", [_typed(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.one_of(attestations, st.just(valid_attestation())))
+def test_spec_spelled_fast_path_equals_the_key_map_path(raw: dict[str, Any]) -> None:
+    """normalise copies objects whose keys are all spec spellings as they are; with that shortcut switched
+    off (every object through the key map) the result and the findings are the same."""
+    fast, fast_findings = normalise(raw)
+    shortcuts = [model._TOP_KEYS, *model._STRUCT_KEYS.values(), model._DECISION_REF_KEYS,
+                 *(c.keys for c in (model._PRACTITIONER, model._CARE_RELATION, model._PATIENT))]
+    saved = [k.spec for k in shortcuts]
+    try:
+        for k in shortcuts:
+            k.spec = frozenset()
+        slow, slow_findings = normalise(raw)
+    finally:
+        for k, spec in zip(shortcuts, saved, strict=True):
+            k.spec = spec
+    assert _typed(fast) == _typed(slow)
+    assert fast_findings == slow_findings

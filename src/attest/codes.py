@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -31,8 +31,9 @@ class CodeList:
     deprecated: frozenset[str] = frozenset()
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def systems(self) -> frozenset[str]:
+        """The canonical system and its aliases (built once per list)."""
         return frozenset((self.system, *self.aliases))
 
     def display(self, code: str) -> str | None:

@@ -18,7 +18,6 @@ import datetime
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import mul
 from typing import Literal
 
 from stdnum.no import orgnr as _stdnum_orgnr
@@ -43,7 +42,6 @@ SYSTEM_ALIASES: dict[str, str] = {
 
 _W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _OID = re.compile(r"(?:urn:oid:|oid:)?([0-2](?:\.(?:0|[1-9][0-9]*))+)", re.ASCII | re.IGNORECASE)
 _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+", re.ASCII)
 # 11 digits (any script: int() and people accept fullwidth digits too), also written "ddmmyy nnnnn"
@@ -73,8 +71,9 @@ def is_absolute_uri(system: str) -> bool:
 
 
 def is_ascii_digits(value: str, min_len: int, max_len: int) -> bool:
-    """Exactly ``min_len``..``max_len`` ASCII digits (``int()`` would accept ``" 1_2"`` and ``"١٢"``)."""
-    return min_len <= len(value) <= max_len and _DIGITS.fullmatch(value) is not None
+    """Exactly ``min_len``..``max_len`` ASCII digits (``int()`` would accept ``" 1_2"`` and ``"١٢"``;
+    ``str.isdigit`` alone would accept superscripts and other scripts' digits, hence ``isascii`` first)."""
+    return min_len <= len(value) <= max_len and value.isascii() and value.isdigit()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +88,12 @@ class PersonCheck:
 
 
 def _checksum(value: str, allow_2032: bool) -> tuple[bool, bool]:
-    d = [c - 48 for c in value.encode("ascii")]  # the caller checked: 11 ASCII digits
-    r1 = (sum(map(mul, _W1, d)) + d[9]) % 11
-    r2 = (sum(map(mul, _W2, d)) + d[10]) % 11
+    # the caller checked: 11 ASCII digits. The weighted sums are spelled out over the byte values (digit + 48);
+    # 48 * (sum of the weights + 1) is subtracted once. Weights: _W1, _W2 (tests/test_identifiers.py compares).
+    d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10 = value.encode("ascii")
+    r1 = (3 * d0 + 7 * d1 + 6 * d2 + d3 + 8 * d4 + 9 * d5 + 4 * d6 + 5 * d7 + 2 * d8 + d9 - 48 * 46) % 11
+    r2 = (5 * d0 + 4 * d1 + 3 * d2 + 2 * d3 + 7 * d4 + 6 * d5 + 5 * d6 + 4 * d7 + 3 * d8 + 2 * d9 + d10
+          - 48 * 42) % 11
     if r2 != 0:
         return False, False
     if r1 == 0:
@@ -145,6 +147,10 @@ def classify_person_number(value: str) -> tuple[str, int] | None:
     return None
 
 
+#: the results for valid numbers, built once (PersonCheck is immutable)
+_KINDS: tuple[PersonKind, ...] = ("F", "D", "H", "FH", "synthetic-tenor", "synthetic-dolly")
+_VALID: dict[tuple[str, bool], PersonCheck] = {
+    (kind, rule_2032): PersonCheck(True, kind, "", rule_2032) for kind in _KINDS for rule_2032 in (False, True)}
 _BASE_BY_SYSTEM: dict[str, str] = {OID_FNR: "F", OID_DNR: "D", OID_HNR: "H"}
 _NAMES = {"F": "an F-number", "D": "a D-number", "H": "an H-number", "FH": "an FH-number"}
 
@@ -170,10 +176,27 @@ def check_person_number(
     expected = _BASE_BY_SYSTEM.get(system)
     if expected is None:
         return PersonCheck(False, None, "not a person-identifier system")
-    shape = classify_person_number(value)
-    if shape is None:
-        return PersonCheck(False, None, "the date part fits no F-, D-, H- or FH-number")
-    base, offset = shape
+    # classify_person_number, on the byte values (digit + 48) of the 11 ASCII digits checked above
+    d = value.encode("ascii")
+    day = d[0] * 10 + d[1] - 528
+    month = d[2] * 10 + d[3] - 528
+    if d[0] >= 56:  # first digit 8 or 9
+        base, offset = "FH", 0
+    else:
+        if 1 <= day <= 31:
+            base = "F"
+        elif 41 <= day <= 71:
+            base = "D"
+        else:
+            return PersonCheck(False, None, "the date part fits no F-, D-, H- or FH-number")
+        if 1 <= month <= 12:
+            offset = 0
+        elif 41 <= month <= 52:
+            offset = 40
+        elif 81 <= month <= 92:
+            offset = 80
+        else:
+            return PersonCheck(False, None, "the date part fits no F-, D-, H- or FH-number")
     kind: PersonKind
     if base == "FH":
         kind = "FH"
@@ -197,12 +220,10 @@ def check_person_number(
     ok, rule_2032 = _checksum(value, allow_2032)
     if not ok:
         return PersonCheck(False, kind, "control digits do not match (mod 11)")
-    if kind != "FH":
-        day = int(value[0:2]) - (40 if base == "D" else 0)
-        month = int(value[2:4]) - offset
-        if not _date_exists(day, month, int(value[4:6]), int(value[6:9])):
-            return PersonCheck(False, kind, "the birth date does not exist")
-    return PersonCheck(True, kind, "", rule_2032)
+    if kind != "FH" and not _date_exists(day - 40 if base == "D" else day, month - offset,
+                                         d[4] * 10 + d[5] - 528, d[6] * 100 + d[7] * 10 + d[8] - 5328):
+        return PersonCheck(False, kind, "the birth date does not exist")
+    return _VALID[kind, rule_2032]
 
 
 @lru_cache(maxsize=4096)

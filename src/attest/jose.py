@@ -3,10 +3,14 @@
 Parsing is done here, not by PyJWT, because PyJWT accepts several inputs a hardened verifier must refuse
 (``=`` padding, duplicate JSON members, UTF-8 BOM / UTF-16 / UTF-32, NaN, lone surrogates, unbounded
 size; shared/spec/JWT_ATTACKS.md section 0) and spends most of its time in a per-character base64url check
-written in Python. Here every segment is checked with one regular expression and decoded by the C base64
-codec, and each JSON segment is parsed once. The signature itself is checked by PyJWT's algorithm objects
-over ``cryptography`` key objects that the trust store prepared once; the algorithm comes from the key
-(see :mod:`attest.trust`), never from the token alone.
+written in Python. Here the token's alphabet is checked by one byte translation (which also maps base64url
+to standard base64) and every segment is decoded by the C base64 codec.
+
+Each JSON segment is parsed by orjson first and accepted only when that parse provably equals the strict
+one (:func:`_fast_json_object`); anything else (and every refusal) goes through the standard library's
+decoder with a duplicate-member hook, which decides and words the error. The signature itself is checked
+by PyJWT's algorithm objects over ``cryptography`` key objects that the trust store prepared once; the
+algorithm comes from the key (see :mod:`attest.trust`), never from the token alone.
 
 Nothing here raises anything but :class:`JoseError` for bad input.
 """
@@ -20,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from jwt.algorithms import get_default_algorithms
 
 from .identifiers import redact_identity_numbers
@@ -30,7 +35,15 @@ ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "
 
 _ALGORITHMS = {name: obj for name, obj in get_default_algorithms().items() if name in ASYMMETRIC_ALGORITHMS}
 
-_COMPACT = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)", re.ASCII)
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#: one byte table for the whole token: base64url characters become standard base64 ('-' -> '+', '_' -> '/'),
+#: '.' stays, every other byte (including '+', '/', '=', whitespace, NUL) becomes '!', which then marks the
+#: token as not compact. Same acceptance as ``([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)``
+#: (tests/hardening/test_jose_fast.py compares them).
+_COMPACT_TABLE = bytes(
+    _B64_ALPHABET[_B64URL_ALPHABET.index(b)] if b in _B64URL_ALPHABET else ord(".") if b == ord(".") else ord("!")
+    for b in range(256))
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _KID = re.compile(r"[\x21-\x7e]{1,256}", re.ASCII)
 
@@ -69,13 +82,16 @@ class CompactJWS:
     payload_bytes: bytes = b""
 
 
-_B64_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+#: standard-base64 byte -> its 6-bit value (segments are translated before they are decoded)
+_B64_INDEX = {c: i for i, c in enumerate(_B64_ALPHABET)}
+_PADDING = (b"", b"", b"==", b"=")
 
 
-def _b64decode(segment: str, what: str) -> bytes:
-    # The regex has already restricted the alphabet. A length of 1 mod 4 cannot be base64url; a last
-    # character with non-zero unused low bits is a second spelling of the same bytes (RFC 4648 3.5).
-    # Both are refused so that every token has exactly one spelling.
+def _b64decode(segment: bytes, what: str) -> bytes:
+    """Decode one segment, already translated to the standard alphabet (so known to hold only base64
+    characters). A length of 1 mod 4 cannot be base64url; a last character with non-zero unused low bits
+    is a second spelling of the same bytes (RFC 4648 3.5). Both are refused so that every token has
+    exactly one spelling."""
     rem = len(segment) % 4
     if rem == 1:
         raise JoseError("malformed_token", "RFC7515-2", what, f"{what} segment is not valid base64url")
@@ -83,7 +99,7 @@ def _b64decode(segment: str, what: str) -> bytes:
         raise JoseError("malformed_token", "RFC4648-3.5", what,
                         f"{what} segment is not canonical base64url (non-zero unused bits)")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * ((4 - rem) % 4))
+        return binascii.a2b_base64(segment + _PADDING[rem])
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - the checks above make this unreachable
         raise JoseError("malformed_token", "RFC7515-2", what, f"{what} segment is not valid base64url") from exc
 
@@ -131,9 +147,74 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def _plain(node: Any, depth: int, max_depth: int) -> bool:
+    """True if containers nest at most ``max_depth`` deep (``node`` is at ``depth``) and every scalar is a
+    string, an integer, a boolean or null. A float (orjson also turns integers beyond 64 bits into floats)
+    sends the segment to the standard decoder, whose number semantics are the reference."""
+    if depth > max_depth:
+        return False
+    for v in node.values() if type(node) is dict else node:
+        t = type(v)
+        if t is str or t is int or t is bool or v is None:
+            continue
+        if (t is dict or t is list) and _plain(v, depth + 1, max_depth):
+            continue
+        return False
+    return True
+
+
+def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
+    """The strict parse of ``raw`` when orjson can prove it cheaply, else None (then the standard decoder
+    decides, and words any refusal).
+
+    orjson refuses invalid or BOM-prefixed UTF-8, encoded and escaped lone surrogates, NaN/Infinity,
+    trailing data and control characters exactly where the strict parse does, and builds equal values for
+    strings, integers up to 64 bits, booleans and null (tests/hardening/test_jose_fast.py). Three things
+    it does not check are checked here: floats (see :func:`_plain`), depth, and duplicate member names;
+    for text that is exactly what orjson writes back, all three follow from that equality and the indented
+    form (see the comments).
+    Duplicates: every member has exactly one structural ``:``, and other colons of the text lie inside
+    strings, raw or as the escape ``\\u003a``. Re-serialising the parsed object writes one ``:`` per member
+    kept plus the colons of the strings kept. So ``colons(text) + escaped_colons(text) ==
+    colons(orjson.dumps(obj))`` can only hold when no member was dropped, i.e. no name was repeated: the
+    difference of the two sides is a sum of non-negative terms (members dropped, the raw colons of what
+    was dropped, escapes counted that decoded to something else)."""
+    try:
+        obj = orjson.loads(raw)
+        if type(obj) is not dict:
+            return None
+        if orjson.dumps(obj) == raw:
+            # The text is what orjson writes for the value it read (compact JSON as most signers write
+            # it): then no member was dropped, and every number reads back the same in any correctly
+            # rounding parser (the standard library's). Depth: orjson indents each member by two spaces
+            # per enclosing container, so a container nested deeper than max_depth stands on a line
+            # indented by at least 2 * max_depth spaces (strings cannot hold a raw line break).
+            if b"\n" + b" " * (2 * max_depth) in orjson.dumps(obj, option=orjson.OPT_INDENT_2):
+                return None
+            return obj
+        if not _plain(obj, 1, max_depth):
+            return None
+        colons = raw.count(b":")
+        if b"\\" in raw:
+            colons += raw.count(b"\\u003a") + raw.count(b"\\u003A")
+        if orjson.dumps(obj).count(b":") != colons:
+            return None
+    except Exception:  # anything orjson refuses is for the strict decoder to refuse (and word)
+        return None
+    return obj
+
+
 def strict_json_object(raw: bytes, what: str, limits: JoseLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """Parse ``raw`` as one JSON object: strict UTF-8 without BOM, no duplicate member names (also after
     unescaping), no NaN/Infinity, no lone surrogates, nesting at most ``limits.max_json_depth``."""
+    fast = _fast_json_object(raw, limits.max_json_depth)
+    if fast is not None:
+        return fast
+    return _strict_json_object(raw, what, limits)
+
+
+def _strict_json_object(raw: bytes, what: str, limits: JoseLimits) -> dict[str, Any]:
+    """The reference parse (standard decoder, duplicate-member hook): decides every refusal and its words."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -174,16 +255,21 @@ def parse_compact(token: object, limits: JoseLimits = DEFAULT_LIMITS, *, payload
     if len(token) > limits.max_token_bytes:
         raise JoseError("malformed_token", "RFC8725-3.15", "token",
                         f"token is {len(token)} bytes; the limit is {limits.max_token_bytes}")
-    m = _COMPACT.fullmatch(token)
-    if m is None:
+    parts: list[bytes] = []
+    if token.isascii():
+        raw = token.encode("ascii")
+        translated = raw.translate(_COMPACT_TABLE)
+        if b"!" not in translated:
+            parts = translated.split(b".")
+    if len(parts) != 3 or not (parts[0] and parts[1] and parts[2]):
         raise JoseError("malformed_token", "RFC7515-7.1", "token",
                         "not a compact JWS: expected three non-empty base64url segments separated by dots")
-    h_seg, p_seg, s_seg = m.group(1), m.group(2), m.group(3)
+    h_seg, p_seg, s_seg = parts
     header = strict_json_object(_b64decode(h_seg, "header"), "header", limits)
     payload_bytes = _b64decode(p_seg, "payload")
     payload = strict_json_object(payload_bytes, "payload", limits) if payload_json else {}
     signature = _b64decode(s_seg, "signature")
-    return CompactJWS(header, payload, f"{h_seg}.{p_seg}".encode("ascii"), signature, payload_bytes)
+    return CompactJWS(header, payload, raw[:len(h_seg) + 1 + len(p_seg)], signature, payload_bytes)
 
 
 def check_header(header: dict[str, Any], *, algorithms: frozenset[str], typ: str,

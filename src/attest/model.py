@@ -69,9 +69,6 @@ class Located:
 def locate(payload: dict[str, Any], shapes: tuple[str, ...] = SHAPES) -> tuple[Located | None, str]:
     """Find the attestation in a verified payload, trying ``shapes`` in order. Returns the location and,
     when nothing usable was found, a reason for ``missing_attestation``."""
-    reason = "the token has no attestation (claim 'attestation'"
-    reason += ", 'authorization_details' element of type " + RAR_TYPE if "authorization_details" in shapes else ""
-    reason += ", or the categories at the top level)" if "flat" in shapes else ")"
     for shape in shapes:
         if shape == "attestation" and "attestation" in payload:
             raw = payload["attestation"]
@@ -91,6 +88,9 @@ def locate(payload: dict[str, Any], shapes: tuple[str, ...] = SHAPES) -> tuple[L
         if shape == "flat" and any(k in payload for k in ("practitioner", "care_relation", "care_relationship",
                                                              "care-relation", "care-relationship")):
             return Located("flat", "", payload), ""
+    reason = "the token has no attestation (claim 'attestation'"
+    reason += ", 'authorization_details' element of type " + RAR_TYPE if "authorization_details" in shapes else ""
+    reason += ", or the categories at the top level)" if "flat" in shapes else ")"
     return None, reason
 
 
@@ -128,35 +128,73 @@ def _rekey(obj: dict[str, Any], keymap: dict[str, str], where: str, conflicts: l
     return out
 
 
-_STRUCT_KEYMAPS: dict[tuple[str, ...], dict[str, str]] = {members: _keymap(members, {}) for members in
-                   (IDENTIFIER_MEMBERS, CODE_MEMBERS, ("id", "system", "authority"))}
-_DECISION_REF_KEYMAP = _keymap(DECISION_REF_MEMBERS, _DECISION_REF_ALIASES)
-_TOP_KEYMAP = _keymap(("toa", "practitioner", "care_relation", "patients"), _TOP_ALIASES)
-_PRACTITIONER_KEYMAP = _keymap(PRACTITIONER_FIELDS, _PRACTITIONER_ALIASES)
-_CARE_RELATION_KEYMAP = _keymap(CARE_RELATION_FIELDS, {})
-_PATIENT_KEYMAP = _keymap(PATIENT_FIELDS, _PATIENT_ALIASES)
+class _Keys:
+    """A key map and its spec spellings. An object whose keys are all spec spellings (what conforming
+    issuers send) is copied as it is: no key can be renamed, dropped or given twice."""
+
+    __slots__ = ("keymap", "spec")
+
+    def __init__(self, keymap: dict[str, str]) -> None:
+        self.keymap = keymap
+        self.spec = frozenset(k for k, v in keymap.items() if k == v)
+
+    def rekey(self, obj: dict[str, Any], where: str, conflicts: list[Finding]) -> dict[str, Any]:
+        if obj.keys() <= self.spec:
+            return dict(obj)
+        return _rekey(obj, self.keymap, where, conflicts)
 
 
-def _struct(value: Any, keymap: dict[str, str], where: str, conflicts: list[Finding]) -> Any:
+_STRUCT_KEYS: dict[tuple[str, ...], _Keys] = {members: _Keys(_keymap(members, {})) for members in
+                                              (IDENTIFIER_MEMBERS, CODE_MEMBERS, ("id", "system", "authority"))}
+_DECISION_REF_KEYS = _Keys(_keymap(DECISION_REF_MEMBERS, _DECISION_REF_ALIASES))
+_TOP_KEYS = _Keys(_keymap(("toa", "practitioner", "care_relation", "patients"), _TOP_ALIASES))
+
+
+class _Category:
+    """How to normalise one category (practitioner, care relation, a patient): its key map and, per field,
+    the key map of the struct the field holds."""
+
+    __slots__ = ("fields", "keys")
+
+    def __init__(self, fields: Mapping[str, tuple[str, ...]], aliases: dict[str, str]) -> None:
+        self.keys = _Keys(_keymap(fields, aliases))
+        self.fields = {name: _DECISION_REF_KEYS if name == "decision_ref" else _STRUCT_KEYS[members]
+                       for name, members in fields.items()}
+
+
+_PRACTITIONER = _Category(PRACTITIONER_FIELDS, _PRACTITIONER_ALIASES)
+_CARE_RELATION = _Category(CARE_RELATION_FIELDS, {})
+_PATIENT = _Category(PATIENT_FIELDS, _PATIENT_ALIASES)
+
+
+def _fields(value: Any, category: _Category, where: str, index: int | None, conflicts: list[Finding]) -> Any:
+    """The category object ``value`` (at ``where``, or ``where[index]``) with its fields' structs
+    normalised. The path is only spelled out when a finding may need it."""
     if not isinstance(value, dict):
         return value
-    out = _rekey(value, keymap, where, conflicts)
-    system = out.get("system")
-    if isinstance(system, str):
-        out["system"] = normalize_system(system)
-    return out
-
-
-def _fields(value: Any, fields: Mapping[str, tuple[str, ...]], keymap: dict[str, str], where: str,
-            conflicts: list[Finding]) -> Any:
-    if not isinstance(value, dict):
-        return value
-    out = _rekey(value, keymap, where, conflicts)
+    path = where if index is None else None
+    keys = category.keys
+    if value.keys() <= keys.spec:
+        out = dict(value)
+    else:
+        if path is None:
+            path = f"{where}[{index}]"
+        out = _rekey(value, keys.keymap, path, conflicts)
+    fields = category.fields
     for name, sub in out.items():
         if isinstance(sub, dict):
-            members = fields[name]
-            sub_map = _DECISION_REF_KEYMAP if name == "decision_ref" else _STRUCT_KEYMAPS[members]
-            out[name] = _struct(sub, sub_map, f"{where}.{name}", conflicts)
+            sub_keys = fields[name]
+            if sub.keys() <= sub_keys.spec:
+                struct = dict(sub)
+            else:
+                if path is None:
+                    path = f"{where}[{index}]"
+                struct = _rekey(sub, sub_keys.keymap, f"{path}.{name}", conflicts)
+            system = struct.get("system")
+            # normalize_system leaves a system already spelled 'urn:oid:...' as it is (the usual case)
+            if isinstance(system, str) and not system.startswith("urn:oid:"):
+                struct["system"] = normalize_system(system)
+            out[name] = struct
     dr = out.get("decision_ref")
     if isinstance(dr, dict) and isinstance(dr.get("id"), int) and not isinstance(dr.get("id"), bool):
         dr["id"] = str(dr["id"])  # RULES.md f.4: accept a numeric id by stringifying it
@@ -166,7 +204,7 @@ def _fields(value: Any, fields: Mapping[str, tuple[str, ...]], keymap: dict[str,
 def normalise(raw: dict[str, Any], where: str = "attestation") -> tuple[dict[str, Any], list[Finding]]:
     """Return the attestation in spec v1.1 spelling (a new object) and findings for ambiguous input."""
     conflicts: list[Finding] = []
-    top = _rekey(raw, _TOP_KEYMAP, where, conflicts)
+    top = _TOP_KEYS.rekey(raw, where, conflicts)
     out: dict[str, Any] = {}
     if "toa" in top:
         toa = top["toa"]
@@ -175,18 +213,17 @@ def normalise(raw: dict[str, Any], where: str = "attestation") -> tuple[dict[str
             toa = int(toa)
         out["toa"] = toa
     if "practitioner" in top:
-        out["practitioner"] = _fields(top["practitioner"], PRACTITIONER_FIELDS, _PRACTITIONER_KEYMAP,
-                                      f"{where}.practitioner", conflicts)
+        out["practitioner"] = _fields(top["practitioner"], _PRACTITIONER, f"{where}.practitioner", None, conflicts)
     if "care_relation" in top:
-        out["care_relation"] = _fields(top["care_relation"], CARE_RELATION_FIELDS, _CARE_RELATION_KEYMAP,
-                                       f"{where}.care_relation", conflicts)
+        out["care_relation"] = _fields(top["care_relation"], _CARE_RELATION, f"{where}.care_relation", None,
+                                       conflicts)
     if "patients" in top:
         patients = top["patients"]
         if isinstance(patients, dict):
             patients = [patients]  # RULES.md f.2: a single patient object is a one-element array
         if isinstance(patients, list):
-            patients = [_fields(p, PATIENT_FIELDS, _PATIENT_KEYMAP, f"{where}.patients[{i}]", conflicts)
-                        for i, p in enumerate(patients)]
+            at = f"{where}.patients"
+            patients = [_fields(p, _PATIENT, at, i, conflicts) for i, p in enumerate(patients)]
         out["patients"] = patients
     return out, conflicts
 

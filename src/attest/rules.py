@@ -13,7 +13,7 @@ the verify context and the issuer's trust-store entry.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,11 +33,12 @@ from .identifiers import (
     check_person_number,
     check_resh_id,
     is_absolute_uri,
+    is_ascii_digits,
     normalize_system,
     redact_identity_numbers,
     same_hpr_number,
 )
-from .model import get, iter_patients
+from .model import get
 from .trust import Issuer
 
 if TYPE_CHECKING:
@@ -62,8 +63,11 @@ class Issue(NamedTuple):
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class RuleContext:
+class RuleContext(NamedTuple):
+    """What kinds see besides the value: the evaluation time, the profile, the issuer whose key verified the
+    token, the verify context and the whole (normalised) attestation. Built once per verification (a named
+    tuple: cheap to build, read-only)."""
+
     now: int
     profile: Profile
     issuer: Issuer | None
@@ -71,7 +75,10 @@ class RuleContext:
     attestation: dict[str, Any]
 
 
-KindFn = Callable[[Any, Any, RuleContext, str], list[Issue]]
+KindFn = Callable[[Any, Any, RuleContext, str], Sequence[Issue]]
+
+#: what a kind returns when it finds nothing (shared: no list is built on the success path)
+NO_ISSUES: tuple[Issue, ...] = ()
 
 #: kind name -> (check function, params preparer)
 KINDS: dict[str, tuple[KindFn, Callable[[dict[str, Any]], Any]]] = {}
@@ -102,43 +109,52 @@ def _field(path: str) -> str:
 # --- structure -----------------------------------------------------------------------------------------
 
 @kind("required")
-def required(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
-    out: list[Issue] = []
+def required(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if value is MISSING or value is None:
-        out.append(Issue("missing_field", "", f"{_field(path)} is required by profile {ctx.profile.id}"))
-    return out
+        return [Issue("missing_field", "", f"{_field(path)} is required by profile {ctx.profile.id}")]
+    return NO_ISSUES
 
 
 @kind("object")
-def object_(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
-    out: list[Issue] = []
+def object_(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if value is not MISSING and not isinstance(value, dict):
-        out.append(Issue("invalid_field", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}"))
-    return out
+        return [Issue("invalid_field", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")]
+    return NO_ISSUES
 
 
 @kind("array", lambda p: {"max_items": int(p.get("max_items", 1000))})
-def array(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
-    out: list[Issue] = []
+def array(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if value is MISSING:
-        return out
+        return NO_ISSUES
     if not isinstance(value, list):
-        out.append(Issue("invalid_field", "", f"{_field(path)} must be a JSON array, not {_json_type(value)}"))
-    elif len(value) > params["max_items"]:
-        out.append(Issue("invalid_field", "", f"{_field(path)} has {len(value)} entries; the limit is "
-                                         f"{params['max_items']}"))
-    return out
+        return [Issue("invalid_field", "", f"{_field(path)} must be a JSON array, not {_json_type(value)}")]
+    if len(value) > params["max_items"]:
+        return [Issue("invalid_field", "", f"{_field(path)} has {len(value)} entries; the limit is "
+                                           f"{params['max_items']}")]
+    return NO_ISSUES
 
 
 @kind("struct", lambda p: (tuple(p.get("required", ())), tuple(p.get("optional", ())),
                            p.get("code", "invalid_field")))
-def struct(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def struct(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """An identifier or code struct: an object whose listed members are strings; ``required`` members must
     be present."""
-    out: list[Issue] = []
     if value is MISSING:
-        return out
+        return NO_ISSUES
     required_members, optional_members, code = params
+    if type(value) is dict:  # the usual case, checked first: every member a string (optional ones may be absent)
+        get = value.get
+        for m in required_members:
+            if type(get(m)) is not str:
+                break
+        else:
+            for m in optional_members:
+                v = get(m)
+                if v is not None and type(v) is not str:
+                    break
+            else:
+                return NO_ISSUES
+    out: list[Issue] = []
     if not isinstance(value, dict):
         out.append(Issue(code, "", f"{_field(path)} must be a JSON object, not {_json_type(value)}"))
         return out
@@ -170,64 +186,65 @@ def _json_type(v: Any) -> str:
 # --- identifiers ---------------------------------------------------------------------------------------
 
 @kind("identifier_system", lambda p: _systems(p["systems"]))
-def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
-    out: list[Issue] = []
+def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
     system = value.get("system")
     if isinstance(system, str) and system not in params:
         allowed = ", ".join(sorted(params))
-        out.append(Issue("invalid_identifier_system", ".system",
-                    f"system {_short(system)!r} is not allowed for {_field(path)} (allowed: {allowed})"))
-    return out
+        return [Issue("invalid_identifier_system", ".system",
+                      f"system {_short(system)!r} is not allowed for {_field(path)} (allowed: {allowed})")]
+    return NO_ISSUES
 
 
 _PERSON_SYSTEMS = frozenset({OID_FNR, OID_DNR, OID_HNR})
 
 
 @kind("identifier_value", lambda p: _systems(p["systems"]))
-def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """Check ``id`` by the identifier's system (F/D/H-number, organisation number, HPR number, RESH id),
     for the systems in ``params`` only (a wrong system is ``identifier_system``'s finding). Messages never
     quote the value: a national identity number may stand in any field."""
-    out: list[Issue] = []
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
     system, ident = value.get("system"), value.get("id")
     if not isinstance(system, str) or not isinstance(ident, str) or system not in params:
-        return out
-    allow = ctx.profile.allow_list
+        return NO_ISSUES
     if system in _PERSON_SYSTEMS:
-        if ident in allow.person_identifiers:
-            return out
-        result = check_person_number(ident, system, allow_synthetic=ctx.profile.allow_synthetic,
-                                     allow_2032=ctx.profile.allow_2032_rule)
+        profile = ctx.profile
+        if ident in profile.allow_list.person_identifiers:
+            return NO_ISSUES
+        result = check_person_number(ident, system, allow_synthetic=profile.allow_synthetic,
+                                     allow_2032=profile.allow_2032_rule)
         if not result.ok:
-            out.append(Issue("invalid_person_identifier", ".id", f"{_field(path)}.id: {result.reason}"))
+            return [Issue("invalid_person_identifier", ".id", f"{_field(path)}.id: {result.reason}")]
     elif system == OID_ORGNR:
-        if ident in allow.organization_numbers:
-            return out
         reason = check_organization_number(ident)
-        if reason is not None:
-            out.append(Issue("invalid_organization_number", ".id", f"{_field(path)}.id: {reason}"))
+        if reason is not None and ident not in ctx.profile.allow_list.organization_numbers:
+            return [Issue("invalid_organization_number", ".id", f"{_field(path)}.id: {reason}")]
     elif system == OID_HPR:
         reason = check_hpr_number(ident)
         if reason is not None:
-            out.append(Issue("invalid_hpr_number", ".id", f"{_field(path)}.id: {reason}"))
+            return [Issue("invalid_hpr_number", ".id", f"{_field(path)}.id: {reason}")]
     elif system == OID_RESH:
         reason = check_resh_id(ident)
         if reason is not None:
-            out.append(Issue("invalid_field", ".id", f"{_field(path)}.id: {reason}"))
-    return out
+            return [Issue("invalid_field", ".id", f"{_field(path)}.id: {reason}")]
+    return NO_ISSUES
 
 
-@kind("department", lambda p: _systems(p.get("registry_systems", ["resh", "orgnr"])))
-def department(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+@kind("department", lambda p: frozenset(s for s in _systems(p.get("registry_systems", ["resh", "orgnr"]))
+                                         if is_absolute_uri(s)))
+def department(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-28: a department carries ``system`` and ``authority`` even for local ids; ``system`` is an
-    absolute URI."""
-    out: list[Issue] = []
+    absolute URI. (``params``: the registry systems that are absolute URIs, the usual case, let through
+    without the URI check.)"""
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
+    system = value.get("system")
+    if type(system) is str and system in params and value.get("authority") is not None:
+        return NO_ISSUES
+    out: list[Issue] = []
     for m in ("system", "authority"):
         if m not in value or value[m] is None:
             out.append(Issue("missing_field", f".{m}", f"{_field(path)}.{m} is required when a department is "
@@ -240,19 +257,19 @@ def department(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Iss
 
 
 @kind("department_authority", lambda p: _systems(p.get("registry_systems", ["resh", "orgnr"])))
-def department_authority(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def department_authority(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-28: for a local id space, ``authority`` names the legal entity's organisation number."""
-    out: list[Issue] = []
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
     system, authority = value.get("system"), value.get("authority")
+    if not isinstance(system, str) or system in params or not isinstance(authority, str):
+        return NO_ISSUES
     legal_entity = get(ctx.attestation, "practitioner", "legal_entity", "id")
-    if (isinstance(system, str) and system not in params and isinstance(authority, str)
-            and isinstance(legal_entity, str) and legal_entity not in authority):
-        out.append(Issue("invalid_field", ".authority",
-                    f"{_field(path)} uses a local id space ({_short(system)}), so its authority should be the "
-                    "legal entity's organisation number (ATT-28)"))
-    return out
+    if isinstance(legal_entity, str) and legal_entity not in authority:
+        return [Issue("invalid_field", ".authority",
+                      f"{_field(path)} uses a local id space ({_short(system)}), so its authority should be the "
+                      "legal entity's organisation number (ATT-28)")]
+    return NO_ISSUES
 
 
 # --- codes ---------------------------------------------------------------------------------------------
@@ -287,7 +304,7 @@ def _prepare_code_system(p: dict[str, Any]) -> _CodeSystemParams:
 
 
 @kind("code_system", _prepare_code_system)
-def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> list[Issue]:
+def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if not isinstance(value, dict):
         return out
@@ -310,7 +327,7 @@ def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: s
 
 
 @kind("code_value", lambda p: tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])))
-def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """The code must be in the list of its system when we hold a complete list for that system; for
     systems without a list the code only has to be non-empty."""
     out: list[Issue] = []
@@ -334,7 +351,7 @@ def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Iss
 
 
 @kind("one_of", lambda p: (tuple(p["members"]), p.get("code", "missing_care_relation_detail")))
-def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if not isinstance(value, dict):
         return out
@@ -345,7 +362,7 @@ def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
 
 
 @kind("decision_ref", lambda p: int(p.get("max_id_length", 256)))
-def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-46: a reference to the local access decision: an object with a non-empty string ``id``."""
     out: list[Issue] = []
     if value is MISSING or value is None:
@@ -365,7 +382,7 @@ def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> list[I
 
 
 @kind("boolean", lambda p: (p.get("code", "invalid_field"), bool(p.get("required", False))))
-def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     code, is_required = params
     if value is MISSING or value is None:
@@ -383,7 +400,7 @@ MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @kind("unix_time", lambda p: int(p.get("min_value", 1_000_000_000)))
-def unix_time(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def unix_time(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-58a: an integer Unix time (booleans are not numbers here; an integral float was already made an
     integer by the model) within ``min_value``..9999-12-31."""
     out: list[Issue] = []
@@ -399,7 +416,7 @@ def unix_time(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issu
 
 
 @kind("toa", lambda p: (int(p.get("max_age", 3600)), int(p.get("min_value", 1_000_000_000))))
-def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-58c: older than ``max_age`` seconds is ``attestation_has_expired`` (no leeway; exactly ``max_age``
     is still valid); later than now + leeway is ``toa_in_future``. A value that is not a plausible Unix time
     is ``unix_time``'s finding (ATT-58a), not this rule's."""
@@ -424,7 +441,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u206
 
 @kind("free_text", lambda p: (tuple(p.get("members", ("name", "text", "description"))),
                               int(p.get("max_length", 256))))
-def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """Free text (``name``, ``text``, ``description``): a string of at most ``max_length`` characters
     without control or bidi-override characters (RULES.md b.14, f.22)."""
     out: list[Issue] = []
@@ -445,7 +462,7 @@ def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issu
 
 
 @kind("non_empty_text", lambda p: str(p.get("member", "text")))
-def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if isinstance(value, dict) and not (isinstance(value.get(params), str) and value[params].strip()):
         out.append(Issue("invalid_field", f".{params}", f"{_field(path)}.{params} should be a non-empty text"))
@@ -453,7 +470,7 @@ def non_empty_text(value: Any, params: Any, ctx: RuleContext, path: str) -> list
 
 
 @kind("absent", lambda p: str(p.get("reason", "")))
-def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if value is not MISSING and value is not None:
         reason = f": {params}" if params else ""
@@ -462,7 +479,7 @@ def absent(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
 
 
 @kind("pattern", lambda p: (re.compile(p["regex"]), p.get("code", "invalid_field"), p.get("hint", "")))
-def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     regex, code, hint = params
     if isinstance(value, str) and regex.fullmatch(value) is None:
@@ -473,7 +490,7 @@ def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]
 @kind("no_deprecated", lambda p: (tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])),
                                   frozenset(e.system for name in p.get("system_sets", [])
                                             for e in codes_mod.system_sets()[name].values() if e.deprecated)))
-def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """Issuing: retired codes and code systems are accepted on verify but never issued."""
     out: list[Issue] = []
     if not isinstance(value, dict):
@@ -493,7 +510,7 @@ def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> list[
 # --- advisories (warnings) -----------------------------------------------------------------------------
 
 @kind("btg_user_selected")
-def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-41: break-the-glass access bypasses the standard rules, so it is normally self-selected."""
     out: list[Issue] = []
     if not isinstance(value, dict):
@@ -506,7 +523,7 @@ def btg_user_selected(value: Any, params: Any, ctx: RuleContext, path: str) -> l
 
 
 @kind("authorization_without_hpr")
-def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-32 (derived): an authorisation must exist in HPR, so one without an HPR number is suspicious."""
     out: list[Issue] = []
     if isinstance(value, dict) and value.get("authorization") is not None and value.get("hpr_nr") is None:
@@ -516,7 +533,7 @@ def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: s
 
 
 @kind("care_relation_advisory", lambda p: frozenset(p.get("non_care_codes", ())))
-def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """RULES.md c.3: non-care decision templates, and explicit templates that were not self-selected."""
     out: list[Issue] = []
     if not isinstance(value, dict):
@@ -545,7 +562,7 @@ def _no_context(what: str, rule_hint: str) -> Issue:
 
 
 @kind("context_pid", lambda p: bool(p.get("warn_if_absent", True)))
-def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-11: the attested practitioner is the user authenticated for this request."""
     out: list[Issue] = []
     pid = ctx.context.authenticated_pid
@@ -562,7 +579,7 @@ def context_pid(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Is
 
 
 @kind("context_hpr", lambda p: bool(p.get("warn_if_absent", False)))
-def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-29b: when the login names an HPR number, the attestation carries the same one."""
     out: list[Issue] = []
     hpr = ctx.context.authenticated_hpr
@@ -571,6 +588,8 @@ def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Is
             out.append(_no_context("context.authenticated_hpr", "the HPR binding (ATT-29b)"))
         return out
     attested = value.get("id") if isinstance(value, dict) else None
+    if type(attested) is str and attested == hpr and is_ascii_digits(attested, 1, 9):  # the usual case
+        return NO_ISSUES
     if not isinstance(attested, str):
         out.append(Issue("hpr_mismatch", "", "the authenticated user has an HPR number but the attestation has "
                                         "no practitioner.hpr_nr"))
@@ -580,7 +599,7 @@ def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Is
 
 
 @kind("context_patient", lambda p: bool(p.get("warn_if_absent", False)))
-def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-4: the patient the request asks for is one of the attested patients (ATT-6: an attestation
     without patients does not unlock one patient's data)."""
     out: list[Issue] = []
@@ -589,7 +608,16 @@ def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> lis
         if params:
             out.append(_no_context("context.patient_id", "the patient binding (ATT-4)"))
         return out
-    ids = [get(p, "identifier", "id") for _, p in iter_patients(ctx.attestation)]
+    ids: list[Any] = []
+    patients = ctx.attestation.get("patients")
+    if isinstance(patients, list):
+        for p in patients:
+            if isinstance(p, dict):
+                identifier = p.get("identifier")
+                ident = identifier.get("id") if isinstance(identifier, dict) else None
+                if ident == patient:
+                    return NO_ISSUES
+                ids.append(ident)
     if patient not in ids:
         out.append(Issue("patient_not_in_attestation", "",
                     "the requested patient is not among patients[].identifier" if ids else
@@ -598,7 +626,7 @@ def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> lis
 
 
 @kind("issuer_legal_entity")
-def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-13/ATT-2: the signer may attest for this legal entity (trust store ``legal_entities``)."""
     out: list[Issue] = []
     if ctx.issuer is None or not isinstance(value, dict):
@@ -612,7 +640,7 @@ def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) ->
 
 
 @kind("issuer_member")
-def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> list[Issue]:
+def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-12: the organisation has Helsenett membership (trust store ``member``)."""
     out: list[Issue] = []
     if ctx.issuer is None:
@@ -717,18 +745,32 @@ class RuleGroup:
     rules: tuple[CompiledRule, ...]
 
 
-def group_rules(rules: tuple[CompiledRule, ...]) -> tuple[RuleGroup, ...]:
-    """Group ``rules`` by path, groups in order of first appearance, rules in profile order."""
+#: runs a profile's grouped rules: ``(ctx, errors, warnings)``; findings are appended
+Evaluator = Callable[["RuleContext", list[Finding], list[Finding]], None]
+
+
+class RuleGroups(tuple[RuleGroup, ...]):
+    """The groups of a rule set, in order, with the evaluator compiled for them (see :func:`_compile`)."""
+
+    evaluator: Evaluator
+    #: the evaluator's generated source (for reading and debugging; no profile text is pasted into it)
+    source: str
+
+
+def group_rules(rules: tuple[CompiledRule, ...]) -> RuleGroups:
+    """Group ``rules`` by path, groups in order of first appearance, rules in profile order, and compile
+    the evaluator for them once."""
     by_steps: dict[tuple[str, ...], list[CompiledRule]] = {}
     for rule in rules:
         by_steps.setdefault(rule.steps, []).append(rule)
-    return tuple(
+    groups = RuleGroups(
         RuleGroup(steps, None if "*" in steps else ".".join(("attestation", *steps)), tuple(group))
-        for steps, group in by_steps.items()
-    )
+        for steps, group in by_steps.items())
+    groups.evaluator, groups.source = _compile(groups)
+    return groups
 
 
-def _record(rule: CompiledRule, issues: list[Issue], path: str,
+def _record(rule: CompiledRule, issues: Sequence[Issue], path: str,
             errors: list[Finding], warnings: list[Finding]) -> None:
     for issue in issues:
         # the message is redacted here as well, for kinds that format a value without _short
@@ -739,25 +781,141 @@ def _record(rule: CompiledRule, issues: list[Issue], path: str,
             errors.append(finding)
 
 
+def _extend_paths(paths: list[str], head: str, tail: str, n: int) -> None:
+    while len(paths) < n:
+        paths.append(f"{head}[{len(paths)}]{tail}")
+
+
+def _compile(groups: tuple[RuleGroup, ...]) -> tuple[Evaluator, str]:
+    """Generate one function that evaluates every group in order, as straight-line code: each path
+    resolved once (objects on the way kept in locals and shared between groups), each rule one direct call
+    of its kind with its prepared params, findings recorded only when a kind reports some. For a
+    ``prefix[*].suffix`` path the concrete paths (``attestation.patients[3].identifier``) are built once per
+    index and kept. The source refers to kinds, params, rules, member names and paths through generated
+    names only (no profile text is pasted into code). It resolves exactly like :func:`_resolve_static`
+    (static paths) and :func:`resolve` (wildcards), so it reports what :func:`_evaluate_reference` reports,
+    in the same order (tests/test_rules.py compares them on generated attestations); an attestation that
+    is not a plain object, and paths with several wildcards, are left to the reference code."""
+    ns: dict[str, Any] = {"MISSING": MISSING, "UNREACHABLE": _UNREACHABLE, "record": _record,
+                          "extend_paths": _extend_paths, "reference": _evaluate_reference,
+                          "group_reference": _evaluate_group_reference, "groups": groups}
+    names: dict[Any, str] = {}
+
+    def name(obj: Any, prefix: str) -> str:
+        """A generated name bound to ``obj`` in the namespace (one per distinct object)."""
+        key = (prefix, id(obj))
+        if key not in names:
+            names[key] = f"{prefix}{len(names)}"
+            ns[names[key]] = obj
+        return names[key]
+
+    lines = ["def evaluate(ctx, errors, warnings):",
+             "    root = ctx.attestation",
+             "    if type(root) is not dict:",
+             "        reference(groups, ctx, errors, warnings)",
+             "        return"]
+    # static resolution: a local per path prefix, computed once (kinds never change the attestation)
+    nodes: dict[tuple[str, ...], str] = {(): "root"}
+
+    def static_node(steps: tuple[str, ...]) -> str:
+        if steps not in nodes:
+            parent = static_node(steps[:-1])
+            local = f"n{len(nodes)}"
+            step = name(steps[-1], "k")
+            if parent == "root":  # known to be a plain object here
+                lines.append(f"    {local} = root.get({step}, MISSING)")
+            else:
+                lines.append(f"    {local} = {parent}.get({step}, MISSING) if type({parent}) is dict else UNREACHABLE")
+            nodes[steps] = local
+        return nodes[steps]
+
+    def calls(indent: str, value: str, path: str, rules: tuple[CompiledRule, ...]) -> None:
+        for rule in rules:
+            fn, params, r = name(rule.fn, "fn"), name(rule.params, "params"), name(rule, "rule")
+            lines.append(f"{indent}issues = {fn}({value}, {params}, ctx, {path})")
+            lines.append(f"{indent}if issues:")
+            lines.append(f"{indent}    record({r}, issues, {path}, errors, warnings)")
+
+    for g, group in enumerate(groups):
+        lines.append(f"    # group {g}")
+        if group.static_path is not None:
+            local = static_node(group.steps)
+            path = name(group.static_path, "path")
+            if local == "root":
+                calls("    ", "root", path, group.rules)
+            else:
+                lines.append(f"    if {local} is not UNREACHABLE:")
+                calls("        ", local, path, group.rules)
+            continue
+        star = group.steps.index("*")
+        if "*" in group.steps[star + 1:]:
+            lines.append(f"    group_reference(groups[{g}], ctx, errors, warnings)")
+            continue
+        prefix, suffix = group.steps[:star], group.steps[star + 1:]
+        # resolve(): every prefix step needs an object (isinstance), the wildcard a list, every suffix step
+        # an object before it; an absent last step is MISSING
+        lines.append("    node = root")
+        indent = "    "
+        for step in prefix:
+            lines.append(f"{indent}if isinstance(node, dict):")
+            indent += "    "
+            lines.append(f"{indent}node = node.get({name(step, 'k')}, MISSING)")
+        paths = name([], "paths")
+        head = name(".".join(("attestation", *prefix)), "head")
+        tail = name("".join(f".{s}" for s in suffix), "tail")
+        lines.append(f"{indent}if isinstance(node, list):")
+        indent += "    "
+        lines.append(f"{indent}if len({paths}) < len(node):")
+        lines.append(f"{indent}    extend_paths({paths}, {head}, {tail}, len(node))")
+        lines.append(f"{indent}for i, value in enumerate(node):")
+        indent += "    "
+        for step in suffix:
+            lines.append(f"{indent}if isinstance(value, dict):")
+            indent += "    "
+            lines.append(f"{indent}value = value.get({name(step, 'k')}, MISSING)")
+        lines.append(f"{indent}path = {paths}[i]")
+        calls(indent, "value", "path", group.rules)
+    if len(lines) == 5:
+        lines.append("    pass")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<attest rules>", "exec"), ns)  # noqa: S102 - source generated above, from names only
+    evaluator: Evaluator = ns["evaluate"]
+    return evaluator, source
+
+
 def evaluate_groups(groups: tuple[RuleGroup, ...], ctx: RuleContext,
                     errors: list[Finding], warnings: list[Finding]) -> None:
     """Run grouped rules over ``ctx.attestation``; append findings (see :func:`evaluate`)."""
+    if isinstance(groups, RuleGroups):
+        groups.evaluator(ctx, errors, warnings)
+    else:
+        _evaluate_reference(groups, ctx, errors, warnings)
+
+
+def _evaluate_group_reference(group: RuleGroup, ctx: RuleContext,
+                              errors: list[Finding], warnings: list[Finding]) -> None:
+    """The evaluator spelled out plainly: the reference the compiled groups are tested against."""
     root = ctx.attestation
-    for group in groups:
-        if group.static_path is not None:
-            value = _resolve_static(root, group.steps)
-            if value is _UNREACHABLE:
-                continue
+    if group.static_path is not None:
+        value = _resolve_static(root, group.steps)
+        if value is _UNREACHABLE:
+            return
+        for rule in group.rules:
+            issues = rule.fn(value, rule.params, ctx, group.static_path)
+            if issues:
+                _record(rule, issues, group.static_path, errors, warnings)
+    else:
+        for path, value in resolve(root, group.steps):
             for rule in group.rules:
-                issues = rule.fn(value, rule.params, ctx, group.static_path)
+                issues = rule.fn(value, rule.params, ctx, path)
                 if issues:
-                    _record(rule, issues, group.static_path, errors, warnings)
-        else:
-            for path, value in resolve(root, group.steps):
-                for rule in group.rules:
-                    issues = rule.fn(value, rule.params, ctx, path)
-                    if issues:
-                        _record(rule, issues, path, errors, warnings)
+                    _record(rule, issues, path, errors, warnings)
+
+
+def _evaluate_reference(groups: tuple[RuleGroup, ...], ctx: RuleContext,
+                        errors: list[Finding], warnings: list[Finding]) -> None:
+    for group in groups:
+        _evaluate_group_reference(group, ctx, errors, warnings)
 
 
 def evaluate(rules: tuple[CompiledRule, ...], ctx: RuleContext,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .context import VerifyContext
@@ -68,6 +69,8 @@ def _numeric_date(payload: dict[str, Any], name: str, errors: list[Finding], req
     """A NumericDate: a JSON integer (an integral float is accepted), not a boolean, not a string,
     0 < value <= 253402300799."""
     v = payload.get(name)
+    if type(v) is int and 0 < v <= MAX_NUMERIC_DATE:  # the usual case
+        return v
     if v is None:
         if required:  # absent, or null (as PyJWT's ``require`` counts it)
             errors.append(Finding("missing_claim", "RFC7519-4.1", name, f"claim {name!r} is required"))
@@ -135,24 +138,39 @@ def _check_claims(payload: dict[str, Any], profile: Profile, now: int, audience:
         errors.append(Finding("invalid_claim", "RFC7519-4.1.7", "jti",
                               f"claim 'jti' must be a string of 1-{profile.jti_max_length} printable characters"))
         jti = None
-    for name in req:
-        if name not in ("iss", "aud", "iat", "exp", "nbf", "jti") and payload.get(name) is None:
+    for name in _other_required(req):
+        if payload.get(name) is None:
             errors.append(Finding("missing_claim", "RFC7519-4.1", name, f"claim {name!r} is required"))
     return iat, exp, jti
 
 
+@lru_cache(maxsize=64)
+def _other_required(required: tuple[str, ...]) -> tuple[str, ...]:
+    """A profile's required claims other than the registered ones checked one by one above."""
+    return tuple(n for n in required if n not in ("iss", "aud", "iat", "exp", "nbf", "jti"))
+
+
 def _token_info(header: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """alg, kid (strings from the header), iss, jti (strings), iat, exp (integers) of the payload."""
     info: dict[str, Any] = {}
-    for name in ("alg", "kid"):
-        if isinstance(header.get(name), str):
-            info[name] = header[name]
-    for name in ("iss", "jti"):
-        if isinstance(payload.get(name), str):
-            info[name] = payload[name]
-    for name in ("iat", "exp"):
-        v = payload.get(name)
-        if isinstance(v, int) and not isinstance(v, bool):
-            info[name] = v
+    v = header.get("alg")
+    if isinstance(v, str):
+        info["alg"] = v
+    v = header.get("kid")
+    if isinstance(v, str):
+        info["kid"] = v
+    v = payload.get("iss")
+    if isinstance(v, str):
+        info["iss"] = v
+    v = payload.get("jti")
+    if isinstance(v, str):
+        info["jti"] = v
+    v = payload.get("iat")
+    if isinstance(v, int) and not isinstance(v, bool):
+        info["iat"] = v
+    v = payload.get("exp")
+    if isinstance(v, int) and not isinstance(v, bool):
+        info["exp"] = v
     return info
 
 
