@@ -42,15 +42,23 @@ def render(out: dict[str, Any], has_plot: bool) -> str:
                      f"{_mark(r['attest_vs_pyjwt'], t_pyjwt)} | {_mark(r['attest_vs_raw'], t_raw)} |")
     if has_plot:
         lines += ["", "![ops/s by algorithm](ops_by_alg.png)"]
-    lines += ["", "## Library: cost by stage (ES256, microseconds per call, each stage timed alone)", "",
-              "| stage | µs |", "|---|---|"]
-    lines += [f"| {name} | {us:.1f} |" for name, us in out["stages"].items()]
+    stages = out["stages"]
+    algs = list(stages)
+    lines += ["", "## Library: cost by stage (microseconds per call, each stage timed alone, best of 3)", "",
+              "| stage | " + " | ".join(algs) + " |", "|---|" + "---|" * len(algs)]
+    lines += [f"| {name} | " + " | ".join(f"{stages[a][name]:.1f}" for a in algs) + " |" for name in stages[algs[0]]]
     g = out["growth"]
     lines += ["", "## Library: growth (EdDSA, microseconds per verification)", "",
               "| issuers in the trust store | µs |", "|---|---|"]
     lines += [f"| {n} | {us:.0f} |" for n, us in g["issuers"]]
     lines += ["", "| patients in the attestation | µs | µs per patient |", "|---|---|---|"]
     lines += [f"| {n} | {us:.0f} | {us / n:.1f} |" for n, us in g["patients"]]
+    (n0, t0), (n1, t1) = g["patients"][0], g["patients"][-1]
+    lines += ["", f"Marginal cost per additional patient: {(t1 - t0) / (n1 - n0):.1f} µs "
+              f"({n0} → {n1} patients); issuers {g['issuers'][0][0]} → {g['issuers'][-1][0]}: "
+              f"{g['issuers'][-1][1] / g['issuers'][0][1]:.2f}× the time."]
+    if has_plot:
+        lines += ["", "![verification time by issuers and patients](growth.png)"]
     svc = out.get("service")
     if svc:
         lines += ["", "## Service", ""]

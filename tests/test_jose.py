@@ -4,8 +4,21 @@ import base64
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from jwt.algorithms import get_default_algorithms
 
-from attest.jose import JoseError, b64url, check_header, parse_compact, strict_json_object
+from attest.jose import (
+    ASYMMETRIC_ALGORITHMS,
+    CompactJWS,
+    JoseError,
+    b64url,
+    check_header,
+    parse_compact,
+    sign_compact,
+    strict_json_object,
+    verify_signature,
+)
 
 from .support.tokens import make_token
 
@@ -124,3 +137,43 @@ def test_messages_escape_token_text() -> None:
         check_header({"alg": "\x1b[31mEvil", "kid": "k", "typ": "attestation+jwt"}, algorithms=ALGS,
                      typ="attestation+jwt", allowed_params=PARAMS)
     assert "\x1b" not in exc.value.message
+
+
+def _pyjwt_verify(jws: CompactJWS, alg: str, key: object) -> bool:
+    """What verify_signature did before it called cryptography directly: PyJWT's algorithm objects."""
+    algorithm = get_default_algorithms().get(alg)
+    if algorithm is None or alg not in ASYMMETRIC_ALGORITHMS:
+        return False
+    try:
+        return bool(algorithm.verify(jws.signing_input, key, jws.signature))
+    except Exception:
+        return False
+
+
+def test_signature_checks_equal_pyjwts() -> None:
+    """Every algorithm against every key type (public and private, right and wrong), with the signature
+    valid, altered, shortened, lengthened, empty or in DER form: the same answer as PyJWT's algorithm
+    objects."""
+    keys = {"ES256": ec.generate_private_key(ec.SECP256R1()), "ES384": ec.generate_private_key(ec.SECP384R1()),
+            "ES512": ec.generate_private_key(ec.SECP521R1()), "RS": rsa.generate_private_key(65537, 2048),
+            "Ed25519": ed25519.Ed25519PrivateKey.generate(), "Ed448": ed448.Ed448PrivateKey.generate()}
+    signer = {"ES256": "ES256", "ES384": "ES384", "ES512": "ES512", "RS256": "RS", "RS384": "RS", "RS512": "RS",
+              "PS256": "RS", "PS384": "RS", "PS512": "RS", "EdDSA": "Ed25519"}
+    checked = 0
+    for alg in (*ASYMMETRIC_ALGORITHMS, "HS256", "none", "ES256K"):
+        private = keys[signer.get(alg, "ES256")]
+        token = sign_compact({"alg": alg, "kid": "k"}, {"a": 1}, private, alg if alg in signer else "ES256")
+        h, p, s = token.split(".")
+        sig = base64.urlsafe_b64decode(s + "==")
+        variants = [sig, sig[:-1], sig + b"\0", b"", sig[:1] + bytes([sig[1] ^ 1]) + sig[2:], sig[::-1]]
+        if alg.startswith("ES"):
+            n = len(sig) // 2
+            variants.append(encode_dss_signature(int.from_bytes(sig[:n], "big"), int.from_bytes(sig[n:], "big")))
+        candidates = [k for key in keys.values() for k in (key, key.public_key())] + ["not a key", None]
+        for variant in variants:
+            jws = parse_compact(f"{h}.{p}.{b64url(variant)}" if variant else f"{h}.{p}.AA", payload_json=False)
+            jws = CompactJWS(jws.header, jws.payload, jws.signing_input, variant)
+            for key in candidates:
+                assert verify_signature(jws, alg, key) == _pyjwt_verify(jws, alg, key), (alg, key, variant)
+                checked += verify_signature(jws, alg, key)
+    assert checked >= len(ASYMMETRIC_ALGORITHMS)  # each valid signature verified with its public key

@@ -8,9 +8,10 @@ to standard base64) and every segment is decoded by the C base64 codec.
 
 Each JSON segment is parsed by orjson first and accepted only when that parse provably equals the strict
 one (:func:`_fast_json_object`); anything else (and every refusal) goes through the standard library's
-decoder with a duplicate-member hook, which decides and words the error. The signature itself is checked
-by PyJWT's algorithm objects over ``cryptography`` key objects that the trust store prepared once; the
-algorithm comes from the key (see :mod:`attest.trust`), never from the token alone.
+decoder with a duplicate-member hook, which decides and words the error. The signature is checked with
+``cryptography`` over key objects that the trust store prepared once, exactly as PyJWT's algorithm objects
+check it (tests/test_jose.py compares them), with the padding and hash objects built once; the algorithm
+comes from the key (see :mod:`attest.trust`), never from the token alone.
 
 Nothing here raises anything but :class:`JoseError` for bad input.
 """
@@ -21,10 +22,14 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwt.algorithms import get_default_algorithms
 
 from .identifiers import redact_identity_numbers
@@ -33,7 +38,7 @@ from .identifiers import redact_identity_numbers
 ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512",
                          "EdDSA")
 
-_ALGORITHMS = {name: obj for name, obj in get_default_algorithms().items() if name in ASYMMETRIC_ALGORITHMS}
+_HASHES: dict[str, hashes.HashAlgorithm] = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
 
 _B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -302,16 +307,58 @@ def check_header(header: dict[str, Any], *, algorithms: frozenset[str], typ: str
     return alg, kid
 
 
+_Verifier = Callable[[bytes, Any, bytes], None]
+
+
+def _ecdsa(hash_alg: hashes.HashAlgorithm) -> _Verifier:
+    scheme = ec.ECDSA(hash_alg)
+
+    def check(msg: bytes, key: Any, sig: bytes) -> None:
+        # PyJWT's ECAlgorithm.verify: r || s, each as long as the key's curve order; a private key verifies as
+        # its public key
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            key = key.public_key()
+        n = (key.curve.key_size + 7) // 8
+        if len(sig) != 2 * n:
+            raise ValueError("Invalid signature")
+        key.verify(encode_dss_signature(int.from_bytes(sig[:n], "big"), int.from_bytes(sig[n:], "big")),
+                   msg, scheme)
+    return check
+
+
+def _rsa(pad: padding.AsymmetricPadding, hash_alg: hashes.HashAlgorithm) -> _Verifier:
+    def check(msg: bytes, key: Any, sig: bytes) -> None:
+        key.verify(sig, msg, pad, hash_alg)
+    return check
+
+
+def _eddsa(msg: bytes, key: Any, sig: bytes) -> None:
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        key = key.public_key()
+    key.verify(sig, msg)
+
+
+#: alg -> a check that returns for a valid signature and raises otherwise: PyJWT's verification (padding,
+#: PSS salt = digest length, r || s conversion) with the scheme objects built once instead of per call
+_VERIFIERS: dict[str, _Verifier] = {
+    "ES256": _ecdsa(hashes.SHA256()), "ES384": _ecdsa(hashes.SHA384()), "ES512": _ecdsa(hashes.SHA512()),
+    **{f"RS{n}": _rsa(padding.PKCS1v15(), h) for n, h in _HASHES.items()},
+    **{f"PS{n}": _rsa(padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size), h) for n, h in _HASHES.items()},
+    "EdDSA": _eddsa,
+}
+
+
 def verify_signature(jws: CompactJWS, alg: str, public_key: Any) -> bool:
     """True if ``jws.signature`` is a valid ``alg`` signature by ``public_key`` over the signing input.
     Never raises: any backend exception counts as an invalid signature."""
-    algorithm = _ALGORITHMS.get(alg)
-    if algorithm is None:
+    check = _VERIFIERS.get(alg)
+    if check is None:
         return False
     try:
-        return bool(algorithm.verify(jws.signing_input, public_key, jws.signature))
+        check(jws.signing_input, public_key, jws.signature)
     except Exception:
         return False
+    return True
 
 
 def b64url(data: bytes) -> str:

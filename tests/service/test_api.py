@@ -47,6 +47,24 @@ def test_verify_permit_returns_the_decision_document(client: TestClient) -> None
     assert doc["token"]["iss"] == "https://epj.fagersta.example"
 
 
+def test_verify_answer_is_the_library_document_as_json(client: TestClient) -> None:
+    """The route writes the decision document with orjson (not FastAPI's encoder): the same document the
+    library builds, as application/json, also for a token carrying an integer beyond 64 bits (the fallback)."""
+    import json
+
+    from attest import VerifyContext, verify
+
+    from ..support.tokens import AUDIENCE, trust_store
+
+    now = int(time.time())
+    for token in (fresh_token(), make_token(valid_attestation() | {"toa": 2**70}, now=now)):
+        r = client.post("/v1/verify", json={"token": token})
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        expected = verify(token, trust_store(), context=VerifyContext(audience=AUDIENCE, now=now)).to_dict()
+        assert json.loads(r.content) == json.loads(json.dumps(expected))
+    assert expected["errors"][0]["path"] == "attestation.toa"  # the second token took the fallback
+
+
 def test_verify_deny_is_200_with_codes(client: TestClient) -> None:
     r = client.post("/v1/verify", json={"token": fresh_token(), "context": {"patient_id": "04056600324"}})
     assert r.status_code == 200

@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -51,6 +52,11 @@ class RingKey:
     kid: str
     seal_key: bytes = field(repr=False)
     index_key: bytes = field(repr=False)
+
+    @cached_property
+    def aead(self) -> AESGCM:
+        """The AES-256-GCM cipher of ``seal_key``, built once (it keeps no state between calls)."""
+        return AESGCM(self.seal_key)
 
 
 class KeyRing:
@@ -113,7 +119,7 @@ class KeyRing:
         """Encrypt under the current key; returns ``(kid, blob)``."""
         nonce = os.urandom(NONCE_BYTES)
         k = self.current
-        ct = AESGCM(k.seal_key).encrypt(nonce, plaintext, _VERSION + k.kid.encode() + b"\x00" + aad)
+        ct = k.aead.encrypt(nonce, plaintext, _VERSION + k.kid.encode() + b"\x00" + aad)
         return k.kid, _VERSION + nonce + ct
 
     def open(self, kid: str, blob: bytes, aad: bytes) -> bytes:
@@ -125,7 +131,7 @@ class KeyRing:
         if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != _VERSION:
             raise SealError("not a sealed payload of a known version")
         try:
-            return AESGCM(k.seal_key).decrypt(blob[1:1 + NONCE_BYTES], blob[1 + NONCE_BYTES:],
+            return k.aead.decrypt(blob[1:1 + NONCE_BYTES], blob[1 + NONCE_BYTES:],
                                                _VERSION + kid.encode() + b"\x00" + aad)
         except InvalidTag:
             raise SealError(f"the payload does not open under key {kid!r} (wrong key or tampered)") from None

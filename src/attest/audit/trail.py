@@ -67,17 +67,20 @@ class AuditTrail:
         return [r.id for r in rows]
 
     async def record_async(self, decision: Decision, context: VerifyContext, token: str | None = None,
-                           recorded: float | None = None) -> list[str]:
-        """As :meth:`record`, on an event loop: the commit is awaited without holding a thread."""
-        rows = self.prepare(decision, context, token, recorded)
+                           recorded: float | None = None, doc: dict[str, Any] | None = None) -> list[str]:
+        """As :meth:`record`, on an event loop: the commit is awaited without holding a thread. ``doc`` is
+        ``decision.to_dict()`` when the caller has it already."""
+        rows = self.prepare(decision, context, token, recorded, doc)
         await self.store.append_async(rows)
         return [r.id for r in rows]
 
     def prepare(self, decision: Decision, context: VerifyContext, token: str | None = None,
-                recorded: float | None = None) -> list[AuditRow]:
-        """The sealed rows (one per patient) of ``decision``, not yet stored."""
+                recorded: float | None = None, doc: dict[str, Any] | None = None) -> list[AuditRow]:
+        """The sealed rows (one per patient) of ``decision``, not yet stored (``doc``: its decision
+        document, if already built)."""
         recorded = time.time() if recorded is None else recorded
-        doc = decision.to_dict()
+        if doc is None:
+            doc = decision.to_dict()
         issuer = decision.issuer.iss if decision.issuer is not None else None
         att: dict[str, Any] = doc["attestation"] if isinstance(doc.get("attestation"), dict) else {}
         verification_id = str(uuid.uuid4())

@@ -78,7 +78,8 @@ class BodyLimitMiddleware:
 
 class RequestContextMiddleware:
     """Request id (``X-Request-ID``, echoed or generated), one structured access-log line per request (path
-    without query string: query strings can name a patient), and the request counter."""
+    without query string: query strings can name a patient; fields a route put in ``request.state.log`` are
+    added, so that a verification is one line), and the request counter."""
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app = app
@@ -114,6 +115,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.requests.labels(scope.get("method", ""), template, str(status)).inc()
-            log.info("request", extra={"request_id": rid, "method": scope.get("method"), "route": template,
-                                       "status": status,
-                                       "ms": round((time.perf_counter() - start) * 1000, 2)})
+            extra = {"request_id": rid, "method": scope.get("method"), "route": template, "status": status,
+                     "ms": round((time.perf_counter() - start) * 1000, 2)}
+            route_fields = scope["state"].get("log")  # what the route adds (the verify route: its decision)
+            if isinstance(route_fields, dict):
+                extra.update(route_fields)
+            log.info("request", extra=extra)

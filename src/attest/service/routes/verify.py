@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends
+import orjson
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from ... import DependencyUnavailable, MemoryReplayCache, VerifyContext, verify
 from ...audit.fhir import audit_outcome
@@ -35,6 +38,7 @@ log = logging.getLogger("attest.service.verify")
 )
 async def verify_token(
     body: VerifyRequest,
+    request: Request,
     runtime: Runtime = Depends(get_runtime),  # noqa: B008
     settings: Settings = Depends(get_settings),  # noqa: B008
 ) -> dict[str, Any]:
@@ -59,7 +63,8 @@ async def verify_token(
         raise
     try:
         # the commit is awaited (group commit by the store's writer thread) before the answer is sent
-        ids = await runtime.trail.record_async(decision, context, token=body.token)
+        doc = decision.to_dict()
+        ids = await runtime.trail.record_async(decision, context, token=body.token, doc=doc)
     except DependencyUnavailable:
         runtime.metrics.unavailable.labels("audit_store").inc()
         token = decision.token or {}
@@ -69,13 +74,23 @@ async def verify_token(
                 await run_in_threadpool(release, token.get("iss"), token.get("jti"))
         raise
     elapsed = time.perf_counter() - start
-    doc = decision.to_dict()
     codes = decision.codes
     runtime.metrics.verify_seconds.observe(elapsed)
     runtime.metrics.audit_events.inc(len(ids))
     runtime.metrics.decision(decision.decision, audit_outcome(doc), codes)
-    log.info("verification", extra={
-        "decision": decision.decision, "codes": codes,
-        "issuer": decision.issuer.iss if decision.issuer else None,
-        "audit_events": ids, "ms": round(elapsed * 1000, 2)})
-    return doc
+    # one log line per request: the access-log line of RequestContextMiddleware carries these fields
+    request.state.log = {"decision": decision.decision, "codes": codes,
+                         "issuer": decision.issuer.iss if decision.issuer else None,
+                         "audit_events": ids, "verify_ms": round(elapsed * 1000, 2)}
+    # the document is JSON by construction (parsed from the token, or built here): serialised by orjson
+    # directly rather than through FastAPI's encoder and response validation (the OpenAPI schema of the
+    # operation is unchanged)
+    return _json_response(doc)  # type: ignore[return-value]
+
+
+def _json_response(doc: dict[str, Any]) -> Response:
+    try:
+        body = orjson.dumps(doc)
+    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits, which a token may carry
+        body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, media_type="application/json")
