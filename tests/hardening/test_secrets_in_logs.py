@@ -206,11 +206,13 @@ def test_no_secret_or_identity_number_in_any_log_line_or_answer(tmp_path: Path, 
 
     text = captured.getvalue()
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    assert len(lines) > 300, "the service logged far less than expected: is logging captured?"
+    # one line per request (the access line carries the verification fields) plus start-up and error lines
+    assert len(lines) > 200, "the service logged far less than expected: is logging captured?"
     for ln in lines:
         json.loads(ln)  # every line is one JSON object
-    # the paths above did log: the verification lines, the 503s, the internal error, the reload failure
-    assert '"msg": "verification"' in text and "dependency unavailable" in text
+    # the paths above did log: the verification fields (on the access line), the 503s, the internal error,
+    # the reload failure
+    assert '"verify_ms"' in text and '"decision"' in text and "dependency unavailable" in text
     assert "internal error" in text and "trust store reload failed" in text
 
     secrets_ = {"admin token": ADMIN_TOKEN, "at-rest key": at_rest_b64,
