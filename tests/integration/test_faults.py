@@ -42,7 +42,7 @@ from attest.audit.sealing import KeyRing
 from attest.audit.store import COLUMNS, AuditRow
 from attest.audit.trail import AuditTrail
 
-from ..support.servers import AttestServer, PostgresServer, RedisServer, need, wait_until
+from ..support.servers import AttestServer, Cluster, PostgresServer, two_instance_cluster, wait_until
 from ..support.service import ADMIN_TOKEN, fresh_token, key_ring
 from ..support.summary import record
 
@@ -120,36 +120,10 @@ class Load:
                     time.sleep(0.05)  # the instance is down: do not spin
 
 
-@dataclass
-class Cluster:
-    pg: PostgresServer
-    redis: RedisServer
-    a: AttestServer
-    b: AttestServer
-    ring: str
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    need("postgres", "redis")
-    pg, redis = PostgresServer(), RedisServer(persist=True)
-    servers: list[AttestServer] = []
-    try:
-        pg.start()
-        redis.start()
-        ring = key_ring("faults-1")
-        env = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "ATTEST_AT_REST_KEYS": ring,
-               "ATTEST_ADMIN_TOKEN": ADMIN_TOKEN, "ATTEST_DEPENDENCY_TIMEOUT": "1", "ATTEST_LOG_LEVEL": "INFO"}
-        base = Path(tmp_path_factory.mktemp("faults"))
-        servers = [AttestServer(base / name, env, name=name) for name in ("api-a", "api-b")]
-        for s in servers:
-            s.start()
-        yield Cluster(pg, redis, servers[0], servers[1], ring)
-    finally:
-        for s in servers:
-            s.cleanup()
-        redis.cleanup()
-        pg.cleanup()
+    with two_instance_cluster(Path(tmp_path_factory.mktemp("faults")), key_ring("faults-1"), ADMIN_TOKEN, redis_persist=True) as c:
+        yield c
 
 
 def _ready(c: Cluster, timeout: float = 60.0) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,43 +17,16 @@ from fhir.resources.R4B.bundle import Bundle
 
 from attest.audit.sealing import KeyRing, SealError
 
-from ..support.servers import AttestServer, PostgresServer, RedisServer, need, wait_until
+from ..support.servers import Cluster, two_instance_cluster, wait_until
 from ..support.service import ADMIN_TOKEN, admin, fresh_token, key_ring
 
 pytestmark = pytest.mark.integration
 
 
-@dataclass
-class Cluster:
-    pg: PostgresServer
-    redis: RedisServer
-    a: AttestServer
-    b: AttestServer
-    ring: str
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    need("postgres", "redis")
-    pg, redis = PostgresServer(), RedisServer()
-    servers: list[AttestServer] = []
-    try:
-        pg.start()
-        redis.start()
-        ring = key_ring("int-1")
-        env = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "ATTEST_AT_REST_KEYS": ring,
-               "ATTEST_ADMIN_TOKEN": ADMIN_TOKEN, "ATTEST_DEPENDENCY_TIMEOUT": "1", "ATTEST_LOG_LEVEL": "INFO"}
-        base = Path(tmp_path_factory.mktemp("cluster"))
-        for name in ("api-a", "api-b"):
-            servers.append(AttestServer(base / name, env, name=name))
-        for s in servers:
-            s.start()
-        yield Cluster(pg, redis, servers[0], servers[1], ring)
-    finally:
-        for s in servers:
-            s.cleanup()
-        redis.cleanup()
-        pg.cleanup()
+    with two_instance_cluster(Path(tmp_path_factory.mktemp("cluster")), key_ring("int-1"), ADMIN_TOKEN) as c:
+        yield c
 
 
 def _up(c: Cluster) -> None:

@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -319,3 +321,37 @@ def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.2) -> 
                 return True
         time.sleep(interval)
     return False
+
+
+@dataclass
+class Cluster:
+    """PostgreSQL, Redis and two ``attest serve`` instances sharing them, all on 127.0.0.1."""
+
+    pg: PostgresServer
+    redis: RedisServer
+    a: AttestServer
+    b: AttestServer
+    ring: str
+
+
+@contextlib.contextmanager
+def two_instance_cluster(base: Path, ring: str, admin_token: str, *, redis_persist: bool = False) -> Iterator[Cluster]:
+    """Start the deployment topology of docker-compose.yml on loopback (two API instances, one PostgreSQL,
+    one Redis) and clean everything up afterwards; skips (or fails in CI) when a server binary is missing."""
+    need("postgres", "redis")
+    pg, redis = PostgresServer(), RedisServer(persist=redis_persist)
+    servers: list[AttestServer] = []
+    try:
+        pg.start()
+        redis.start()
+        env = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "ATTEST_AT_REST_KEYS": ring,
+               "ATTEST_ADMIN_TOKEN": admin_token, "ATTEST_DEPENDENCY_TIMEOUT": "1", "ATTEST_LOG_LEVEL": "INFO"}
+        servers = [AttestServer(base / name, env, name=name) for name in ("api-a", "api-b")]
+        for s in servers:
+            s.start()
+        yield Cluster(pg, redis, servers[0], servers[1], ring)
+    finally:
+        for s in servers:
+            s.cleanup()
+        redis.cleanup()
+        pg.cleanup()
