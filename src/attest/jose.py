@@ -4,7 +4,7 @@ Parsing is done here, not by PyJWT, because PyJWT accepts several inputs a harde
 (``=`` padding, duplicate JSON members, UTF-8 BOM / UTF-16 / UTF-32, NaN, lone surrogates, unbounded
 size; shared/spec/JWT_ATTACKS.md section 0) and spends most of its time in a per-character base64url check
 written in Python. Here the token's alphabet is checked by one byte translation (which also maps base64url
-to standard base64) and every segment is decoded by the C base64 codec.
+to standard base64) and every segment is decoded by pybase64's SIMD codec.
 
 Each JSON segment is parsed by orjson first and accepted only when that parse provably equals the strict
 one (:func:`_fast_json_object`); anything else (and every refusal) goes through the standard library's
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pybase64
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -104,7 +105,9 @@ def _b64decode(segment: bytes, what: str) -> bytes:
         raise JoseError("malformed_token", "RFC4648-3.5", what,
                         f"{what} segment is not canonical base64url (non-zero unused bits)")
     try:
-        return binascii.a2b_base64(segment + _PADDING[rem])
+        # pybase64 (SIMD) decodes a 2 KB payload about ten times faster than binascii; validate=True makes it
+        # refuse anything outside the standard alphabet, which the translation table already guarantees
+        return pybase64.b64decode(segment + _PADDING[rem], validate=True)
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - the checks above make this unreachable
         raise JoseError("malformed_token", "RFC7515-2", what, f"{what} segment is not valid base64url") from exc
 

@@ -83,10 +83,23 @@ NO_ISSUES: tuple[Issue, ...] = ()
 #: kind name -> (check function, params preparer)
 KINDS: dict[str, tuple[KindFn, Callable[[dict[str, Any]], Any]]] = {}
 
+#: A guard writes a Python expression that is true only for values on which the kind reports nothing, so
+#: that the compiled evaluator can skip the call in the usual case. Arguments: the name of the local that
+#: holds the value, the rule's prepared params, and ``bind(obj, prefix)``, which binds an object to a
+#: generated name (no profile text is pasted into code). Returning None means "no guard". A guard may
+#: be conservative (false for some values that pass); it must never be true for a value the kind reports.
+Guard = Callable[[str, Any, Callable[[Any, str], str]], str | None]
 
-def kind(name: str, prepare: Callable[[dict[str, Any]], Any] | None = None) -> Callable[[KindFn], KindFn]:
+#: kind name -> its guard (kinds without one are always called)
+GUARDS: dict[str, Guard] = {}
+
+
+def kind(name: str, prepare: Callable[[dict[str, Any]], Any] | None = None,
+         guard: Guard | None = None) -> Callable[[KindFn], KindFn]:
     def register(fn: KindFn) -> KindFn:
         KINDS[name] = (fn, prepare or (lambda p: p))
+        if guard is not None:
+            GUARDS[name] = guard
         return fn
     return register
 
@@ -108,14 +121,14 @@ def _field(path: str) -> str:
 
 # --- structure -----------------------------------------------------------------------------------------
 
-@kind("required")
+@kind("required", guard=lambda v, p, bind: f"{v} is not MISSING and {v} is not None")
 def required(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if value is MISSING or value is None:
         return [Issue("missing_field", "", f"{_field(path)} is required by profile {ctx.profile.id}")]
     return NO_ISSUES
 
 
-@kind("object")
+@kind("object", guard=lambda v, p, bind: f"({v} is MISSING or type({v}) is dict)")
 def object_(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if value is not MISSING and not isinstance(value, dict):
         return [Issue("invalid_field", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")]
@@ -134,8 +147,18 @@ def array(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issu
     return NO_ISSUES
 
 
+def _struct_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    """Absent, or an object whose required members are strings and whose optional members are strings or
+    absent (an explicit null, which the kind also lets through, takes the call)."""
+    required_members, optional_members, _ = params
+    parts = [f"type({v}) is dict"]
+    parts += [f"type({v}.get({bind(m, 'k')})) is str" for m in required_members]
+    parts += [f"type({v}.get({bind(m, 'k')}, '')) is str" for m in optional_members]
+    return f"({v} is MISSING or ({' and '.join(parts)}))"
+
+
 @kind("struct", lambda p: (tuple(p.get("required", ())), tuple(p.get("optional", ())),
-                           p.get("code", "invalid_field")))
+                           p.get("code", "invalid_field")), _struct_guard)
 def struct(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """An identifier or code struct: an object whose listed members are strings; ``required`` members must
     be present."""
@@ -185,7 +208,17 @@ def _json_type(v: Any) -> str:
 
 # --- identifiers ---------------------------------------------------------------------------------------
 
-@kind("identifier_system", lambda p: _systems(p["systems"]))
+def _system_in(allowed: frozenset[str]) -> Guard:
+    """Guard: absent, or an object whose ``system`` is a string in ``allowed`` (``_g`` is the guard's
+    scratch local)."""
+    def guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+        return (f"({v} is MISSING or (type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str "
+                f"and _g in {bind(allowed, 'systems')}))")
+    return guard
+
+
+@kind("identifier_system", lambda p: _systems(p["systems"]),
+      lambda v, params, bind: _system_in(params)(v, params, bind))
 def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if not isinstance(value, dict):
         return NO_ISSUES
@@ -303,7 +336,8 @@ def _prepare_code_system(p: dict[str, Any]) -> _CodeSystemParams:
     return _CodeSystemParams(frozenset(allowed), frozenset(deprecated), other, ", ".join(names))
 
 
-@kind("code_system", _prepare_code_system)
+@kind("code_system", _prepare_code_system,
+      lambda v, params, bind: _system_in(params.allowed - params.deprecated)(v, params, bind))
 def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if not isinstance(value, dict):
@@ -789,7 +823,8 @@ def _extend_paths(paths: list[str], head: str, tail: str, n: int) -> None:
 def _compile(groups: tuple[RuleGroup, ...]) -> tuple[Evaluator, str]:
     """Generate one function that evaluates every group in order, as straight-line code: each path
     resolved once (objects on the way kept in locals and shared between groups), each rule one direct call
-    of its kind with its prepared params, findings recorded only when a kind reports some. For a
+    of its kind with its prepared params (skipped when the kind's guard, see :data:`GUARDS`, shows inline
+    that it would report nothing), findings recorded only when a kind reports some. For a
     ``prefix[*].suffix`` path the concrete paths (``attestation.patients[3].identifier``) are built once per
     index and kept. The source refers to kinds, params, rules, member names and paths through generated
     names only (no profile text is pasted into code). It resolves exactly like :func:`_resolve_static`
@@ -832,9 +867,15 @@ def _compile(groups: tuple[RuleGroup, ...]) -> tuple[Evaluator, str]:
     def calls(indent: str, value: str, path: str, rules: tuple[CompiledRule, ...]) -> None:
         for rule in rules:
             fn, params, r = name(rule.fn, "fn"), name(rule.params, "params"), name(rule, "rule")
-            lines.append(f"{indent}issues = {fn}({value}, {params}, ctx, {path})")
-            lines.append(f"{indent}if issues:")
-            lines.append(f"{indent}    record({r}, issues, {path}, errors, warnings)")
+            guard = GUARDS.get(rule.kind)
+            condition = guard(value, rule.params, name) if guard is not None else None
+            inner = indent
+            if condition is not None:  # the usual case is decided inline, without calling the kind
+                lines.append(f"{indent}if not ({condition}):")
+                inner = indent + "    "
+            lines.append(f"{inner}issues = {fn}({value}, {params}, ctx, {path})")
+            lines.append(f"{inner}if issues:")
+            lines.append(f"{inner}    record({r}, issues, {path}, errors, warnings)")
 
     for g, group in enumerate(groups):
         lines.append(f"    # group {g}")
