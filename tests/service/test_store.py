@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -214,3 +216,64 @@ def test_group_commit_batches_concurrent_appends_and_each_caller_waits_for_its_r
     assert len(dialect.batches) < 30  # appends shared transactions
     with pytest.raises(DependencyUnavailable, match="shutting down"):
         store.append([AuditRow("late", "v", 1, "deny", "8", "", None, None, None, None, None, "k", b"x")])
+
+
+def _row(i: int | str) -> AuditRow:
+    return AuditRow(f"r-{i}", "v", 1, "deny", "8", "", None, None, None, None, None, "k", b"x")
+
+
+@pytest.mark.parametrize("n", [1, 70, 71, 72, 143, 300])
+def test_a_batch_of_any_size_is_written_whole(tmp_path: Path, n: int) -> None:
+    """Up to 71 rows are one multi-row INSERT; more are several statements in one transaction."""
+    store = SQLAuditStore(SQLiteDialect(tmp_path / "a.sqlite"))
+    store.append([_row(i) for i in range(n)])
+    ids = [r.id for r in store.search(AuditQuery(limit=1000))]
+    store.close()
+    assert sorted(ids) == sorted(f"r-{i}" for i in range(n))
+
+
+def test_a_batch_that_fails_writes_nothing(tmp_path: Path) -> None:
+    """A batch spanning several statements is one transaction: a failure in its last statement leaves no
+    row of it behind, and the callers get DependencyUnavailable."""
+    store = SQLAuditStore(SQLiteDialect(tmp_path / "a.sqlite"))
+    store.append([_row("first")])
+    conn = sqlite3.connect(tmp_path / "a.sqlite")
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON attest_audit_event WHEN NEW.id = 'r-150' "
+                 "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    conn.commit()
+    conn.close()
+    with pytest.raises(DependencyUnavailable):
+        store.append([_row(i) for i in range(200)])
+    ids = [r.id for r in store.search(AuditQuery(limit=1000))]
+    store.close()
+    assert ids == ["r-first"]
+
+
+def test_sparse_writes_are_committed_without_waiting(tmp_path: Path) -> None:
+    """Writes further apart than half the commit wait are committed at once: the writer never holds a
+    commit open for them."""
+    store = SQLAuditStore(SQLiteDialect(tmp_path / "a.sqlite"), commit_wait=0.6)
+    for i in range(4):
+        store.append([_row(i)])
+        time.sleep(0.4)
+    store.close()
+    assert store.commit_waits == 0
+
+
+def test_under_load_the_writer_waits_for_more_rows(tmp_path: Path) -> None:
+    """After a burst (writes arriving much closer together than half the commit wait), a write is held
+    for up to the commit wait, so that a write arriving 50 ms later shares its commit."""
+    dialect = _CountingDialect(tmp_path / "a.sqlite")
+    dialect.gate.set()
+    store = SQLAuditStore(dialect, commit_wait=0.5)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(store.append_async([_row(f"burst-{i}")]) for i in range(40)))
+        first = asyncio.ensure_future(store.append_async([_row("a")]))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(first, store.append_async([_row("b")]))
+
+    asyncio.run(scenario())
+    store.close()
+    assert dialect.batches[-1] == 2, dialect.batches
+    assert store.commit_waits >= 1

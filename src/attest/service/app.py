@@ -26,6 +26,7 @@ from starlette.responses import Response
 from .. import __version__
 from ..errors import DependencyUnavailable
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
+from .models import VerifyRequest
 from .problems import ProblemError, problem
 from .ratelimit import EXEMPT, RateLimitMiddleware
 from .routes import attestations, audit, health, inspect, profiles, verify
@@ -123,6 +124,11 @@ def _openapi(app: FastAPI, rate_limited: bool) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    # request bodies that routes read themselves (service/body.py) and reference by name
+    for model in (VerifyRequest,):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas.setdefault(model.__name__, schema)
     for path, item in doc.get("paths", {}).items():
         for op in item.values():
             responses = op.setdefault("responses", {})

@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any
 
+import orjson
+
 #: the spellings attest.identifiers.redact_identity_numbers masks in library messages
 _ELEVEN = re.compile(r"(?<!\d)\d{6}[ .-]?\d{5}(?!\d)")
 _STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
@@ -19,12 +21,22 @@ _STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName",
 
 def redact(value: Any) -> Any:
     if isinstance(value, str):
-        return _ELEVEN.sub("[redacted]", value)
+        # shorter than 11 characters cannot hold 11 digits
+        return _ELEVEN.sub("[redacted]", value) if len(value) >= 11 else value
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def _extras(record: logging.LogRecord) -> list[str]:
+    """The names of the fields a call site added (``extra=``), in the order given."""
+    d = record.__dict__
+    return [k for k in d if k not in _STD] if len(d) > _N_STD else []
+
+
+_N_STD = len(vars(logging.makeLogRecord({})))
 
 
 class RedactingFilter(logging.Filter):
@@ -34,9 +46,12 @@ class RedactingFilter(logging.Filter):
         except Exception:
             msg = str(record.msg)
         record.msg, record.args = redact(msg), None
-        for k, v in list(vars(record).items()):
-            if k not in _STD:
-                setattr(record, k, redact(v))
+        d = record.__dict__
+        for k in _extras(record):
+            v = d[k]
+            # numbers, booleans and None cannot hold an identity number's spelling: left as they are
+            if v is not None and type(v) not in (int, float, bool):
+                d[k] = redact(v)
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
@@ -44,22 +59,32 @@ class RedactingFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``msg``, then the call site's fields."""
+
+    _second = -1
+    _stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # the date part changes once a second: formatted once a second
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         out: dict[str, Any] = {
-            "ts": (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                   + f".{int(record.msecs):03d}Z"),
+            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for k, v in vars(record).items():
-            if k not in _STD:
-                out[k] = v
+        d = record.__dict__
+        for k in _extras(record):
+            out[k] = d[k]
         if record.exc_text:
             out["exc"] = record.exc_text
         elif record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(out, ensure_ascii=False, default=str)
+        try:
+            return orjson.dumps(out, default=str).decode("utf-8")
+        except (TypeError, orjson.JSONEncodeError):  # what orjson refuses (e.g. integers beyond 64 bits)
+            return json.dumps(out, ensure_ascii=False, default=str)
 
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:

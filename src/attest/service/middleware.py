@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 from .metrics import Metrics
@@ -96,7 +96,7 @@ class RequestContextMiddleware:
                 candidate = value.decode("latin-1")[:64]
                 if candidate.isprintable() and candidate.isascii():
                     rid = candidate
-        rid = rid or uuid.uuid4().hex
+        rid = rid or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
 
@@ -120,4 +120,6 @@ class RequestContextMiddleware:
             route_fields = scope["state"].get("log")  # what the route adds (the verify route: its decision)
             if isinstance(route_fields, dict):
                 extra.update(route_fields)
-            log.info("request", extra=extra)
+            if log.isEnabledFor(logging.INFO):
+                # log.info without looking up the caller's source line (not logged), once per request
+                log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, "request", (), None, extra=extra))

@@ -9,8 +9,8 @@ The variables (``ATTEST_TRUST_STORE``, ``ATTEST_PROFILE``, ``ATTEST_AUDIENCE``, 
 ``DATABASE_URL``, ``REDIS_URL``, ``ATTEST_AT_REST_KEYS[_FILE]``, ``ATTEST_ADMIN_TOKEN[_FILE]``,
 ``ATTEST_ISSUING_KEY``/``ATTEST_ISSUER``/``ATTEST_ISSUING_KID``, ``ATTEST_MAX_BODY_BYTES``,
 ``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
-``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``, ``ATTEST_RATE_LIMIT``), their meaning and defaults:
-docs/service.md.
+``ATTEST_AUDIT_COMMIT_WAIT_MS``, ``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``, ``ATTEST_RATE_LIMIT``),
+their meaning and defaults: docs/service.md.
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ class Settings:
     allow_context_now: bool = False
     instance: str = field(default_factory=socket.gethostname)
     db_pool_size: int = 4
+    #: group commit under load: how long the audit writer may wait for more rows (ms); 0 = never waits
+    audit_commit_wait_ms: int = 4
     dependency_timeout: float = 2.0
     log_level: str = "INFO"
     #: per-client request limit (``ATTEST_RATE_LIMIT``, e.g. ``100/minute``); None = off
@@ -127,6 +129,7 @@ class Settings:
             allow_context_now=_bool(s("ATTEST_ALLOW_CONTEXT_NOW"), "ATTEST_ALLOW_CONTEXT_NOW"),
             instance=s("ATTEST_INSTANCE") or socket.gethostname(),
             db_pool_size=_int(s("ATTEST_DB_POOL_SIZE"), "ATTEST_DB_POOL_SIZE", 4, 1, 64),
+            audit_commit_wait_ms=_int(s("ATTEST_AUDIT_COMMIT_WAIT_MS"), "ATTEST_AUDIT_COMMIT_WAIT_MS", 4, 0, 100),
             dependency_timeout=(_float(s("ATTEST_DEPENDENCY_TIMEOUT"), "ATTEST_DEPENDENCY_TIMEOUT", 2.0)
                                 or 2.0),
             log_level=(s("ATTEST_LOG_LEVEL") or "INFO").upper(),
