@@ -283,3 +283,42 @@ def test_programming_errors_raise() -> None:
 
     with pytest.raises(ProfileError):
         verify(make_token(), trust_store(), "no-such-profile")
+
+
+# --- verify_async: the same decisions, the replay check awaited ------------------------------------------
+
+class _AsyncCache:
+    """A replay cache with only the async check (as a network cache offers): records which path was used."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryReplayCache()
+        self.async_calls = 0
+
+    def check_and_store(self, iss: str, jti: str, expires_at: int) -> bool:  # pragma: no cover - must not run
+        raise AssertionError("verify_async must await check_and_store_async")
+
+    async def check_and_store_async(self, iss: str, jti: str, expires_at: int) -> bool:
+        self.async_calls += 1
+        return self.inner.check_and_store(iss, jti, expires_at)
+
+    def ping(self) -> bool:
+        return True
+
+
+def test_verify_async_decides_as_verify() -> None:
+    import asyncio
+
+    from attest import verify_async
+
+    bad = claims_for()
+    bad["aud"] = "someone-else"
+    tokens = [make_token(jti="a-1"), make_token(payload=bad, jti="a-2"), "not.a.token", make_token(jti="a-1")]
+    sync_cache, thread_cache, async_cache = MemoryReplayCache(), MemoryReplayCache(), _AsyncCache()
+    for tok in tokens:
+        expected = verify(tok, trust_store(), "tillitsrammeverk-1.1", CTX, replay=sync_cache).to_dict()
+        for cache in (thread_cache, async_cache):
+            got = asyncio.run(verify_async(tok, trust_store(), "tillitsrammeverk-1.1", CTX, replay=cache))
+            assert got.to_dict() == expected
+    # the last token replays the first; only the two otherwise valid tokens reached the cache
+    assert expected["errors"][0]["code"] == "token_replayed"
+    assert async_cache.async_calls == 2

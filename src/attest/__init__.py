@@ -27,13 +27,13 @@ from .keys import generate_private_key, load_private_key, public_jwk, thumbprint
 from .profiles import DEFAULT_PROFILE, Profile, list_profiles, load_profile
 from .replay import MemoryReplayCache, ReplayCache
 from .trust import Issuer, TrustStore
-from .verify import Decision, verify
+from .verify import Decision, verify, verify_async
 
 __version__ = "0.1.0"
 
 __all__ = [
     # verifying
-    "verify", "Decision", "VerifyContext", "Finding", "ERROR_CODES",
+    "verify", "verify_async", "Decision", "VerifyContext", "Finding", "ERROR_CODES",
     # issuing
     "build", "sign", "check_attestation",
     # inspecting

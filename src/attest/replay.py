@@ -27,6 +27,10 @@ class ReplayCache(Protocol):
         ...
 
 
+# A cache that is a network service may also offer ``async def check_and_store_async(iss, jti, expires_at)``
+# with the same meaning; :func:`attest.verify_async` awaits it instead of holding a thread.
+
+
 class MemoryReplayCache:
     """In-process replay cache (one process only; use the Redis cache for several instances).
 
@@ -104,6 +108,12 @@ class RedisReplayCache:
                                           health_check_interval=30)
         self._client: Any = client
         self._prefix = prefix
+        self._url = url
+        self._timeout = timeout
+        self._injected = client is not None
+        #: asyncio clients, one per event loop (their connections belong to the loop that made them)
+        self._async: dict[Any, Any] = {}
+        self._async_lock = threading.Lock()
 
     def _key(self, iss: str, jti: str) -> str:
         import hashlib
@@ -121,6 +131,42 @@ class RedisReplayCache:
             raise DependencyUnavailable(f"replay cache unavailable ({type(exc).__name__})") from None
         return bool(result)
 
+    async def check_and_store_async(self, iss: str, jti: str, expires_at: int) -> bool:
+        """:meth:`check_and_store` on an event loop (redis.asyncio): no thread is held while Redis answers."""
+        from .errors import DependencyUnavailable
+
+        try:
+            client = self._async_client()
+            if client is None:  # a client given to the constructor (tests): its sync call, in a thread
+                import asyncio
+
+                return await asyncio.to_thread(self.check_and_store, iss, jti, expires_at)
+            result = await client.set(self._key(iss, jti), b"1", nx=True, exat=max(1, int(expires_at)))
+        except DependencyUnavailable:
+            raise
+        except Exception as exc:
+            raise DependencyUnavailable(f"replay cache unavailable ({type(exc).__name__})") from None
+        return bool(result)
+
+    def _async_client(self) -> Any:
+        if self._injected or not self._url:
+            return None
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        with self._async_lock:
+            client = self._async.get(loop)
+            if client is None:
+                import redis.asyncio
+
+                # loops that are gone (a test client's) are forgotten; their connections went with them
+                self._async = {lp: c for lp, c in self._async.items() if not lp.is_closed()}
+                client = redis.asyncio.Redis.from_url(self._url, socket_timeout=self._timeout,
+                                                      socket_connect_timeout=self._timeout,
+                                                      health_check_interval=30)
+                self._async[loop] = client
+        return client
+
     def release(self, iss: str, jti: str) -> None:
         with contextlib.suppress(Exception):  # best effort: the jti then stays burnt until exp
             self._client.delete(self._key(iss, jti))
@@ -134,3 +180,11 @@ class RedisReplayCache:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._client.close()
+        with self._async_lock:
+            clients, self._async = self._async, {}
+        for loop, client in clients.items():
+            with contextlib.suppress(Exception):  # best effort: the loop may be stopping
+                if loop.is_running():
+                    import asyncio
+
+                    asyncio.run_coroutine_threadsafe(client.aclose(), loop)

@@ -179,6 +179,38 @@ def _deny_token(profile: Profile, err: JoseError, info: dict[str, Any] | None, n
                     None, None, now)
 
 
+@dataclass(slots=True)
+class _Evaluated:
+    """Everything but the replay check: the decision's parts, and what the replay check needs."""
+
+    profile: Profile
+    errors: list[Finding]
+    warnings: tuple[Finding, ...]
+    info: dict[str, Any] | None
+    attestation: dict[str, Any] | None
+    issuer: Issuer
+    now: int
+    iss: str
+    jti: str | None
+    exp: int | None
+
+    @property
+    def replay_key(self) -> tuple[str, str, int] | None:
+        """``(iss, jti, keep_until)`` when the replay cache must be asked: only for an otherwise valid
+        token, so that an invalid one cannot burn a jti."""
+        if self.errors or self.jti is None or self.exp is None:
+            return None
+        return self.iss, self.jti, self.exp + self.profile.leeway
+
+    def decision(self, replayed: bool = False) -> Decision:
+        errors = self.errors
+        if replayed:
+            errors.append(Finding("token_replayed", "RFC7519-4.1.7", "jti",
+                                  "this issuer's jti was already used; an attestation token is single-use"))
+        return Decision(DENY if errors else PERMIT, self.profile.id, tuple(errors), self.warnings, self.info,
+                        self.attestation, self.issuer, self.now)
+
+
 def verify(
     token: str | bytes,
     trust: TrustStore,
@@ -194,6 +226,43 @@ def verify(
     ``missing_claim``/``invalid_claim`` (for ``iss``), ``invalid_signature``; then every claim, attestation
     and context finding; ``token_replayed`` when ``replay`` is given and the ``jti`` was seen.
     """
+    evaluated = _evaluate(token, trust, profile, context)
+    if isinstance(evaluated, Decision):
+        return evaluated
+    key = evaluated.replay_key
+    return evaluated.decision(replayed=key is not None and replay is not None and not replay.check_and_store(*key))
+
+
+async def verify_async(
+    token: str | bytes,
+    trust: TrustStore,
+    profile: str | Profile = DEFAULT_PROFILE,
+    context: VerifyContext | None = None,
+    *,
+    replay: ReplayCache | None = None,
+) -> Decision:
+    """:func:`verify` for an event loop whose replay cache is a network service: the verification runs on
+    the loop (CPU work of well under a millisecond) and only the replay check is awaited, through the
+    cache's ``check_and_store_async`` when it has one (the Redis cache does), else in a worker thread."""
+    evaluated = _evaluate(token, trust, profile, context)
+    if isinstance(evaluated, Decision):
+        return evaluated
+    key = evaluated.replay_key
+    if key is None or replay is None:
+        return evaluated.decision()
+    check = getattr(replay, "check_and_store_async", None)
+    if check is not None:
+        fresh = bool(await check(*key))
+    else:
+        import asyncio
+
+        fresh = await asyncio.to_thread(replay.check_and_store, *key)
+    return evaluated.decision(replayed=not fresh)
+
+
+def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
+              context: VerifyContext | None) -> Decision | _Evaluated:
+    """The whole verification except the replay check: a Decision for a token-level deny, else the parts."""
     if not isinstance(trust, TrustStore):
         raise TypeError("trust must be a TrustStore")
     if context is not None and not isinstance(context, VerifyContext):
@@ -247,15 +316,7 @@ def verify(
         if prof.practitioner_from_context:
             _practitioner_from_context(attestation, ctx)
         evaluate_groups(prof.rule_groups, RuleContext(now, prof, issuer, ctx, attestation), errors, warnings)
-
-    # --- replay (only for an otherwise valid token, so an invalid one cannot burn a jti) --------------
-    if (not errors and replay is not None and jti is not None and exp is not None
-            and not replay.check_and_store(iss, jti, exp + prof.leeway)):
-        errors.append(Finding("token_replayed", "RFC7519-4.1.7", "jti",
-                              "this issuer's jti was already used; an attestation token is single-use"))
-
-    return Decision(DENY if errors else PERMIT, prof.id, tuple(errors), tuple(warnings), info, attestation,
-                    issuer, now)
+    return _Evaluated(prof, errors, tuple(warnings), info, attestation, issuer, now, iss, jti, exp)
 
 
 def _practitioner_from_context(attestation: dict[str, Any], ctx: VerifyContext) -> None:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ... import DependencyUnavailable, MemoryReplayCache, VerifyContext, verify
+from ... import DependencyUnavailable, MemoryReplayCache, VerifyContext, verify, verify_async
 from ...audit.fhir import audit_outcome
 from ..body import json_body
 from ..models import VerifyRequest
@@ -51,13 +51,13 @@ async def verify_token(request: Request) -> Response:
         context = dataclasses.replace(context, audience=settings.audience)
     start = time.perf_counter()
     try:
-        # verification is CPU work of well under a millisecond: it runs on the event loop, unless the
-        # replay cache is a network service (Redis), whose call must not block the loop
+        # verification is CPU work of well under a millisecond: it runs on the event loop; a replay cache
+        # that is a network service (Redis) is awaited, not called from the loop
         if isinstance(runtime.replay, MemoryReplayCache):
             decision = verify(body.token, runtime.trust.store, settings.profile, context, replay=runtime.replay)
         else:
-            decision = await run_in_threadpool(verify, body.token, runtime.trust.store, settings.profile, context,
-                                               replay=runtime.replay)
+            decision = await verify_async(body.token, runtime.trust.store, settings.profile, context,
+                                          replay=runtime.replay)
     except DependencyUnavailable:
         runtime.metrics.unavailable.labels("replay_cache").inc()
         raise
