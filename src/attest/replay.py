@@ -85,6 +85,12 @@ class MemoryReplayCache:
             self._entries.pop((iss, jti), None)
 
 
+def redis_errors() -> Any:
+    import redis.exceptions
+
+    return redis.exceptions
+
+
 class RedisReplayCache:
     """Replay cache shared by several service instances: Redis ``SET key 1 NX EXAT exp`` (atomic
     set-if-absent with an absolute expiry). The key is a SHA-256 of ``(iss, jti)``, so nothing from a
@@ -97,6 +103,8 @@ class RedisReplayCache:
 
     def __init__(self, url: str, *, prefix: str = "attest:jti:", timeout: float = 2.0,
                  client: object = None) -> None:
+        #: a client given by the caller (tests) has no asyncio twin: its calls go to a worker thread
+        self._injected = client is not None
         if client is None:
             try:
                 import redis
@@ -110,7 +118,6 @@ class RedisReplayCache:
         self._prefix = prefix
         self._url = url
         self._timeout = timeout
-        self._injected = client is not None
         #: asyncio clients, one per event loop (their connections belong to the loop that made them)
         self._async: dict[Any, Any] = {}
         self._async_lock = threading.Lock()
@@ -141,12 +148,31 @@ class RedisReplayCache:
                 import asyncio
 
                 return await asyncio.to_thread(self.check_and_store, iss, jti, expires_at)
-            result = await client.set(self._key(iss, jti), b"1", nx=True, exat=max(1, int(expires_at)))
+            key, exat = self._key(iss, jti), max(1, int(expires_at))
+            try:
+                result = await client.set(key, b"1", nx=True, exat=exat)
+            except (ConnectionError, OSError, redis_errors().ConnectionError):
+                # a pooled connection that died with a Redis restart fails on first use: one retry on a
+                # fresh connection (if the first SET did land, the retry answers "already used": a deny,
+                # never a second permit)
+                await client.connection_pool.disconnect()
+                result = await client.set(key, b"1", nx=True, exat=exat)
         except DependencyUnavailable:
             raise
         except Exception as exc:
             raise DependencyUnavailable(f"replay cache unavailable ({type(exc).__name__})") from None
         return bool(result)
+
+    async def aclose(self) -> None:
+        """Close this event loop's asyncio client (call it on the loop before the loop ends)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        with self._async_lock:
+            client = self._async.pop(loop, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     def _async_client(self) -> Any:
         if self._injected or not self._url:

@@ -62,6 +62,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if previous is not None:
             signal.signal(signal.SIGHUP, previous)
         # uvicorn has finished the requests in flight; close() also waits for audit writes still running
+        aclose = getattr(runtime.replay, "aclose", None)
+        if aclose is not None:  # the replay cache's asyncio client belongs to this loop
+            await aclose()
         await run_in_threadpool(runtime.close)
         log.info("service stopped")
 
