@@ -687,6 +687,136 @@ def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> Seque
     return out
 
 
+# --- guards: the usual case decided inline (see GUARDS; tests/test_rules.py holds each to its kind) ------
+
+def _guard(name: str) -> Callable[[Guard], Guard]:
+    def register(fn: Guard) -> Guard:
+        GUARDS[name] = fn
+        return fn
+    return register
+
+
+def _absent_or(v: str, condition: str) -> str:
+    return f"({v} is MISSING or ({condition}))"
+
+
+@_guard("array")
+def _array_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return _absent_or(v, f"type({v}) is list and len({v}) <= {bind(params['max_items'], 'c')}")
+
+
+@_guard("department")
+def _department_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return _absent_or(v, f"type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str and _g in "
+                         f"{bind(params, 'systems')} and {v}.get({bind('authority', 'k')}) is not None")
+
+
+@_guard("department_authority")
+def _department_authority_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return _absent_or(v, f"type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str and _g in "
+                         f"{bind(params, 'systems')}")
+
+
+@_guard("code_value")
+def _code_value_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    """The list that decides the code's system (the first naming it, as the kind looks them up): a complete
+    list holds the code and does not retire it; an incomplete one does not retire it; a system no list
+    names needs a non-blank code."""
+    complete: dict[str, frozenset[str]] = {}
+    incomplete: dict[str, frozenset[str]] = {}
+    for cl in params:
+        for system in cl.systems:
+            if system not in complete and system not in incomplete:
+                if cl.complete:
+                    complete[system] = frozenset(cl.displays) - cl.deprecated
+                else:
+                    incomplete[system] = cl.deprecated
+    named = frozenset(complete) | frozenset(incomplete)
+    return _absent_or(v, f"type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str and "
+                         f"type(_h := {v}.get({bind('code', 'k')})) is str and "
+                         f"(_h in {bind(complete, 'codes')}.get(_g, ()) or "
+                         f"(_g in {bind(incomplete, 'codes')} and _h not in {bind(incomplete, 'codes')}[_g]) or "
+                         f"(_g not in {bind(named, 'systems')} and _h != '' and not _h.isspace()))")
+
+
+@_guard("one_of")
+def _one_of_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    members, _ = params
+    present = " or ".join(f"{v}.get({bind(m, 'k')}) is not None" for m in members)
+    return _absent_or(v, f"type({v}) is dict and ({present or 'False'})")
+
+
+@_guard("decision_ref")
+def _decision_ref_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return (f"({v} is MISSING or {v} is None or (type({v}) is dict and type(_g := {v}.get({bind('id', 'k')})) is str"
+            f" and 0 < len(_g) <= {bind(params, 'c')} and not _g.isspace()"
+            f" and type({v}.get({bind('description', 'k')}, '')) is str))")
+
+
+@_guard("boolean")
+def _boolean_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return f"type({v}) is bool"
+
+
+@_guard("unix_time")
+def _unix_time_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return (f"({v} is MISSING or {v} is None or (type({v}) is int and "
+            f"{bind(params, 'c')} <= {v} <= {bind(MAX_NUMERIC_DATE, 'c')}))")
+
+
+@_guard("toa")
+def _toa_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    max_age, min_value = params
+    return (f"(type({v}) is int and {bind(min_value, 'c')} <= {v} <= {bind(MAX_NUMERIC_DATE, 'c')} and "
+            f"ctx.now - {v} <= {bind(max_age, 'c')} and {v} <= ctx.now + ctx.profile.leeway)")
+
+
+@_guard("free_text")
+def _free_text_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    """Every member absent, or a string within the length limit that ``str.isprintable`` accepts (it
+    refuses every character _CONTROL matches: Cc, Zl, Zp and the Cf bidi controls)."""
+    members, max_length = params
+    n = bind(max_length, "c")
+    clauses = [f"((_g := {v}.get({bind(m, 'k')})) is None or (type(_g) is str and len(_g) <= {n} and "
+               f"_g.isprintable()))" for m in members]
+    return _absent_or(v, " and ".join([f"type({v}) is dict", *clauses]))
+
+
+@_guard("btg_user_selected")
+def _btg_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return _absent_or(v, f"type({v}) is dict and type(_g := {v}.get({bind('purpose_of_use', 'k')})) is dict and "
+                         f"_g.get({bind('code', 'k')}) != {bind('BTG', 'k')}")
+
+
+@_guard("authorization_without_hpr")
+def _authorization_without_hpr_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return _absent_or(v, f"type({v}) is dict and ({v}.get({bind('hpr_nr', 'k')}) is not None or "
+                         f"{v}.get({bind('authorization', 'k')}) is None)")
+
+
+@_guard("context_pid")
+def _context_pid_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return (f"(ctx.context.authenticated_pid is not None and type({v}) is dict and "
+            f"{v}.get({bind('id', 'k')}) == ctx.context.authenticated_pid)")
+
+
+@_guard("context_hpr")
+def _context_hpr_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return (f"(type({v}) is dict and type(_g := {v}.get({bind('id', 'k')})) is str and "
+            f"_g == ctx.context.authenticated_hpr and {bind(is_ascii_digits, 'fn')}(_g, 1, 9))")
+
+
+@_guard("issuer_legal_entity")
+def _issuer_legal_entity_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return (f"(ctx.issuer is None or type({v}) is not dict or (type(_g := {v}.get({bind('id', 'k')})) is str "
+            f"and _g in ctx.issuer.legal_entities))")
+
+
+@_guard("issuer_member")
+def _issuer_member_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return "(ctx.issuer is None or ctx.issuer.member is True)"
+
+
 # --- evaluator -----------------------------------------------------------------------------------------
 
 def compile_path(path: str) -> tuple[str, ...]:
