@@ -370,3 +370,12 @@ def test_unknown_profile_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         create_app(service_settings(tmp_path, profile="no-such-profile"))
 
+
+
+def test_startup_objects_are_frozen_out_of_full_collections(client: TestClient) -> None:
+    """After startup the long-lived objects (framework, models, profiles, trust store) are in the
+    collector's permanent generation, so full collections no longer walk them."""
+    import gc
+
+    assert gc.get_freeze_count() > 10_000
+    assert client.post("/v1/verify", json={"token": fresh_token()}).json()["decision"] == "permit"

@@ -8,6 +8,7 @@ no decision.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -56,6 +57,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime: Runtime = app.state.runtime
     runtime.trust.start()
     previous = _install_sighup(runtime)
+    # What was built up to here (FastAPI, pydantic and the FHIR models, profiles, code lists, the trust
+    # store: ~75,000 objects) lives as long as the process. Frozen, the collector no longer walks it in
+    # every full collection, which otherwise stalls the event loop for ~25 ms now and then under load.
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:
@@ -66,6 +72,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if aclose is not None:  # the replay cache's asyncio client belongs to this loop
             await aclose()
         await run_in_threadpool(runtime.close)
+        gc.unfreeze()  # the app may be collected again (a process that hosts several apps, like the tests)
         log.info("service stopped")
 
 
