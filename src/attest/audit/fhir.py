@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Any
 
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -85,7 +86,13 @@ def _code(v: Any) -> str | None:
 
 
 def _uri(v: Any) -> str | None:
-    return v if isinstance(v, str) and len(v) <= _MAX_TEXT and _URI.fullmatch(v) and v.isprintable() else None
+    return _uri_str(v) if type(v) is str else None
+
+
+@lru_cache(maxsize=1024)
+def _uri_str(v: str) -> str | None:
+    """Cached: the systems and assigners of a verifier's traffic are a few dozen registry URIs."""
+    return v if len(v) <= _MAX_TEXT and _URI.fullmatch(v) and v.isprintable() else None
 
 
 def _obj(v: Any) -> dict[str, Any]:
