@@ -131,7 +131,7 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
-def _too_deep(obj: Any, max_depth: int) -> bool:
+def too_deep(obj: Any, max_depth: int) -> bool:
     """True if containers nest deeper than ``max_depth`` (the top-level object is depth 1)."""
     stack: list[tuple[Any, int]] = [(obj, 1)]
     while stack:
@@ -155,7 +155,7 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
-def _plain(node: Any, depth: int, max_depth: int) -> bool:
+def plain_json(node: Any, depth: int, max_depth: int) -> bool:
     """True if containers nest at most ``max_depth`` deep (``node`` is at ``depth``) and every scalar is a
     string, an integer, a boolean or null. A float (orjson also turns integers beyond 64 bits into floats)
     sends the segment to the standard decoder, whose number semantics are the reference."""
@@ -165,7 +165,7 @@ def _plain(node: Any, depth: int, max_depth: int) -> bool:
         t = type(v)
         if t is str or t is int or t is bool or v is None:
             continue
-        if (t is dict or t is list) and _plain(v, depth + 1, max_depth):
+        if (t is dict or t is list) and plain_json(v, depth + 1, max_depth):
             continue
         return False
     return True
@@ -178,7 +178,7 @@ def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
     orjson refuses invalid or BOM-prefixed UTF-8, encoded and escaped lone surrogates, NaN/Infinity,
     trailing data and control characters exactly where the strict parse does, and builds equal values for
     strings, integers up to 64 bits, booleans and null (tests/hardening/test_jose_fast.py). Three things
-    it does not check are checked here: floats (see :func:`_plain`), depth, and duplicate member names;
+    it does not check are checked here: floats (see :func:`plain_json`), depth, and duplicate member names;
     for text that is exactly what orjson writes back, all three follow from that equality and the indented
     form (see the comments).
     Duplicates: every member has exactly one structural ``:``, and other colons of the text lie inside
@@ -200,7 +200,7 @@ def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
             if b"\n" + b" " * (2 * max_depth) in orjson.dumps(obj, option=orjson.OPT_INDENT_2):
                 return None
             return obj
-        if not _plain(obj, 1, max_depth):
+        if not plain_json(obj, 1, max_depth):
             return None
         colons = raw.count(b":")
         if b"\\" in raw:
@@ -240,7 +240,7 @@ def _strict_json_object(raw: bytes, what: str, limits: JoseLimits) -> dict[str, 
         raise JoseError("malformed_token", "RFC7515-5.2", what, f"{what} is not strict JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise JoseError("malformed_token", "RFC7515-5.2", what, f"{what} is not a JSON object")
-    if _too_deep(obj, limits.max_json_depth):
+    if too_deep(obj, limits.max_json_depth):
         raise JoseError("malformed_token", "RFC7493-2", what,
                         f"{what} JSON is nested deeper than {limits.max_json_depth} levels")
     # A lone surrogate can only arrive through a \\uD8xx escape: strict UTF-8 already refused encoded ones.

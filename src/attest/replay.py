@@ -85,12 +85,6 @@ class MemoryReplayCache:
             self._entries.pop((iss, jti), None)
 
 
-def redis_errors() -> Any:
-    import redis.exceptions
-
-    return redis.exceptions
-
-
 class RedisReplayCache:
     """Replay cache shared by several service instances: Redis ``SET key 1 NX EXAT exp`` (atomic
     set-if-absent with an absolute expiry). The key is a SHA-256 of ``(iss, jti)``, so nothing from a
@@ -148,10 +142,12 @@ class RedisReplayCache:
                 import asyncio
 
                 return await asyncio.to_thread(self.check_and_store, iss, jti, expires_at)
+            import redis.exceptions
+
             key, exat = self._key(iss, jti), max(1, int(expires_at))
             try:
                 result = await client.set(key, b"1", nx=True, exat=exat)
-            except (ConnectionError, OSError, redis_errors().ConnectionError):
+            except (OSError, redis.exceptions.ConnectionError):
                 # a pooled connection that died with a Redis restart fails on first use: one retry on a
                 # fresh connection (if the first SET did land, the retry answers "already used": a deny,
                 # never a second permit)

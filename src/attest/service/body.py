@@ -24,6 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
+from ..jose import plain_json, too_deep
+
 M = TypeVar("M", bound=BaseModel)
 
 #: FastAPI's detail for a body it cannot parse (the app maps it to the malformed-json problem)
@@ -51,22 +53,6 @@ def _is_json(content_type: str | None) -> bool:
 MAX_DEPTH = 256
 
 
-def _scan(value: Any) -> tuple[bool, bool]:
-    """(holds a float anywhere, nested deeper than MAX_DEPTH), iteratively (orjson reads 1024 levels)."""
-    has_float = False
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        t = type(node)
-        if t is float:
-            has_float = True
-        elif t is dict or t is list:
-            if depth > MAX_DEPTH:
-                return has_float, True
-            stack.extend((v, depth + 1) for v in (node.values() if t is dict else node))
-    return has_float, False
-
-
 def _loads(raw: bytes) -> Any:
     """Starlette's ``request.json()`` (``json.loads`` of the bytes) with FastAPI's error mapping: a JSON
     syntax error is a validation error of type ``json_invalid``; anything else (undecodable bytes, nesting
@@ -77,11 +63,9 @@ def _loads(raw: bytes) -> Any:
         pass
     else:
         # orjson reads integers beyond 64 bits as floats; json.loads keeps them exact (and validation
-        # says "too large", not "not an integer"): a body with any float is read again by json.loads
-        has_float, too_deep = _scan(data)
-        if too_deep:
-            raise HTTPException(400, PARSE_ERROR)
-        if not has_float:
+        # says "too large", not "not an integer"): a body with a float (or too deep) is read again by
+        # json.loads, and the depth decided below
+        if plain_json(data, 1, MAX_DEPTH) if type(data) in (dict, list) else type(data) is not float:
             return data
     try:
         data = json.loads(raw)
@@ -90,7 +74,7 @@ def _loads(raw: bytes) -> Any:
                                        "input": {}, "ctx": {"error": exc.msg}}]) from None
     except Exception as exc:  # as FastAPI: whatever else fails is an unparseable body
         raise HTTPException(400, PARSE_ERROR) from exc
-    if _scan(data)[1]:
+    if type(data) in (dict, list) and too_deep(data, MAX_DEPTH):
         raise HTTPException(400, PARSE_ERROR)
     return data
 
