@@ -90,16 +90,13 @@ KINDS: dict[str, tuple[KindFn, Callable[[dict[str, Any]], Any]]] = {}
 #: be conservative (false for some values that pass); it must never be true for a value the kind reports.
 Guard = Callable[[str, Any, Callable[[Any, str], str]], str | None]
 
-#: kind name -> its guard (kinds without one are always called)
+#: kind name -> its guard (kinds without one are always called); filled in the guards section below
 GUARDS: dict[str, Guard] = {}
 
 
-def kind(name: str, prepare: Callable[[dict[str, Any]], Any] | None = None,
-         guard: Guard | None = None) -> Callable[[KindFn], KindFn]:
+def kind(name: str, prepare: Callable[[dict[str, Any]], Any] | None = None) -> Callable[[KindFn], KindFn]:
     def register(fn: KindFn) -> KindFn:
         KINDS[name] = (fn, prepare or (lambda p: p))
-        if guard is not None:
-            GUARDS[name] = guard
         return fn
     return register
 
@@ -121,14 +118,14 @@ def _field(path: str) -> str:
 
 # --- structure -----------------------------------------------------------------------------------------
 
-@kind("required", guard=lambda v, p, bind: f"{v} is not MISSING and {v} is not None")
+@kind("required")
 def required(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if value is MISSING or value is None:
         return [Issue("missing_field", "", f"{_field(path)} is required by profile {ctx.profile.id}")]
     return NO_ISSUES
 
 
-@kind("object", guard=lambda v, p, bind: f"({v} is MISSING or type({v}) is dict)")
+@kind("object")
 def object_(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if value is not MISSING and not isinstance(value, dict):
         return [Issue("invalid_field", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}")]
@@ -147,18 +144,8 @@ def array(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issu
     return NO_ISSUES
 
 
-def _struct_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    """Absent, or an object whose required members are strings and whose optional members are strings or
-    absent (an explicit null, which the kind also lets through, takes the call)."""
-    required_members, optional_members, _ = params
-    parts = [f"type({v}) is dict"]
-    parts += [f"type({v}.get({bind(m, 'k')})) is str" for m in required_members]
-    parts += [f"type({v}.get({bind(m, 'k')}, '')) is str" for m in optional_members]
-    return f"({v} is MISSING or ({' and '.join(parts)}))"
-
-
 @kind("struct", lambda p: (tuple(p.get("required", ())), tuple(p.get("optional", ())),
-                           p.get("code", "invalid_field")), _struct_guard)
+                           p.get("code", "invalid_field")))
 def struct(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """An identifier or code struct: an object whose listed members are strings; ``required`` members must
     be present."""
@@ -208,17 +195,7 @@ def _json_type(v: Any) -> str:
 
 # --- identifiers ---------------------------------------------------------------------------------------
 
-def _system_in(allowed: frozenset[str]) -> Guard:
-    """Guard: absent, or an object whose ``system`` is a string in ``allowed`` (``_g`` is the guard's
-    scratch local)."""
-    def guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-        return (f"({v} is MISSING or (type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str "
-                f"and _g in {bind(allowed, 'systems')}))")
-    return guard
-
-
-@kind("identifier_system", lambda p: _systems(p["systems"]),
-      lambda v, params, bind: _system_in(params)(v, params, bind))
+@kind("identifier_system", lambda p: _systems(p["systems"]))
 def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     if not isinstance(value, dict):
         return NO_ISSUES
@@ -336,8 +313,7 @@ def _prepare_code_system(p: dict[str, Any]) -> _CodeSystemParams:
     return _CodeSystemParams(frozenset(allowed), frozenset(deprecated), other, ", ".join(names))
 
 
-@kind("code_system", _prepare_code_system,
-      lambda v, params, bind: _system_in(params.allowed - params.deprecated)(v, params, bind))
+@kind("code_system", _prepare_code_system)
 def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> Sequence[Issue]:
     out: list[Issue] = []
     if not isinstance(value, dict):
@@ -700,6 +676,43 @@ def _absent_or(v: str, condition: str) -> str:
     return f"({v} is MISSING or ({condition}))"
 
 
+def _system_in(v: str, allowed: frozenset[str], bind: Callable[[Any, str], str]) -> str:
+    """An object whose ``system`` is a string in ``allowed`` (``_g`` is the guards' scratch local)."""
+    return (f"type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str "
+            f"and _g in {bind(allowed, 'systems')}")
+
+
+@_guard("required")
+def _required_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return f"({v} is not MISSING and {v} is not None)"
+
+
+@_guard("object")
+def _object_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return _absent_or(v, f"type({v}) is dict")
+
+
+@_guard("struct")
+def _struct_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    """Absent, or an object whose required members are strings and whose optional members are strings or
+    absent (an explicit null, which the kind also lets through, takes the call)."""
+    required_members, optional_members, _ = params
+    parts = [f"type({v}) is dict"]
+    parts += [f"type({v}.get({bind(m, 'k')})) is str" for m in required_members]
+    parts += [f"type({v}.get({bind(m, 'k')}, '')) is str" for m in optional_members]
+    return _absent_or(v, " and ".join(parts))
+
+
+@_guard("identifier_system")
+def _identifier_system_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return _absent_or(v, _system_in(v, params, bind))
+
+
+@_guard("code_system")
+def _code_system_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
+    return _absent_or(v, _system_in(v, params.allowed - params.deprecated, bind))
+
+
 @_guard("array")
 def _array_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
     return _absent_or(v, f"type({v}) is list and len({v}) <= {bind(params['max_items'], 'c')}")
@@ -707,14 +720,12 @@ def _array_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
 
 @_guard("department")
 def _department_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str and _g in "
-                         f"{bind(params, 'systems')} and {v}.get({bind('authority', 'k')}) is not None")
+    return _absent_or(v, f"{_system_in(v, params, bind)} and {v}.get({bind('authority', 'k')}) is not None")
 
 
 @_guard("department_authority")
 def _department_authority_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str and _g in "
-                         f"{bind(params, 'systems')}")
+    return _absent_or(v, _system_in(v, params, bind))
 
 
 @_guard("code_value")
@@ -748,9 +759,9 @@ def _one_of_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
 
 @_guard("decision_ref")
 def _decision_ref_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return (f"({v} is MISSING or {v} is None or (type({v}) is dict and type(_g := {v}.get({bind('id', 'k')})) is str"
-            f" and 0 < len(_g) <= {bind(params, 'c')} and not _g.isspace()"
-            f" and type({v}.get({bind('description', 'k')}, '')) is str))")
+    return _absent_or(v, f"{v} is None or (type({v}) is dict and type(_g := {v}.get({bind('id', 'k')})) is str"
+                         f" and 0 < len(_g) <= {bind(params, 'c')} and not _g.isspace()"
+                         f" and type({v}.get({bind('description', 'k')}, '')) is str)")
 
 
 @_guard("boolean")
@@ -760,8 +771,8 @@ def _boolean_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
 
 @_guard("unix_time")
 def _unix_time_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return (f"({v} is MISSING or {v} is None or (type({v}) is int and "
-            f"{bind(params, 'c')} <= {v} <= {bind(MAX_NUMERIC_DATE, 'c')}))")
+    return _absent_or(v, f"{v} is None or (type({v}) is int and "
+                         f"{bind(params, 'c')} <= {v} <= {bind(MAX_NUMERIC_DATE, 'c')})")
 
 
 @_guard("toa")
