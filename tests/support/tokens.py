@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from attest import TrustStore, load_private_key
+from attest.conformance.forge import DROP, with_overrides
 from attest.jose import sign_compact
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,15 +25,6 @@ SHARED = ROOT.parent / "shared"
 AUDIENCE = "nhn:pjd"
 #: a fixed evaluation time (2027-01-15T08:00:00Z) so that tests are deterministic
 NOW = 1_800_000_000
-
-
-class _Drop:
-    def __repr__(self) -> str:
-        return "DROP"
-
-
-#: marks a header parameter or claim to remove
-DROP: Any = _Drop()
 
 
 @dataclass(frozen=True)
@@ -108,12 +100,7 @@ def claims_for(attestation: Any = None, *, org_name: str = "fagersta", now: int 
                               "attestation": valid_attestation() if attestation is None else attestation}
     if attestation is DROP:
         del claims["attestation"]
-    for k, v in overrides.items():
-        if v is DROP:
-            claims.pop(k, None)
-        else:
-            claims[k] = v
-    return claims
+    return with_overrides(claims, overrides)
 
 
 def make_token(attestation: Any = None, *, org_name: str = "fagersta", header: dict[str, Any] | None = None,
@@ -123,12 +110,7 @@ def make_token(attestation: Any = None, *, org_name: str = "fagersta", header: d
     the default header (``DROP`` removes one); ``payload`` replaces the claims entirely."""
     o = org(org_name)
     signer = org(sign_with) if sign_with else o
-    h: dict[str, Any] = {"alg": signer.alg, "kid": o.kid, "typ": "attestation+jwt"}
-    for k, v in (header or {}).items():
-        if v is DROP:
-            h.pop(k, None)
-        else:
-            h[k] = v
+    h = with_overrides({"alg": signer.alg, "kid": o.kid, "typ": "attestation+jwt"}, header or {})
     body = payload if payload is not None else claims_for(attestation, org_name=org_name, now=now, **claim_overrides)
     return sign_compact(h, body, signer.key, signer.alg)
 

@@ -20,7 +20,7 @@ import copy
 import hashlib
 import hmac
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -517,21 +517,10 @@ class Forge:
         }
         if attestation is DROP:
             del claims["attestation"]
-        for k, v in overrides.items():
-            if v is DROP:
-                claims.pop(k, None)
-            else:
-                claims[k] = v
-        return claims
+        return with_overrides(claims, overrides)
 
     def header(self, key: SigningKey, **overrides: Any) -> dict[str, Any]:
-        h: dict[str, Any] = {"alg": key.alg, "kid": key.kid, "typ": "attestation+jwt"}
-        for k, v in overrides.items():
-            if v is DROP:
-                h.pop(k, None)
-            else:
-                h[k] = v
-        return h
+        return with_overrides({"alg": key.alg, "kid": key.kid, "typ": "attestation+jwt"}, overrides)
 
     def token(self, label: str, attestation: Any = None, *, key: SigningKey | None = None,
               party: Party | None = None, header: dict[str, Any] | None = None, alg: str | None = None,
@@ -570,7 +559,19 @@ class _Drop:
         return "DROP"
 
 
+#: marks a header parameter or claim to remove
 DROP: Any = _Drop()
+
+
+def with_overrides(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` (changed in place and returned) with ``overrides`` set, and the names given :data:`DROP`
+    removed."""
+    for k, v in overrides.items():
+        if v is DROP:
+            base.pop(k, None)
+        else:
+            base[k] = v
+    return base
 
 
 def deep(obj: Any) -> Any:
