@@ -12,6 +12,7 @@ must then fail closed: no decision).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from dataclasses import dataclass, field
@@ -254,8 +255,6 @@ async def verify_async(
     if check is not None:
         fresh = bool(await check(*key))
     else:
-        import asyncio
-
         fresh = await asyncio.to_thread(replay.check_and_store, *key)
     return evaluated.decision(replayed=not fresh)
 

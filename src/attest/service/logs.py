@@ -32,11 +32,7 @@ def redact(value: Any) -> Any:
 
 def _extras(record: logging.LogRecord) -> list[str]:
     """The names of the fields a call site added (``extra=``), in the order given."""
-    d = record.__dict__
-    return [k for k in d if k not in _STD] if len(d) > _N_STD else []
-
-
-_N_STD = len(vars(logging.makeLogRecord({})))
+    return [k for k in record.__dict__ if k not in _STD]
 
 
 class RedactingFilter(logging.Filter):
