@@ -7,6 +7,7 @@ A cache that cannot answer raises :class:`~attest.errors.DependencyUnavailable`:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import heapq
 import threading
@@ -139,8 +140,6 @@ class RedisReplayCache:
         try:
             client = self._async_client()
             if client is None:  # a client given to the constructor (tests): its sync call, in a thread
-                import asyncio
-
                 return await asyncio.to_thread(self.check_and_store, iss, jti, expires_at)
             import redis.exceptions
 
@@ -161,8 +160,6 @@ class RedisReplayCache:
 
     async def aclose(self) -> None:
         """Close this event loop's asyncio client (call it on the loop before the loop ends)."""
-        import asyncio
-
         loop = asyncio.get_running_loop()
         with self._async_lock:
             client = self._async.pop(loop, None)
@@ -173,8 +170,6 @@ class RedisReplayCache:
     def _async_client(self) -> Any:
         if self._injected or not self._url:
             return None
-        import asyncio
-
         loop = asyncio.get_running_loop()
         with self._async_lock:
             client = self._async.get(loop)
@@ -207,6 +202,4 @@ class RedisReplayCache:
         for loop, client in clients.items():
             with contextlib.suppress(Exception):  # best effort: the loop may be stopping
                 if loop.is_running():
-                    import asyncio
-
                     asyncio.run_coroutine_threadsafe(client.aclose(), loop)

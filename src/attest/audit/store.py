@@ -144,17 +144,14 @@ class _PendingWrite:
         self.queued_at = 0.0
 
 
-def _resolve(fut: asyncio.Future[None], error: DependencyUnavailable | None) -> None:
-    if not fut.done():
-        if error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(error)
-
-
 def _resolve_all(futures: list[asyncio.Future[None]], error: DependencyUnavailable | None) -> None:
+    """On the futures' loop: end every wait of one batch."""
     for fut in futures:
-        _resolve(fut, error)
+        if not fut.done():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
 
 
 class SQLAuditStore:
@@ -477,14 +474,16 @@ class SQLiteDialect:
         # own transaction (all rows or none) and runs as one sqlite3_step, so the writer thread gives the
         # GIL up and takes it back once per batch instead of once per row plus BEGIN and COMMIT (each
         # hand-over costs the event loop's thread time under load). Larger batches: one transaction.
-        chunks = [rows[i:i + _SQLITE_ROWS_PER_STATEMENT] for i in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT)]
-        if len(chunks) == 1:
-            conn.execute(_sqlite_insert_sql(len(rows)), [v for r in rows for v in r.values()])
+        n = _SQLITE_ROWS_PER_STATEMENT
+        statements = [(_sqlite_insert_sql(len(chunk)), [v for r in chunk for v in r.values()])
+                      for chunk in (rows[i:i + n] for i in range(0, len(rows), n))]
+        if len(statements) == 1:
+            conn.execute(*statements[0])
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for chunk in chunks:
-                conn.execute(_sqlite_insert_sql(len(chunk)), [v for r in chunk for v in r.values()])
+            for sql, params in statements:
+                conn.execute(sql, params)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
