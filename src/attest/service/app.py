@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from .. import __version__
 from ..errors import DependencyUnavailable
+from .body import PARSE_ERROR
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .models import VerifyRequest
 from .problems import ProblemError, problem
@@ -88,14 +89,9 @@ def _validation_problem(request: Request, exc: Exception) -> Response:
                    "the request does not have the documented shape", errors=details)
 
 
-#: FastAPI's answer when it cannot decode a body it would parse as JSON (also when it nests too deeply for
-#: the parser): the same problem as for malformed JSON
-_BODY_PARSE_ERROR = "There was an error parsing the body"
-
-
 def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and exc.detail == _BODY_PARSE_ERROR:
+    if exc.status_code == 400 and exc.detail == PARSE_ERROR:  # FastAPI's (and body.py's) undecodable body
         return problem(400, "malformed-json", "Bad Request",
                        "the request body is not valid JSON (or is nested too deeply to parse)")
     try:
