@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Stage = Literal["token", "claims", "attestation", "context", "replay", "warning"]
+Stage = Literal["token", "claims", "attestation", "context", "replay", "dpop", "warning"]
+
+#: HTTP status of a deny at a protected resource (the forward-auth endpoint), by stage: the token or its
+#: proof cannot be accepted (401, RFC 6750 3.1 / RFC 9449 7.1) or the request is refused by policy (403)
+_STATUS_BY_STAGE = {"token": 401, "claims": 401, "replay": 401, "dpop": 401, "attestation": 403, "context": 403,
+                    "warning": 200}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,20 @@ class ErrorCode:
     summary: str
     #: FHIR AuditEvent.outcome for a deny carrying this code (4 minor, 8 serious failure).
     audit_outcome: str = "4"
+    #: the status a protected resource answers for a deny with this code (0: by the stage)
+    status: int = 0
+    #: the ``error`` of a ``WWW-Authenticate`` challenge for it (RFC 6750 3.1, RFC 9449 7.1), if any
+    oauth_error: str | None = None
+
+    @property
+    def http_status(self) -> int:
+        return self.status or _STATUS_BY_STAGE[self.stage]
+
+    @property
+    def challenge_error(self) -> str | None:
+        if self.oauth_error is not None:
+            return self.oauth_error
+        return "invalid_token" if self.http_status == 401 else None
 
 
 _TABLE: tuple[ErrorCode, ...] = (
@@ -77,10 +96,39 @@ _TABLE: tuple[ErrorCode, ...] = (
     ErrorCode("hpr_mismatch", "context", "hpr_nr.id differs from the authenticated user's HPR number (ATT-29b)"),
     ErrorCode("patient_not_in_attestation", "context",
               "the requested patient is not among patients[].identifier (ATT-4)"),
+    # --- access tokens (HELSEID.md sections 10 and 14) -----------------------------------------------
+    ErrorCode("insufficient_security_level", "context",
+              "the user was not authenticated at a high level of assurance: security_level 4 or "
+              "assurance_level high (ATT-9)", "8"),
+    ErrorCode("insufficient_scope", "claims", "the access token lacks a scope the API requires", "4", 403,
+              "insufficient_scope"),
+    ErrorCode("point_of_care_mismatch", "context",
+              "practitioner.point_of_care.id differs from the token's orgnr_child (ATT-18a)", "8"),
+    # --- DPoP (HELSEID.md section 11, RFC 9449) ------------------------------------------------------
+    ErrorCode("dpop_required", "dpop",
+              "a DPoP-bound token presented as Bearer, or an unbound token where the policy requires DPoP",
+              "8"),
+    ErrorCode("dpop_proof_missing", "dpop", "DPoP scheme or cnf.jkt, but no DPoP proof", "8", 0,
+              "invalid_dpop_proof"),
+    ErrorCode("invalid_dpop_proof", "dpop",
+              "the proof is not one valid dpop+jwt JWS signed by the public key in its header, or lacks jti/iat",
+              "8", 0, "invalid_dpop_proof"),
+    ErrorCode("dpop_key_mismatch", "dpop", "the proof's key thumbprint is not the token's cnf.jkt", "8"),
+    ErrorCode("dpop_ath_mismatch", "dpop", "ath missing or not the hash of the access token", "8", 0,
+              "invalid_dpop_proof"),
+    ErrorCode("dpop_htm_mismatch", "dpop", "htm is not the request method", "8", 0, "invalid_dpop_proof"),
+    ErrorCode("dpop_htu_mismatch", "dpop", "htu is not the request URL (normalised, without query)", "8", 0,
+              "invalid_dpop_proof"),
+    ErrorCode("dpop_proof_expired", "dpop", "the proof's iat is older than its max age or in the future", "4", 0,
+              "invalid_dpop_proof"),
+    ErrorCode("dpop_replayed", "dpop", "the proof's jti was already used (proofs are single-use)", "8", 0,
+              "invalid_dpop_proof"),
     # --- warnings only (never make a deny) ---------------------------------------------------------
     ErrorCode("context_not_provided", "warning", "a context check the profile asks for had no input"),
     ErrorCode("deprecated_code", "warning", "a retired code or code system (accepted on verify, never issued)"),
     ErrorCode("advisory", "warning", "a recommendation of the specification is not followed"),
+    ErrorCode("multiple_audiences", "warning",
+              "the access token names more than one audience (it is valid at other APIs too)"),
 )
 
 #: code -> row. The stable public error codes of CONTRACT.md section 5 (plus warning codes).

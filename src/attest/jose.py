@@ -280,10 +280,10 @@ def parse_compact(token: object, limits: JoseLimits = DEFAULT_LIMITS, *, payload
     return CompactJWS(header, payload, raw[:len(h_seg) + 1 + len(p_seg)], signature, payload_bytes)
 
 
-def check_header(header: dict[str, Any], *, algorithms: frozenset[str], typ: str,
+def check_header(header: dict[str, Any], *, algorithms: frozenset[str], typ: str | frozenset[str],
                  allowed_params: frozenset[str]) -> tuple[str, str]:
     """Apply the header policy; return ``(alg, kid)``. Order: ``crit``, parameters outside the allow-list,
-    ``alg``, ``typ``, ``kid``."""
+    ``alg``, ``typ`` (compared exactly with ``typ``, or with each of a set of allowed values), ``kid``."""
     if "crit" in header:
         raise JoseError("unsupported_critical_header", "RFC7515-4.1.11", "header.crit",
                         "the token marks header extensions as critical; this verifier implements none")
@@ -298,9 +298,10 @@ def check_header(header: dict[str, Any], *, algorithms: frozenset[str], typ: str
         raise JoseError("unsupported_algorithm", "RFC8725-3.1", "header.alg",
                         f"algorithm {shown!r} is not allowed by this profile")
     t = header.get("typ")
-    if t != typ:
+    if (t != typ) if isinstance(typ, str) else (not isinstance(t, str) or t not in typ):
+        wanted = repr(typ) if isinstance(typ, str) else " or ".join(repr(x) for x in sorted(typ))
         raise JoseError("invalid_token_type", "RFC8725-3.11", "header.typ",
-                        f"typ must be {typ!r}" + (" (it is missing)" if t is None else ""))
+                        f"typ must be {wanted}" + (" (it is missing)" if t is None else ""))
     kid = header.get("kid")
     if not isinstance(kid, str) or _KID.fullmatch(kid) is None:
         raise JoseError("unknown_key", "RFC7515-4.1.4", "header.kid",

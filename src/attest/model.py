@@ -54,7 +54,14 @@ _PRACTITIONER_ALIASES = {"pid": "identifier"}
 _PATIENT_ALIASES = {"patient_id": "identifier", "point_of_care_patient": "point_of_care"}
 _DECISION_REF_ALIASES = {"ref_id": "id"}
 
-SHAPES = ("attestation", "authorization_details", "flat")
+SHAPES = ("attestation", "access_token", "authorization_details", "flat")
+#: the claim of a HelseID access token that carries the attestation (HELSEID.md section 9)
+AT_CLAIM = "nhn:tillitsrammeverk:parameters"
+#: containers of RAR elements: authorization_details (RFC 9396), assertion_details (a client assertion)
+RAR_CONTAINERS = ("authorization_details", "assertion_details")
+#: members of an attestation object (any spelling) that tell it from the older {"value": ...} envelope
+_CATEGORY_KEYS = frozenset({"practitioner", "care_relation", "care_relationship", "care-relation",
+                            "care-relationship", "patients", "patient"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +73,104 @@ class Located:
     raw: Any
 
 
+@dataclass(frozen=True, slots=True)
+class NotLocated:
+    """Why no attestation was taken from an access token: ``code`` is ``missing_attestation`` (none there)
+    or ``invalid_field`` (there, but not in a form of HELSEID.md section 9); ``path`` where."""
+
+    code: str
+    path: str
+    message: str
+
+
+def _parse_json_object(text: str) -> dict[str, Any] | None:
+    """A string holding one JSON object, parsed as strictly as a token segment (no duplicate members,
+    no NaN, bounded depth); None for anything else."""
+    from .jose import JoseError, JoseLimits, strict_json_object  # local: jose imports identifiers, not model
+
+    try:
+        return strict_json_object(text.encode("utf-8", "surrogatepass"), "attestation",
+                                  JoseLimits(max_token_bytes=65536, max_json_depth=10))
+    except JoseError:
+        return None
+
+
+def _unwrap(value: Any, path: str) -> tuple[dict[str, Any] | None, NotLocated | None]:
+    """An attestation value in any form of HELSEID.md section 9: an object, or a string holding one,
+    possibly wrapped as ``{"issuer_type": ..., "issued_at": ..., "value": {...}}``."""
+    for _ in range(3):  # a string, an envelope, a string in the envelope: no deeper
+        if isinstance(value, str):
+            parsed = _parse_json_object(value) if len(value) <= 65536 else None
+            if parsed is None:
+                return None, NotLocated("invalid_field", path, f"{path} is a string that does not hold one "
+                                                               "strict JSON object")
+            value = parsed
+            continue
+        if not isinstance(value, dict):
+            return None, NotLocated("invalid_field", path, f"{path} is not a JSON object (nor a string holding one)")
+        if "value" in value and not (value.keys() & _CATEGORY_KEYS):
+            value, path = value["value"], f"{path}.value"
+            continue
+        return value, None
+    return None, NotLocated("invalid_field", path, f"{path} is wrapped too many times")
+
+
+def locate_access_token(payload: dict[str, Any]) -> tuple[Located | None, NotLocated | None]:
+    """The attestation of an access token (HELSEID.md section 9), looked for in this order: the top-level
+    claim ``nhn:tillitsrammeverk:parameters``; an element of ``authorization_details`` or
+    ``assertion_details`` (a single object or an array, or a string holding either) whose ``type`` is
+    ``nhn:tillitsrammeverk:parameters``. A value may be an object or a string holding a JSON object, and
+    may be wrapped in a ``value`` envelope."""
+    if AT_CLAIM in payload:
+        raw, problem = _unwrap(payload[AT_CLAIM], AT_CLAIM)
+        return (Located("access_token", AT_CLAIM, raw), None) if raw is not None else (None, problem)
+    for container in RAR_CONTAINERS:
+        if container not in payload:
+            continue
+        ad = payload[container]
+        if isinstance(ad, str):
+            parsed: Any = _parse_json_object(ad) if ad.lstrip().startswith("{") else None
+            if parsed is None and ad.lstrip().startswith("["):
+                import json
+
+                try:
+                    parsed = json.loads(ad)
+                except (ValueError, RecursionError):
+                    parsed = None
+            if parsed is None:
+                return None, NotLocated("invalid_field", container, f"{container} is a string that holds no "
+                                                                    "JSON object or array")
+            ad = parsed
+        elements = ad if isinstance(ad, list) else [ad]
+        hits: list[tuple[int, dict[str, Any]]] = []
+        for i, e in enumerate(elements):
+            if isinstance(e, str) and AT_CLAIM in e:
+                e = _parse_json_object(e)
+            if isinstance(e, dict) and e.get("type") in RAR_TYPES:
+                hits.append((i, e))
+        if len(hits) > 1:
+            return None, NotLocated("invalid_field", container, f"{container} has {len(hits)} elements of type "
+                                                                f"{RAR_TYPE}; expected one")
+        if hits:
+            i, element = hits[0]
+            source = f"{container}[{i}]" if isinstance(ad, list) else container
+            raw, problem = _unwrap(element, source)
+            return (Located("access_token", source, raw), None) if raw is not None else (None, problem)
+    return None, NotLocated("missing_attestation", "attestation",
+                            f"the access token carries no attestation (claim {AT_CLAIM!r}, or an element of "
+                            f"authorization_details / assertion_details of type {RAR_TYPE!r})")
+
+
 def locate(payload: dict[str, Any], shapes: tuple[str, ...] = SHAPES) -> tuple[Located | None, str]:
     """Find the attestation in a verified payload, trying ``shapes`` in order. Returns the location and,
     when nothing usable was found, a reason for ``missing_attestation``."""
     for shape in shapes:
+        if shape == "access_token" and (AT_CLAIM in payload or "assertion_details" in payload):
+            located, problem = locate_access_token(payload)
+            if located is not None:
+                return located, ""
+            assert problem is not None
+            return None, problem.message
         if shape == "attestation" and "attestation" in payload:
             raw = payload["attestation"]
             if not isinstance(raw, dict):

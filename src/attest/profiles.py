@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from .access_token import AccessTokenPolicy
 from .errors import ProfileError
 from .jose import ASYMMETRIC_ALGORITHMS, JoseLimits
 from .model import SHAPES
@@ -66,6 +67,21 @@ class Profile:
     data: dict[str, Any]
     #: ``rules`` grouped by path, compiled once (what ``verify`` runs)
     rule_groups: tuple[RuleGroup, ...] = ()
+    #: every ``typ`` the profile accepts (``typ`` is the first, the one it issues)
+    typs: frozenset[str] = frozenset()
+    #: where the key is found: ``issuer`` (trust store ``issuers``) or ``authorization_server``
+    issuer_kind: str = "issuer"
+    #: the token's ``jti`` is single-use (self-signed attestations); access tokens are reusable
+    token_replay: bool = True
+    #: HelseID access tokens: the user's claims (None for other profiles)
+    access_token: AccessTokenPolicy | None = None
+    #: the token's user (pid, HPR number) fills an attestation that names no practitioner identifier
+    practitioner_from_claims: bool = False
+
+    @property
+    def typ_policy(self) -> str | frozenset[str]:
+        """What :func:`attest.jose.check_header` compares ``typ`` with."""
+        return self.typ if len(self.typs) <= 1 else self.typs
 
     def describe(self) -> dict[str, Any]:
         """The profile and its rules, for people and for ``GET /v1/profiles/{id}``."""
@@ -77,14 +93,16 @@ class Profile:
             return d
         return {
             "id": self.id, "title": self.title, "description": self.description, "status": self.status,
-            "token": {"algorithms": sorted(self.algorithms), "typ": self.typ,
+            "token": {"algorithms": sorted(self.algorithms), "typ": self.typ, "typs": sorted(self.typs),
+                      "issuer_kind": self.issuer_kind,
                       "header_params": sorted(self.header_params),
                       "max_token_bytes": self.limits.max_token_bytes,
                       "max_json_depth": self.limits.max_json_depth},
             "claims": {"required": list(self.required_claims), "max_lifetime": self.max_lifetime,
-                       "leeway": self.leeway, "jti_max_length": self.jti_max_length},
+                       "leeway": self.leeway, "jti_max_length": self.jti_max_length, "replay": self.token_replay},
             "attestation": {"shapes": list(self.shapes), "max_age": self.max_age, "emit": self.emit,
-                            "practitioner_from_context": self.practitioner_from_context},
+                            "practitioner_from_context": self.practitioner_from_context,
+                            "practitioner_from_claims": self.practitioner_from_claims},
             "identifiers": {"allow_synthetic": self.allow_synthetic, "allow_2032_rule": self.allow_2032_rule},
             "allow_list": {"person_identifiers": len(self.allow_list.person_identifiers),
                            "organization_numbers": sorted(self.allow_list.organization_numbers),
@@ -227,13 +245,23 @@ def _compile(d: dict[str, Any], source: str) -> Profile:
     n_rules = len(d.get("rules", []))
     from .identifiers import normalize_system  # local: avoids a cycle at import time
 
+    typ_value = token.get("typ", "attestation+jwt")
+    typs = [str(t) for t in typ_value] if isinstance(typ_value, list) else [str(typ_value)]
+    if not typs:
+        raise ValueError("token.typ must name at least one type")
+    issuer_kind = str(token.get("issuer_kind", "issuer"))
+    if issuer_kind not in ("issuer", "authorization_server"):
+        raise ValueError("token.issuer_kind must be 'issuer' or 'authorization_server'")
+    at = d.get("access_token")
+    access_policy = AccessTokenPolicy.from_dict(at or {}) if at is not None or issuer_kind != "issuer" else None
+
     return Profile(
         id=str(d["id"]),
         title=str(d.get("title", d["id"])),
         description=str(d.get("description", "")).strip(),
         status=str(d.get("status", "production")),
         algorithms=algorithms,
-        typ=str(token.get("typ", "attestation+jwt")),
+        typ=typs[0],
         header_params=frozenset(token.get("header_params", ["alg", "kid", "typ"])),
         limits=JoseLimits(int(token.get("max_token_bytes", 65536)), int(token.get("max_json_depth", 12))),
         required_claims=tuple(claims.get("required", ["iss", "aud", "iat", "exp", "jti"])),
@@ -256,4 +284,9 @@ def _compile(d: dict[str, Any], source: str) -> Profile:
         source=source,
         data=d,
         rule_groups=group_rules(tuple(rules[:n_rules])),
+        typs=frozenset(typs),
+        issuer_kind=issuer_kind,
+        token_replay=bool(claims.get("replay", True)),
+        access_token=access_policy,
+        practitioner_from_claims=bool(att.get("practitioner_from_claims", False)),
     )

@@ -38,8 +38,8 @@ from .identifiers import (
     redact_identity_numbers,
     same_hpr_number,
 )
-from .model import get
-from .trust import Issuer
+from .model import get, iter_patients
+from .trust import AuthorizationServer, Issuer
 
 if TYPE_CHECKING:
     from .profiles import Profile
@@ -70,9 +70,11 @@ class RuleContext(NamedTuple):
 
     now: int
     profile: Profile
-    issuer: Issuer | None
+    issuer: Issuer | AuthorizationServer | None
     context: VerifyContext
     attestation: dict[str, Any]
+    #: the verified token's payload (HelseID claims for the cross-checks of HELSEID.md section 10)
+    claims: dict[str, Any] | None = None
 
 
 KindFn = Callable[[Any, Any, RuleContext, str], Sequence[Issue]]
@@ -608,16 +610,22 @@ def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequenc
     return out
 
 
-@kind("context_patient", lambda p: bool(p.get("warn_if_absent", False)))
+@kind("context_patient", lambda p: (bool(p.get("warn_if_absent", False)), bool(p.get("only_if_identified", False))))
 def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-4: the patient the request asks for is one of the attested patients (ATT-6: an attestation
-    without patients does not unlock one patient's data)."""
+    without patients does not unlock one patient's data). With ``only_if_identified`` (the HelseID path,
+    where the attestation carries no patient identifier and the patient comes from the request), the
+    check applies only when the attestation does identify patients."""
     out: list[Issue] = []
+    warn_if_absent, only_if_identified = params
     patient = ctx.context.patient_id
     if patient is None:
-        if params:
+        if warn_if_absent:
             out.append(_no_context("context.patient_id", "the patient binding (ATT-4)"))
         return out
+    if only_if_identified and not any(isinstance(get(p, "identifier", "id"), str)
+                                      for _, p in iter_patients(ctx.attestation)):
+        return NO_ISSUES
     ids: list[Any] = []
     patients = ctx.attestation.get("patients")
     if isinstance(patients, list):
@@ -635,12 +643,55 @@ def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> Seq
     return out
 
 
+def _claim(ctx: RuleContext, name: str) -> Any:
+    return ctx.claims.get(name) if ctx.claims is not None else None
+
+
+@kind("claim_person", lambda p: str(p.get("claim", "helseid://claims/identity/pid")))
+def claim_person(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+    """ATT-11 on the HelseID path: the attested practitioner is the token's user (its pid claim)."""
+    pid = _claim(ctx, params)
+    attested = value.get("id") if isinstance(value, dict) else None
+    if not isinstance(pid, str) or attested is None or attested == pid:
+        return NO_ISSUES
+    return [Issue("practitioner_mismatch", ".id",
+                  "practitioner.identifier.id is not the access token's user (pid claim)")]
+
+
+@kind("claim_hpr", lambda p: str(p.get("claim", "helseid://claims/hpr/hpr_number")))
+def claim_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+    """ATT-29b on the HelseID path: the attested HPR number is the token's (hpr_number claim)."""
+    hpr = _claim(ctx, params)
+    attested = value.get("id") if isinstance(value, dict) else None
+    if hpr is None or attested is None:
+        return NO_ISSUES
+    if isinstance(hpr, int) and not isinstance(hpr, bool):
+        hpr = str(hpr)
+    if isinstance(hpr, str) and isinstance(attested, str) and same_hpr_number(attested, hpr):
+        return NO_ISSUES
+    return [Issue("hpr_mismatch", ".id", "practitioner.hpr_nr.id is not the access token's HPR number")]
+
+
+@kind("claim_organization", lambda p: (str(p["claim"]), str(p.get("code", "legal_entity_mismatch"))))
+def claim_organization(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+    """ATT-13 / ATT-18a on the HelseID path: an attested organisation number equals the one HelseID puts in
+    the token for the client (``orgnr_parent`` for the legal entity, ``orgnr_child`` for the point of care),
+    when both sides are present."""
+    claim, code = params
+    org = _claim(ctx, claim)
+    attested = value.get("id") if isinstance(value, dict) else None
+    if not isinstance(org, str) or not isinstance(attested, str) or attested == org:
+        return NO_ISSUES
+    return [Issue(code, ".id", f"{_field(path)}.id is not the organisation HelseID names for the client "
+                               f"({claim.rsplit('/', 1)[-1]})")]
+
+
 @kind("issuer_legal_entity")
 def issuer_legal_entity(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-13/ATT-2: the signer may attest for this legal entity (trust store ``legal_entities``)."""
     out: list[Issue] = []
-    if ctx.issuer is None or not isinstance(value, dict):
-        return out
+    if ctx.issuer is None or ctx.issuer.legal_entities is None or not isinstance(value, dict):
+        return out  # an authorization server without 'legal_entities' lets any organisation call
     le = value.get("id")
     if isinstance(le, str) and le not in ctx.issuer.legal_entities:
         out.append(Issue("legal_entity_mismatch", ".id",
@@ -819,8 +870,8 @@ def _context_hpr_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> 
 
 @_guard("issuer_legal_entity")
 def _issuer_legal_entity_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return (f"(ctx.issuer is None or type({v}) is not dict or (type(_g := {v}.get({bind('id', 'k')})) is str "
-            f"and _g in ctx.issuer.legal_entities))")
+    return (f"(ctx.issuer is None or ctx.issuer.legal_entities is None or type({v}) is not dict or "
+            f"(type(_g := {v}.get({bind('id', 'k')})) is str and _g in ctx.issuer.legal_entities))")
 
 
 @_guard("issuer_member")

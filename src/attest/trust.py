@@ -1,54 +1,61 @@
 """The trust store: which issuers are trusted, the organisations each may attest for, Helsenett
-membership, and their public keys (CONTRACT.md section 2).
+membership, and their public keys (CONTRACT.md section 2); and the authorization servers (HelseID) whose
+access tokens carry the attestation (HELSEID.md section 12).
 
-A trust store is loaded once and is immutable afterwards (share it between threads; reload by loading a
-new one). Keys are prepared once at load: parsed with PyJWT's JWK readers into ``cryptography`` key
-objects, checked, and bound to the algorithms they may verify. Lookup is by exact ``iss`` and exact
-``kid``; nothing in a token can make the store read a file or open a connection.
+A trust store is loaded once and its configuration is immutable afterwards (share it between threads;
+reload by loading a new one). Keys are held by one :class:`~attest.keysets.KeySet` per entry: inline and
+file key sets are fixed at load, remote ones (``jwks_uri``, ``discovery``) are cached and fetched again as
+:mod:`attest.keysets` describes. Lookup is by exact ``iss`` and exact ``kid``; nothing in a token can make
+the store read a file, and a token can only make it fetch the configured URL of its own (configured)
+issuer again, at most once a minute.
 
 Load-time refusals (:class:`~attest.errors.TrustStoreError`, naming the file and the entry): duplicate
 ``iss`` or ``kid``, keys marked for encryption (``use: enc`` or ``key_ops`` without ``verify``), private
 key members, symmetric (``oct``/HMAC) keys, RSA keys under 2048 bits, RSA moduli with the ROCA fingerprint
 (CVE-2017-15361), an ``alg`` that does not fit the key type or curve, invalid organisation numbers, unknown
-members.
+members, a remote key source that is not https (plain http only to a loopback address) or cannot be
+fetched at load.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from .errors import TrustStoreError
 from .identifiers import check_organization_number
 from .jose import ASYMMETRIC_ALGORITHMS
-from .keys import CURVE_ALGORITHMS, RSA_ALGORITHMS, has_roca_fingerprint
+from .keysets import (
+    FetchPolicy,
+    KeySet,
+    RemoteSource,
+    TrustedKey,
+    check_fetch_url,
+    fetch_jwks,
+    load_jwk,
+    load_jwks,
+)
 
-_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+__all__ = ["DPOP_ALGORITHMS", "AuthorizationServer", "Issuer", "KeySet", "TrustStore", "TrustedKey",
+           "build_trust_store", "fetch_jwks", "load_jwk", "load_jwks"]
+
 _ISSUER_KEYS = {"iss", "name", "legal_entities", "member", "jwks", "jwks_file", "jwks_uri", "algorithms",
                 "jwks_cache_seconds"}
-_TOP_KEYS = {"issuers", "audience", "description", "test_material"}
+_SERVER_KEYS = {"issuer", "name", "discovery", "jwks", "jwks_file", "jwks_uri", "jwks_cache_seconds", "audience",
+                "required_scopes", "dpop", "algorithms", "legal_entities", "profile", "dpop_max_age",
+                "dpop_leeway", "dpop_algorithms"}
+_TOP_KEYS = {"issuers", "authorization_servers", "audience", "description", "test_material"}
+#: issuer names reserved for the verifier's own bookkeeping (the replay cache's DPoP namespace)
+RESERVED_PREFIX = "urn:attest:"
 
-
-@dataclass(frozen=True)
-class TrustedKey:
-    """A verification key of one issuer, prepared once."""
-
-    kid: str
-    kty: str
-    #: algorithms this key may verify: exactly one when the JWK names ``alg`` or the curve fixes it,
-    #: the RSA family when an RSA JWK has no ``alg``
-    algorithms: frozenset[str]
-    public_key: Any
-    jwk: dict[str, Any]
+#: DPoP proof algorithms a resource server accepts by default (HELSEID.md section 11: RS, PS, ES 256-512)
+DPOP_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512")
+DEFAULT_AT_PROFILE = "helseid-at-1.0"
 
 
 @dataclass(frozen=True)
@@ -60,19 +67,56 @@ class Issuer:
     legal_entities: frozenset[str]
     #: Helsenett membership (ATT-12); None when the trust store does not say
     member: bool | None
-    keys: Mapping[str, TrustedKey]
+    keyset: KeySet
     jwks_uri: str | None = None
+
+    @property
+    def keys(self) -> Mapping[str, TrustedKey]:
+        """The keys in service now (a remote set may be replaced by a refresh)."""
+        return self.keyset.keys
+
+
+@dataclass(frozen=True)
+class AuthorizationServer:
+    """An OAuth authorization server (HelseID) whose access tokens carry the attestation (HELSEID.md 12).
+
+    ``iss`` is its exact ``issuer``; ``audience`` is this API's audience at the server (else the store's);
+    ``dpop`` is ``required`` (default), ``allowed`` or ``forbidden``; ``legal_entities``, when set, are the
+    only organisations whose users may call (None: any); ``profile`` verifies its tokens."""
+
+    iss: str
+    name: str
+    keyset: KeySet
+    audience: str | None
+    required_scopes: tuple[str, ...]
+    dpop: str
+    algorithms: frozenset[str]
+    legal_entities: frozenset[str] | None
+    profile: str = DEFAULT_AT_PROFILE
+    dpop_max_age: int = 10
+    dpop_leeway: int = 5
+    dpop_algorithms: frozenset[str] = frozenset(DPOP_ALGORITHMS)
+    #: an authorization server vouches for no Helsenett membership in the trust store (HelseID checks it)
+    member: bool | None = None
+
+    @property
+    def keys(self) -> Mapping[str, TrustedKey]:
+        return self.keyset.keys
 
 
 @dataclass(frozen=True)
 class TrustStore:
-    """Issuers by exact ``iss``. Build with :meth:`load` (file) or :meth:`from_dict`."""
+    """Issuers by exact ``iss``, authorization servers by exact ``issuer``. Build with :meth:`load` (file)
+    or :meth:`from_dict`."""
 
     issuers: Mapping[str, Issuer]
     #: the verifier's own identity, used when the verify context names no audience (extension)
     audience: str | None = None
     source: str = "<memory>"
     loaded_at: float = field(default_factory=time.time)
+    authorization_servers: Mapping[str, AuthorizationServer] = field(default_factory=dict)
+    #: ``test_material: true``: the file says its keys are published test keys
+    test_material: bool = False
 
     def issuer(self, iss: str) -> Issuer | None:
         return self.issuers.get(iss)
@@ -81,10 +125,16 @@ class TrustStore:
         issuer = self.issuers.get(iss)
         return issuer.keys.get(kid) if issuer is not None else None
 
+    def key_sets(self) -> list[tuple[str, KeySet]]:
+        """Every entry's key set, named (``issuer <iss>`` / ``authorization server <issuer>``)."""
+        return ([(f"issuer {i.iss}", i.keyset) for i in self.issuers.values()]
+                + [(f"authorization server {a.iss}", a.keyset) for a in self.authorization_servers.values()])
+
     @classmethod
     def load(cls, path: str | Path, *, fetch_timeout: float = 5.0) -> TrustStore:
-        """Load a JSON or YAML trust store. ``jwks_file`` paths are relative to the file; ``jwks_uri`` is
-        fetched now (https, or http on loopback only; ``fetch_timeout`` seconds; no redirects)."""
+        """Load a JSON or YAML trust store. ``jwks_file`` paths are relative to the file; ``jwks_uri`` and
+        ``discovery`` are fetched now (https, or http to a loopback address; one deadline of
+        ``fetch_timeout`` seconds per fetch; see :mod:`attest.keysets`)."""
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8")
@@ -96,22 +146,40 @@ class TrustStore:
     @classmethod
     def from_dict(cls, data: Any, *, base_dir: str | Path | None = None, source: str = "<memory>",
                   fetch_timeout: float = 5.0) -> TrustStore:
-        if not isinstance(data, dict) or not isinstance(data.get("issuers"), list):
-            raise TrustStoreError(f"{source}: a trust store is an object with an 'issuers' list")
+        if not isinstance(data, dict) or not (isinstance(data.get("issuers"), list)
+                                              or isinstance(data.get("authorization_servers"), list)):
+            raise TrustStoreError(f"{source}: a trust store is an object with an 'issuers' list and/or an "
+                                  "'authorization_servers' list")
         unknown = set(data) - _TOP_KEYS
         if unknown:
             raise TrustStoreError(f"{source}: unknown top-level member(s) {sorted(unknown)}")
+        for name in ("issuers", "authorization_servers"):
+            if name in data and not isinstance(data[name], list):
+                raise TrustStoreError(f"{source}: '{name}' must be a list")
         audience = data.get("audience")
         if audience is not None and (not isinstance(audience, str) or not audience):
             raise TrustStoreError(f"{source}: 'audience' must be a non-empty string")
+        test_material = data.get("test_material", False)
+        if not isinstance(test_material, bool):
+            raise TrustStoreError(f"{source}: 'test_material' must be true or false")
+        policy = FetchPolicy(timeout=fetch_timeout)
+        base = Path(base_dir) if base_dir else None
         issuers: dict[str, Issuer] = {}
-        for i, entry in enumerate(data["issuers"]):
+        for i, entry in enumerate(data.get("issuers") or []):
             where = f"{source}: issuers[{i}]"
-            issuer = _load_issuer(entry, where, Path(base_dir) if base_dir else None, fetch_timeout)
+            issuer = _load_issuer(entry, where, base, policy)
             if issuer.iss in issuers:
                 raise TrustStoreError(f"{where}: duplicate iss {issuer.iss!r}")
             issuers[issuer.iss] = issuer
-        return cls(issuers=issuers, audience=audience, source=source)
+        servers: dict[str, AuthorizationServer] = {}
+        for i, entry in enumerate(data.get("authorization_servers") or []):
+            where = f"{source}: authorization_servers[{i}]"
+            server = _load_server(entry, where, base, policy)
+            if server.iss in servers or server.iss in issuers:
+                raise TrustStoreError(f"{where}: duplicate issuer {server.iss!r}")
+            servers[server.iss] = server
+        return cls(issuers=issuers, audience=audience, source=source, authorization_servers=servers,
+                   test_material=test_material)
 
     def describe(self) -> list[dict[str, Any]]:
         """A summary for people and the service (no key material beyond public JWKs)."""
@@ -147,41 +215,52 @@ def _parse_document(text: str, where: str) -> Any:
         raise TrustStoreError(f"{where}: not valid JSON or YAML ({exc})") from exc
 
 
-def _load_issuer(entry: Any, where: str, base_dir: Path | None, fetch_timeout: float) -> Issuer:
-    if not isinstance(entry, dict):
-        raise TrustStoreError(f"{where}: an issuer entry must be an object")
-    iss = entry.get("iss")
-    if not isinstance(iss, str) or not iss:
-        raise TrustStoreError(f"{where}: 'iss' must be a non-empty string")
-    where = f"{where} ({iss})"
-    unknown = set(entry) - _ISSUER_KEYS
-    if unknown:
-        raise TrustStoreError(f"{where}: unknown member(s) {sorted(unknown)}")
-    name = entry.get("name", iss)
-    if not isinstance(name, str):
-        raise TrustStoreError(f"{where}: 'name' must be a string")
-    les = entry.get("legal_entities", [])
+def _name(entry: dict[str, Any], key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        raise TrustStoreError(f"{where}: '{key}' must be a non-empty string")
+    if value.startswith(RESERVED_PREFIX) or not value.isprintable():
+        raise TrustStoreError(f"{where}: '{key}' must be printable and not start with {RESERVED_PREFIX!r}")
+    return value
+
+
+def _organisations(entry: dict[str, Any], where: str) -> list[str] | None:
+    les = entry.get("legal_entities")
+    if les is None:
+        return None
     if not isinstance(les, list) or not all(isinstance(x, str) for x in les):
         raise TrustStoreError(f"{where}: 'legal_entities' must be a list of organisation numbers (strings)")
     for le in les:
         reason = check_organization_number(le)
         if reason is not None:
             raise TrustStoreError(f"{where}: legal entity {le!r} is not a valid organisation number: {reason}")
-    member = entry.get("member")
-    if member is not None and not isinstance(member, bool):
-        raise TrustStoreError(f"{where}: 'member' must be true or false")
-    restrict = entry.get("algorithms")
-    if restrict is not None and (not isinstance(restrict, list)
-                                 or not all(a in ASYMMETRIC_ALGORITHMS for a in restrict)):
-        raise TrustStoreError(f"{where}: 'algorithms' must be a list drawn from {list(ASYMMETRIC_ALGORITHMS)}")
-    sources = [k for k in ("jwks", "jwks_file", "jwks_uri") if k in entry]
+    return les
+
+
+def _algorithms(entry: dict[str, Any], key: str, where: str, allowed: tuple[str, ...]) -> frozenset[str] | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(a in allowed for a in value):
+        raise TrustStoreError(f"{where}: '{key}' must be a non-empty list drawn from {list(allowed)}")
+    return frozenset(value)
+
+
+def _load_keyset(entry: dict[str, Any], where: str, base_dir: Path | None, policy: FetchPolicy,
+                 restrict: frozenset[str] | None, issuer: str, *, discovery: bool) -> KeySet:
+    """The entry's key set from exactly one of ``jwks``, ``jwks_file``, ``jwks_uri`` (and ``discovery``
+    for an authorization server)."""
+    kinds = ("discovery", "jwks", "jwks_file", "jwks_uri") if discovery else ("jwks", "jwks_file", "jwks_uri")
+    sources = [k for k in kinds if k in entry]
     if len(sources) != 1:
-        raise TrustStoreError(f"{where}: give exactly one of 'jwks', 'jwks_file', 'jwks_uri'")
-    jwks_uri = None
-    if sources[0] == "jwks":
-        jwks = entry["jwks"]
-        src = where
-    elif sources[0] == "jwks_file":
+        raise TrustStoreError(f"{where}: give exactly one of {', '.join(repr(k) for k in kinds)}")
+    cache = entry.get("jwks_cache_seconds")
+    if cache is not None and (isinstance(cache, bool) or not isinstance(cache, int) or not 60 <= cache <= 7 * 86400):
+        raise TrustStoreError(f"{where}: 'jwks_cache_seconds' must be an integer of 60..604800")
+    kind = sources[0]
+    if kind == "jwks":
+        return KeySet.static(load_jwks(entry["jwks"], where, restrict=restrict), where)
+    if kind == "jwks_file":
         rel = entry["jwks_file"]
         if not isinstance(rel, str):
             raise TrustStoreError(f"{where}: 'jwks_file' must be a path")
@@ -191,126 +270,75 @@ def _load_issuer(entry: Any, where: str, base_dir: Path | None, fetch_timeout: f
             jwks = _parse_document(path.read_text(encoding="utf-8"), src)
         except (OSError, UnicodeDecodeError) as exc:
             raise TrustStoreError(f"{src}: cannot read ({exc})") from exc
-    else:
-        jwks_uri = entry["jwks_uri"]
-        if not isinstance(jwks_uri, str):
-            raise TrustStoreError(f"{where}: 'jwks_uri' must be a URL")
-        src = f"{where} jwks_uri {jwks_uri}"
-        jwks = fetch_jwks(jwks_uri, timeout=fetch_timeout, where=src)
-    keys = load_jwks(jwks, src, restrict=frozenset(restrict) if restrict else None)
-    return Issuer(iss=iss, name=name, legal_entities=frozenset(les), member=member, keys=keys,
+        return KeySet.static(load_jwks(jwks, src, restrict=restrict), src)
+    url = entry[kind]
+    if not isinstance(url, str):
+        raise TrustStoreError(f"{where}: '{kind}' must be a URL")
+    check_fetch_url(url, f"{where} {kind}")
+    source = RemoteSource(discovery=url, issuer=issuer) if kind == "discovery" else RemoteSource(jwks_uri=url)
+    return KeySet.remote(source, where=where, restrict=restrict, cache_seconds=cache, policy=policy)
+
+
+def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy) -> Issuer:
+    if not isinstance(entry, dict):
+        raise TrustStoreError(f"{where}: an issuer entry must be an object")
+    iss = _name(entry, "iss", where)
+    where = f"{where} ({iss})"
+    unknown = set(entry) - _ISSUER_KEYS
+    if unknown:
+        raise TrustStoreError(f"{where}: unknown member(s) {sorted(unknown)}")
+    name = entry.get("name", iss)
+    if not isinstance(name, str):
+        raise TrustStoreError(f"{where}: 'name' must be a string")
+    les = _organisations(entry, where) or []
+    member = entry.get("member")
+    if member is not None and not isinstance(member, bool):
+        raise TrustStoreError(f"{where}: 'member' must be true or false")
+    restrict = _algorithms(entry, "algorithms", where, ASYMMETRIC_ALGORITHMS)
+    keyset = _load_keyset(entry, where, base_dir, policy, restrict, iss, discovery=False)
+    jwks_uri = entry.get("jwks_uri") if isinstance(entry.get("jwks_uri"), str) else None
+    return Issuer(iss=iss, name=name, legal_entities=frozenset(les), member=member, keyset=keyset,
                   jwks_uri=jwks_uri)
 
 
-def load_jwks(jwks: Any, where: str = "<jwks>", *, restrict: frozenset[str] | None = None) -> dict[str, TrustedKey]:
-    """Check and prepare every key of a JWKS. Refuses the whole set on any unusable key (see module doc)."""
-    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-        raise TrustStoreError(f"{where}: a JWKS is an object with a 'keys' list")
-    if not jwks["keys"]:
-        raise TrustStoreError(f"{where}: the JWKS has no keys")
-    out: dict[str, TrustedKey] = {}
-    for j, jwk in enumerate(jwks["keys"]):
-        key = load_jwk(jwk, f"{where} keys[{j}]", restrict=restrict)
-        if key.kid in out:
-            raise TrustStoreError(f"{where} keys[{j}]: duplicate kid {key.kid!r}")
-        out[key.kid] = key
-    return out
-
-
-def load_jwk(jwk: Any, where: str, *, restrict: frozenset[str] | None = None) -> TrustedKey:
-    """Check and prepare one public JWK."""
-    if not isinstance(jwk, dict):
-        raise TrustStoreError(f"{where}: a JWK must be an object")
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > 256 or not kid.isascii() or not kid.isprintable() \
-            or " " in kid:
-        raise TrustStoreError(f"{where}: every key needs a 'kid' of 1-256 printable ASCII characters")
-    where = f"{where} (kid {kid!r})"
-    kty = jwk.get("kty")
-    if kty == "oct":
-        raise TrustStoreError(f"{where}: symmetric (HMAC, kty 'oct') keys are refused: attestations are "
-                              "signed with asymmetric keys only (RFC 8725 3.2)")
-    if kty not in ("RSA", "EC", "OKP"):
-        raise TrustStoreError(f"{where}: unsupported kty {kty!r} (RSA, EC or OKP)")
-    present_private = [m for m in _PRIVATE_MEMBERS if m in jwk]
-    if present_private:
-        raise TrustStoreError(f"{where}: private key member(s) {present_private} in a trust store; publish "
-                              "only the public key")
-    use = jwk.get("use")
-    if use is not None and use != "sig":
-        raise TrustStoreError(f"{where}: key is marked use {use!r}; only 'sig' keys verify signatures")
-    ops = jwk.get("key_ops")
-    if ops is not None and (not isinstance(ops, list) or "verify" not in ops
-                            or any(op not in ("verify", "sign") for op in ops)):
-        raise TrustStoreError(f"{where}: key_ops {ops!r} does not allow 'verify' only")
-    alg = jwk.get("alg")
-    if alg is not None and alg not in ASYMMETRIC_ALGORITHMS:
-        raise TrustStoreError(f"{where}: alg {alg!r} is not an allowed signature algorithm")
-    public_key: Any
-    try:
-        if kty == "RSA":
-            public_key = RSAAlgorithm.from_jwk(jwk)
-        elif kty == "EC":
-            public_key = ECAlgorithm.from_jwk(jwk)
-        else:
-            public_key = OKPAlgorithm.from_jwk(jwk)
-    except Exception as exc:
-        raise TrustStoreError(f"{where}: not a valid {kty} public key ({exc})") from exc
-    if hasattr(public_key, "private_bytes"):
-        raise TrustStoreError(f"{where}: private key in a trust store")
-    if kty == "RSA":
-        assert isinstance(public_key, rsa.RSAPublicKey)
-        if public_key.key_size < 2048:
-            raise TrustStoreError(f"{where}: RSA key of {public_key.key_size} bits; at least 2048 are required")
-        if has_roca_fingerprint(public_key.public_numbers().n):
-            raise TrustStoreError(f"{where}: the RSA modulus has the ROCA fingerprint (CVE-2017-15361: made "
-                                  "by a vulnerable Infineon RSALib, it can be factored); the issuer must "
-                                  "replace the key")
-        family = frozenset(RSA_ALGORITHMS)
-        if alg is not None and alg not in family:
-            raise TrustStoreError(f"{where}: alg {alg!r} does not fit an RSA key")
-        algorithms = frozenset({alg}) if alg else family
-    else:
-        crv = jwk.get("crv")
-        fixed = CURVE_ALGORITHMS.get(str(crv))
-        if fixed is None:
-            raise TrustStoreError(f"{where}: unsupported curve {crv!r}")
-        if alg is not None and alg != fixed:
-            raise TrustStoreError(f"{where}: alg {alg!r} does not fit curve {crv} (it takes {fixed})")
-        algorithms = frozenset({fixed})
-    if restrict is not None:
-        algorithms = algorithms & restrict
-        if not algorithms:
-            raise TrustStoreError(f"{where}: none of the issuer's 'algorithms' fits this key")
-    public = {k: v for k, v in jwk.items() if k not in _PRIVATE_MEMBERS}
-    return TrustedKey(kid=kid, kty=str(kty), algorithms=algorithms, public_key=public_key, jwk=public)
-
-
-_MAX_JWKS_BYTES = 1 << 20
-
-
-def fetch_jwks(uri: str, *, timeout: float = 5.0, where: str = "") -> Any:
-    """Fetch a JWKS from configuration (never from a token): https, or http to a loopback host; no
-    redirects; at most 1 MiB; ``timeout`` seconds."""
-    import httpx  # imported here: only trust stores with jwks_uri need it
-
-    parts = urlsplit(uri)
-    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1") or (parts.hostname or "").startswith("127.")
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise TrustStoreError(f"{where}: jwks_uri must be https (http only for loopback hosts)")
-    try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            resp = client.get(uri, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        raise TrustStoreError(f"{where}: cannot fetch ({type(exc).__name__})") from exc
-    if resp.status_code != 200:
-        raise TrustStoreError(f"{where}: HTTP {resp.status_code}")
-    if len(resp.content) > _MAX_JWKS_BYTES:
-        raise TrustStoreError(f"{where}: response over {_MAX_JWKS_BYTES} bytes")
-    try:
-        return json.loads(resp.content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise TrustStoreError(f"{where}: the response is not JSON") from exc
+def _load_server(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy) -> AuthorizationServer:
+    if not isinstance(entry, dict):
+        raise TrustStoreError(f"{where}: an authorization server entry must be an object")
+    iss = _name(entry, "issuer", where)
+    where = f"{where} ({iss})"
+    unknown = set(entry) - _SERVER_KEYS
+    if unknown:
+        raise TrustStoreError(f"{where}: unknown member(s) {sorted(unknown)}")
+    name = entry.get("name", iss)
+    if not isinstance(name, str):
+        raise TrustStoreError(f"{where}: 'name' must be a string")
+    audience = entry.get("audience")
+    if audience is not None and (not isinstance(audience, str) or not audience):
+        raise TrustStoreError(f"{where}: 'audience' must be a non-empty string")
+    scopes = entry.get("required_scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(x, str) and x and " " not in x for x in scopes):
+        raise TrustStoreError(f"{where}: 'required_scopes' must be a list of scope strings")
+    dpop = entry.get("dpop", "required")
+    if dpop not in ("required", "allowed", "forbidden"):
+        raise TrustStoreError(f"{where}: 'dpop' must be required, allowed or forbidden")
+    algorithms = _algorithms(entry, "algorithms", where, ASYMMETRIC_ALGORITHMS) or frozenset({"RS256"})
+    dpop_algorithms = _algorithms(entry, "dpop_algorithms", where, (*DPOP_ALGORITHMS, "EdDSA"))
+    les = _organisations(entry, where)
+    profile = entry.get("profile", DEFAULT_AT_PROFILE)
+    if not isinstance(profile, str) or not profile:
+        raise TrustStoreError(f"{where}: 'profile' must be a profile id")
+    times: dict[str, int] = {}
+    for key, default, hi in (("dpop_max_age", 10, 3600), ("dpop_leeway", 5, 300)):
+        v = entry.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
+            raise TrustStoreError(f"{where}: '{key}' must be an integer of 0..{hi} (seconds)")
+        times[key] = v
+    keyset = _load_keyset(entry, where, base_dir, policy, algorithms, iss, discovery=True)
+    return AuthorizationServer(
+        iss=iss, name=name, keyset=keyset, audience=audience, required_scopes=tuple(scopes), dpop=dpop,
+        algorithms=algorithms, legal_entities=frozenset(les) if les is not None else None, profile=profile,
+        dpop_max_age=times["dpop_max_age"], dpop_leeway=times["dpop_leeway"],
+        dpop_algorithms=dpop_algorithms if dpop_algorithms is not None else frozenset(DPOP_ALGORITHMS))
 
 
 def build_trust_store(issuers: Iterable[dict[str, Any]], audience: str | None = None) -> TrustStore:

@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from . import access_token as at
 from .context import VerifyContext
+from .dpop import DPoPPolicy, check_presentation, replayed_finding
 from .errors import Finding
 from .jose import JoseError, check_header, parse_compact, verify_signature
-from .model import locate, normalise
+from .keysets import KeySet
+from .model import Located, locate, locate_access_token, normalise
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .replay import ReplayCache
 from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate_groups
-from .trust import Issuer, TrustStore
+from .trust import AuthorizationServer, Issuer, TrustStore
 
 PERMIT = "permit"
 DENY = "deny"
@@ -42,8 +45,9 @@ class Decision:
     warnings: tuple[Finding, ...]
     token: dict[str, Any] | None
     attestation: dict[str, Any] | None
-    #: the trust-store issuer whose key verified the signature (not part of the document)
-    issuer: Issuer | None = field(default=None, compare=False, repr=False)
+    #: the trust-store issuer (or authorization server) whose key verified the signature (not part of the
+    #: document)
+    issuer: Issuer | AuthorizationServer | None = field(default=None, compare=False, repr=False)
     #: evaluation time used (unix seconds)
     evaluated_at: int = 0
 
@@ -97,6 +101,9 @@ def _check_claims(payload: dict[str, Any], profile: Profile, now: int, audience:
     req = profile.required_claims
     # aud
     aud = payload.get("aud")
+    if profile.access_token is not None and isinstance(aud, list) and len(aud) > 1:
+        warnings.append(Finding("multiple_audiences", "RFC9068-4", "aud",
+                                f"the access token names {len(aud)} audiences; it is valid at other APIs too"))
     if aud is None:
         if "aud" in req:
             errors.append(Finding("missing_claim", "RFC7519-4.1.3", "aud", "claim 'aud' is required"))
@@ -104,6 +111,10 @@ def _check_claims(payload: dict[str, Any], profile: Profile, now: int, audience:
             isinstance(aud, list) and aud and all(isinstance(a, str) and a for a in aud)):
         errors.append(Finding("invalid_claim", "RFC7519-4.1.3", "aud",
                               "claim 'aud' must be a non-empty string or a non-empty array of strings"))
+    elif audience is None and profile.access_token is not None:
+        # an access token accepted without its audience could be one issued for another API (RFC 9068 4)
+        errors.append(Finding("invalid_audience", "RFC9068-4", "aud",
+                              "no audience is configured for this API, so the access token cannot be accepted"))
     elif audience is None:
         warnings.append(Finding("context_not_provided", "RFC8725-3.9", "aud",
                                 "no verifier audience is configured, so 'aud' was not checked"))
@@ -151,6 +162,17 @@ def _other_required(required: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(n for n in required if n not in ("iss", "aud", "iat", "exp", "nbf", "jti"))
 
 
+def _access_token_info(info: dict[str, Any], header: dict[str, Any], payload: dict[str, Any]) -> None:
+    """What the decision document says of an access token besides the registered claims: typ, client_id,
+    cnf.jkt (strings)."""
+    for name, value in (("typ", header.get("typ")), ("client_id", payload.get("client_id"))):
+        if isinstance(value, str):
+            info[name] = value
+    cnf = payload.get("cnf")
+    if isinstance(cnf, dict) and isinstance(cnf.get("jkt"), str):
+        info["cnf_jkt"] = cnf["jkt"]
+
+
 def _token_info(header: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
     """alg, kid (strings from the header), iss, jti (strings), iat, exp (integers) of the payload."""
     info: dict[str, Any] = {}
@@ -182,34 +204,35 @@ def _deny_token(profile: Profile, err: JoseError, info: dict[str, Any] | None, n
 
 @dataclass(slots=True)
 class _Evaluated:
-    """Everything but the replay check: the decision's parts, and what the replay check needs."""
+    """Everything but the replay checks: the decision's parts, and what the replay checks need."""
 
     profile: Profile
     errors: list[Finding]
     warnings: tuple[Finding, ...]
     info: dict[str, Any] | None
     attestation: dict[str, Any] | None
-    issuer: Issuer
+    issuer: Issuer | AuthorizationServer
     now: int
-    iss: str
-    jti: str | None
-    exp: int | None
+    #: ``(namespace, jti, keep_until, finding if already used)``: the token's ``iss`` and ``jti`` (self-signed
+    #: profiles), a DPoP proof's namespace and ``jkt:jti``
+    replay_entries: list[tuple[str, str, int, Finding]]
 
     @property
-    def replay_key(self) -> tuple[str, str, int] | None:
-        """``(iss, jti, keep_until)`` when the replay cache must be asked: only for an otherwise valid
-        token, so that an invalid one cannot burn a jti."""
-        if self.errors or self.jti is None or self.exp is None:
-            return None
-        return self.iss, self.jti, self.exp + self.profile.leeway
+    def replay_keys(self) -> list[tuple[str, str, int, Finding]]:
+        """The replay-cache entries to record: only for an otherwise valid token, so that an invalid one
+        cannot burn a jti (a token's, or a DPoP proof's)."""
+        return [] if self.errors else self.replay_entries
 
-    def decision(self, replayed: bool = False) -> Decision:
+    def decision(self, replayed: list[Finding] | None = None) -> Decision:
         errors = self.errors
         if replayed:
-            errors.append(Finding("token_replayed", "RFC7519-4.1.7", "jti",
-                                  "this issuer's jti was already used; an attestation token is single-use"))
+            errors.extend(replayed)
         return Decision(DENY if errors else PERMIT, self.profile.id, tuple(errors), self.warnings, self.info,
                         self.attestation, self.issuer, self.now)
+
+
+_TOKEN_REPLAYED = Finding("token_replayed", "RFC7519-4.1.7", "jti",
+                          "this issuer's jti was already used; an attestation token is single-use")
 
 
 def verify(
@@ -222,16 +245,27 @@ def verify(
 ) -> Decision:
     """Verify ``token`` against ``profile`` with keys from ``trust``; return the :class:`Decision`.
 
-    Error codes (CONTRACT.md section 5): token level ``malformed_token``, ``unsupported_algorithm``,
-    ``invalid_token_type``, ``unsupported_critical_header``, ``unknown_issuer``, ``unknown_key``,
-    ``missing_claim``/``invalid_claim`` (for ``iss``), ``invalid_signature``; then every claim, attestation
-    and context finding; ``token_replayed`` when ``replay`` is given and the ``jti`` was seen.
+    Error codes (CONTRACT.md section 5, HELSEID.md section 14): token level ``malformed_token``,
+    ``unsupported_algorithm``, ``invalid_token_type``, ``unsupported_critical_header``, ``unknown_issuer``,
+    ``unknown_key``, ``missing_claim``/``invalid_claim`` (for ``iss``), ``invalid_signature``; then every
+    claim, attestation, context and (for an access token) DPoP finding; ``token_replayed`` (a self-signed
+    token's ``jti``) and ``dpop_replayed`` (a proof's ``jti``) when ``replay`` is given and it was seen.
+
+    A remote key set (``jwks_uri``, ``discovery``) that is due for a refresh, or that lacks the token's
+    ``kid`` and was not fetched within the last minute, is fetched first (blocking; see
+    :mod:`attest.keysets`).
     """
     evaluated = _evaluate(token, trust, profile, context)
+    if isinstance(evaluated, KeySet):
+        evaluated.refresh()
+        evaluated = _evaluate(token, trust, profile, context, refresh=False)
+    assert not isinstance(evaluated, KeySet)
     if isinstance(evaluated, Decision):
         return evaluated
-    key = evaluated.replay_key
-    return evaluated.decision(replayed=key is not None and replay is not None and not replay.check_and_store(*key))
+    if replay is None:
+        return evaluated.decision()
+    replayed = [f for ns, jti, until, f in evaluated.replay_keys if not replay.check_and_store(ns, jti, until)]
+    return evaluated.decision(replayed)
 
 
 async def verify_async(
@@ -244,24 +278,49 @@ async def verify_async(
 ) -> Decision:
     """:func:`verify` for an event loop whose replay cache is a network service: the verification runs on
     the loop (CPU work of well under a millisecond) and only the replay check is awaited, through the
-    cache's ``check_and_store_async`` when it has one (the Redis cache does), else in a worker thread."""
+    cache's ``check_and_store_async`` when it has one (the Redis cache does), else in a worker thread. A key
+    set that must be fetched first is fetched in a worker thread."""
     evaluated = _evaluate(token, trust, profile, context)
+    if isinstance(evaluated, KeySet):
+        await asyncio.to_thread(evaluated.refresh)
+        evaluated = _evaluate(token, trust, profile, context, refresh=False)
+    assert not isinstance(evaluated, KeySet)
     if isinstance(evaluated, Decision):
         return evaluated
-    key = evaluated.replay_key
-    if key is None or replay is None:
+    keys = evaluated.replay_keys
+    if not keys or replay is None:
         return evaluated.decision()
     check = getattr(replay, "check_and_store_async", None)
-    if check is not None:
-        fresh = bool(await check(*key))
-    else:
-        fresh = await asyncio.to_thread(replay.check_and_store, *key)
-    return evaluated.decision(replayed=not fresh)
+    replayed: list[Finding] = []
+    for ns, jti, until, finding in keys:
+        if check is not None:
+            fresh = bool(await check(ns, jti, until))
+        else:
+            fresh = await asyncio.to_thread(replay.check_and_store, ns, jti, until)
+        if not fresh:
+            replayed.append(finding)
+    return evaluated.decision(replayed)
+
+
+def profile_for(token: str | bytes, trust: TrustStore, default: str | Profile = DEFAULT_PROFILE) -> str | Profile:
+    """The profile for ``token`` when the caller names none: the configured profile of the authorization
+    server whose exact ``issuer`` the (not yet verified) token names, else ``default``. Safe because the
+    profile then looks the key up only in that server's key set: a token naming HelseID must be signed by
+    HelseID's key."""
+    if not trust.authorization_servers:
+        return default
+    try:
+        iss = parse_compact(token).payload.get("iss")
+    except JoseError:
+        return default
+    server = trust.authorization_servers.get(iss) if isinstance(iss, str) else None
+    return server.profile if server is not None else default
 
 
 def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
-              context: VerifyContext | None) -> Decision | _Evaluated:
-    """The whole verification except the replay check: a Decision for a token-level deny, else the parts."""
+              context: VerifyContext | None, refresh: bool = True) -> Decision | _Evaluated | KeySet:
+    """The whole verification except the replay check: a Decision for a token-level deny, else the parts;
+    or the key set the caller must refresh first (only when ``refresh``)."""
     if not isinstance(trust, TrustStore):
         raise TypeError("trust must be a TrustStore")
     if context is not None and not isinstance(context, VerifyContext):
@@ -269,23 +328,40 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
     prof = load_profile(profile)
     ctx = context or VerifyContext()
     now = int(time.time()) if ctx.now is None else int(ctx.now)
+    server = prof.issuer_kind == "authorization_server"
 
     # --- JOSE: strict parse, header policy, key lookup, signature ------------------------------------
     info: dict[str, Any] | None = None
+    issuer: Issuer | AuthorizationServer | None
     try:
         jws = parse_compact(token, prof.limits)
         info = _token_info(jws.header, jws.payload)
-        alg, kid = check_header(jws.header, algorithms=prof.algorithms, typ=prof.typ,
+        if server:
+            _access_token_info(info, jws.header, jws.payload)
+        alg, kid = check_header(jws.header, algorithms=prof.algorithms, typ=prof.typ_policy,
                                 allowed_params=prof.header_params)
         iss = jws.payload.get("iss")
         if iss is None:
             raise JoseError("missing_claim", "RFC7519-4.1.1", "iss", "claim 'iss' is required to find the key")
         if not isinstance(iss, str):
             raise JoseError("invalid_claim", "RFC7519-4.1.1", "iss", "claim 'iss' must be a string")
-        issuer = trust.issuers.get(iss)
-        if issuer is None:
-            raise JoseError("unknown_issuer", "RFC8725-3.8", "iss", "the issuer is not in the trust store")
-        key = issuer.keys.get(kid)
+        if server:
+            issuer = trust.authorization_servers.get(iss)
+            if issuer is None:
+                raise JoseError("unknown_issuer", "RFC8725-3.8", "iss",
+                                "the issuer is not an authorization server of the trust store")
+            if alg not in issuer.algorithms:
+                raise JoseError("unsupported_algorithm", "RFC8725-3.1", "header.alg",
+                                f"algorithm {alg} is not among the authorization server's algorithms "
+                                f"({', '.join(sorted(issuer.algorithms))})")
+        else:
+            issuer = trust.issuers.get(iss)
+            if issuer is None:
+                raise JoseError("unknown_issuer", "RFC8725-3.8", "iss", "the issuer is not in the trust store")
+        keyset = issuer.keyset
+        if refresh and keyset.wants_refresh(kid):
+            return keyset
+        key = keyset.get(kid)
         if key is None:
             raise JoseError("unknown_key", "RFC8725-3.8", "header.kid", "the issuer has no key with this kid")
         if alg not in key.algorithms:
@@ -301,32 +377,69 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
     payload = jws.payload
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    audience = ctx.audience if ctx.audience is not None else trust.audience
+    if isinstance(issuer, AuthorizationServer) and issuer.audience is not None:
+        audience: str | None = issuer.audience
+    else:
+        audience = ctx.audience if ctx.audience is not None else trust.audience
     _, exp, jti = _check_claims(payload, prof, now, audience, errors, warnings)
+    replay_entries: list[tuple[str, str, int, Finding]] = []
+    if prof.token_replay and jti is not None and exp is not None:
+        replay_entries.append((iss, jti, exp + prof.leeway, _TOKEN_REPLAYED))
+
+    # --- access token: scopes, the user, DPoP (HELSEID.md sections 10 and 11) ---------------------------
+    pid: str | None = None
+    if prof.access_token is not None:
+        if isinstance(issuer, AuthorizationServer):
+            at.check_scopes(payload, issuer.required_scopes, errors)
+        pid = at.check_user(payload, prof.access_token, ctx, allow_synthetic=prof.allow_synthetic,
+                            allow_2032=prof.allow_2032_rule, errors=errors)
+    if isinstance(issuer, AuthorizationServer):
+        policy = DPoPPolicy(issuer.dpop, issuer.dpop_max_age, issuer.dpop_leeway, issuer.dpop_algorithms)
+        presented = check_presentation(
+            access_token=token if isinstance(token, str) else token.decode("ascii", "replace"),
+            cnf=payload.get("cnf"), proof=ctx.dpop_proof, scheme=ctx.authorization_scheme,
+            method=ctx.http_method, url=ctx.http_url, now=now, policy=policy)
+        errors.extend(presented.errors)
+        if presented.proof is not None and info is not None:
+            info["dpop"] = presented.proof
+        if presented.replay is not None:
+            entry = presented.replay
+            replay_entries.append((entry.namespace, entry.jti, entry.keep_until, replayed_finding()))
 
     # --- the attestation ---------------------------------------------------------------------------------
-    located, reason = locate(payload, prof.shapes)
-    attestation: dict[str, Any] | None = None
-    if located is None:
-        errors.append(Finding("missing_attestation", "ATT-1", "attestation", reason))
+    located: Located | None
+    if "access_token" in prof.shapes:
+        located, problem = locate_access_token(payload)
+        if problem is not None:
+            errors.append(Finding(problem.code, "ATT-1", problem.path, problem.message))
     else:
+        located, reason = locate(payload, prof.shapes)
+        if located is None:
+            errors.append(Finding("missing_attestation", "ATT-1", "attestation", reason))
+    attestation: dict[str, Any] | None = None
+    if located is not None:
         attestation, conflicts = normalise(located.raw)
         errors.extend(conflicts)
         if prof.practitioner_from_context:
             _practitioner_from_context(attestation, ctx)
-        evaluate_groups(prof.rule_groups, RuleContext(now, prof, issuer, ctx, attestation), errors, warnings)
-    return _Evaluated(prof, errors, tuple(warnings), info, attestation, issuer, now, iss, jti, exp)
+        if prof.practitioner_from_claims and prof.access_token is not None:
+            at.practitioner_from_claims(attestation, payload, prof.access_token, pid)
+        evaluate_groups(prof.rule_groups, RuleContext(now, prof, issuer, ctx, attestation, payload),
+                        errors, warnings)
+    return _Evaluated(prof, errors, tuple(warnings), info, attestation, issuer, now, replay_entries)
 
 
 def _practitioner_from_context(attestation: dict[str, Any], ctx: VerifyContext) -> None:
-    """helseid-rar: the practitioner's pid and HPR number come from the HelseID login (the context)."""
+    """helseid-rar: when the attestation names no practitioner identifier (or HPR number), the HelseID login
+    (the context) does. What the attestation names is never replaced: the context rules compare it with
+    the login (ATT-11, ATT-29b), so a token for practitioner A is not permitted for user B."""
     from .identifiers import OID_DNR, OID_FNR, OID_HPR
 
     practitioner = attestation.get("practitioner")
     if not isinstance(practitioner, dict):
         return
-    if ctx.authenticated_pid is not None:
+    if ctx.authenticated_pid is not None and "identifier" not in practitioner:
         system = OID_DNR if ctx.authenticated_pid[:1] in ("4", "5", "6", "7") else OID_FNR
         practitioner["identifier"] = {"id": ctx.authenticated_pid, "system": system}
-    if ctx.authenticated_hpr is not None:
+    if ctx.authenticated_hpr is not None and "hpr_nr" not in practitioner:
         practitioner["hpr_nr"] = {"id": ctx.authenticated_hpr, "system": OID_HPR}

@@ -1,0 +1,94 @@
+"""Test helpers for the HelseID path: the example HelseID key, an EPJ's DPoP key, an enriched attestation
+in HelseID's spelling, and builders for (possibly broken) access tokens and DPoP proofs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+from attest import load_private_key
+from attest.helseid import access_token, dpop_proof
+
+from .tokens import KEYS, NOW
+
+ISSUER = "https://helseid-sts.test.example"
+AUDIENCE = "nhn:phr"
+SCOPE = ["nhn:phr/mhd/read-documentreferences", "nhn:phr/mhd/read-document"]
+CLIENT_ID = "2141d734-7604-42ca-a377-27f1b712f4e6"
+PID = "05086900124"          # "Ben Reddik", the data model's example 3 (a valid F-number)
+HPR = "222200068"
+LEGAL_ENTITY = "993467049"   # Oslo universitetssykehus HF
+POINT_OF_CARE = "874716782"  # OUS Rikshospitalet - somatikk
+PATIENT = "13116900216"      # the patient of the request (a valid F-number)
+URL = "https://api.source.example/fhir/DocumentReference"
+METHOD = "GET"
+
+ENRICHED: dict[str, Any] = {
+    "practitioner": {
+        "identifier": {"id": PID, "name": "Ben Reddik", "system": "urn:oid:2.16.578.1.12.4.1.4.1",
+                       "authority": "https://www.skatteetaten.no"},
+        "hpr_nr": {"id": HPR, "system": "urn:oid:2.16.578.1.12.4.1.4.4",
+                   "authority": "https://www.helsedirektoratet.no/"},
+        "authorization": {"code": "LE", "text": "Lege", "system": "urn:oid:2.16.578.1.12.4.1.1.9060",
+                          "assigner": "https://www.helsedirektoratet.no/"},
+        "legal_entity": {"id": LEGAL_ENTITY, "name": "OSLO UNIVERSITETSSYKEHUS HF",
+                         "system": "urn:oid:2.16.578.1.12.4.1.4.101", "authority": "https://www.brreg.no"},
+        "point_of_care": {"id": POINT_OF_CARE, "name": "OSLO UNIVERSITETSSYKEHUS HF RIKSHOSPITALET - SOMATIKK",
+                          "system": "urn:oid:2.16.578.1.12.4.1.4.101", "authority": "https://www.brreg.no"},
+        "department": {"id": "705592", "name": "Anestesiologi Seksjon RH", "system": "urn:oid:2.16.578.1.12.4.1.4.102",
+                       "authority": "https://www.nhn.no"},
+    },
+    "care_relationship": {
+        "healthcare_service": {"code": "S03", "text": "Indremedisin", "system": "urn:oid:2.16.578.1.12.4.1.1.8655",
+                               "assigner": "https://www.helsedirektoratet.no/"},
+        "purpose_of_use": {"code": "TREAT", "text": "Behandling", "system": "urn:oid:2.16.840.1.113883.1.11.20448",
+                           "assigner": "http://terminology.hl7.org"},
+        "purpose_of_use_details": {"code": "POLBESOK", "text": "Poliklinisk besøk",
+                                   "system": "urn:AuditEventHL7Norway/CodeSystem/carerelation",
+                                   "assigner": "https://www.hl7.no"},
+        "decision_ref": {"id": "30F4AB40-DBC2-41A7-8AC4-181AD3FDC25B", "user_selected": True},
+    },
+    "patients": [{"point_of_care": {"id": "974589095", "name": "OSLO UNIVERSITETSSYKEHUS HF ULLEVÅL - SOMATIKK",
+                                    "system": "urn:oid:2.16.578.1.12.4.1.4.101"}}],
+}
+
+
+@cache
+def helseid_key() -> Any:
+    return load_private_key(KEYS / "helseid-test" / "private.pem")
+
+
+@cache
+def helseid_kid() -> str:
+    return str(json.loads((KEYS / "helseid-test" / "public.jwk.json").read_text())["kid"])
+
+
+@cache
+def dpop_key() -> Any:
+    return load_private_key(KEYS / "epj-dpop" / "private.pem")
+
+
+def enriched(**changes: Any) -> dict[str, Any]:
+    """A copy of :data:`ENRICHED`; ``changes`` replace top-level categories."""
+    att = copy.deepcopy(ENRICHED)
+    att.update(changes)
+    return att
+
+
+def make_at(attestation: Any = ..., *, now: int = NOW, key: Any = None, kid: str | None = None,
+            **kw: Any) -> str:
+    """An access token as HelseID issues it for the example client (overrides as in ``access_token``)."""
+    args: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, "client_id": CLIENT_ID, "pid": PID,
+                            "hpr_number": HPR, "scope": SCOPE, "dpop_key": dpop_key(),
+                            "orgnr_parent": LEGAL_ENTITY, "orgnr_child": POINT_OF_CARE, "name": "BEN REDDIK",
+                            "lifetime": 300}
+    args.update(kw)
+    return access_token(enriched() if attestation is ... else attestation, key=key or helseid_key(),
+                        kid=kid or helseid_kid(), now=now, **args)
+
+
+def make_proof(token: str | None, *, method: str = METHOD, url: str = URL, now: int = NOW, key: Any = None,
+               **kw: Any) -> str:
+    return dpop_proof(key or dpop_key(), method=method, url=url, access_token=token, now=now, **kw)
