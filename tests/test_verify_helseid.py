@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from attest import MemoryReplayCache, TrustStore, VerifyContext, verify
+from attest.conformance.forge import DROP
 from attest.dpop import access_token_hash, normalize_htu
 from attest.helseid import dpop_public_jwk, jkt
 from attest.jose import b64url, sign_compact
-from attest.conformance.forge import DROP
 from attest.keys import generate_private_key
 from attest.verify import profile_for
 from tests.support.helseid import (
@@ -27,7 +27,6 @@ from tests.support.helseid import (
     METHOD,
     PATIENT,
     PID,
-    POINT_OF_CARE,
     SCOPE,
     URL,
     dpop_key,

@@ -96,6 +96,9 @@ _TABLE: tuple[ErrorCode, ...] = (
     ErrorCode("hpr_mismatch", "context", "hpr_nr.id differs from the authenticated user's HPR number (ATT-29b)"),
     ErrorCode("patient_not_in_attestation", "context",
               "the requested patient is not among patients[].identifier (ATT-4)"),
+    ErrorCode("ambiguous_patient", "context",
+              "the request names more than one patient (forward-auth): one request may concern one patient "
+              "(ATT-4)"),
     # --- access tokens (HELSEID.md sections 10 and 14) -----------------------------------------------
     ErrorCode("insufficient_security_level", "context",
               "the user was not authenticated at a high level of assurance: security_level 4 or "

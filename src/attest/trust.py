@@ -20,7 +20,7 @@ fetched at load.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,8 @@ class TrustStore:
                 + [(f"authorization server {a.iss}", a.keyset) for a in self.authorization_servers.values()])
 
     @classmethod
-    def load(cls, path: str | Path, *, fetch_timeout: float = 5.0) -> TrustStore:
+    def load(cls, path: str | Path, *, fetch_timeout: float = 5.0,
+             clock: Callable[[], float] = time.time) -> TrustStore:
         """Load a JSON or YAML trust store. ``jwks_file`` paths are relative to the file; ``jwks_uri`` and
         ``discovery`` are fetched now (https, or http to a loopback address; one deadline of
         ``fetch_timeout`` seconds per fetch; see :mod:`attest.keysets`)."""
@@ -141,11 +142,12 @@ class TrustStore:
         except (OSError, UnicodeDecodeError) as exc:
             raise TrustStoreError(f"{p}: cannot read the trust store ({exc})") from exc
         data = _parse_document(text, str(p))
-        return cls.from_dict(data, base_dir=p.parent, source=str(p), fetch_timeout=fetch_timeout)
+        return cls.from_dict(data, base_dir=p.parent, source=str(p), fetch_timeout=fetch_timeout, clock=clock)
 
     @classmethod
     def from_dict(cls, data: Any, *, base_dir: str | Path | None = None, source: str = "<memory>",
-                  fetch_timeout: float = 5.0) -> TrustStore:
+                  fetch_timeout: float = 5.0, clock: Callable[[], float] = time.time) -> TrustStore:
+        """``clock`` is the key sets' clock (cache intervals, refetch limits); tests inject one."""
         if not isinstance(data, dict) or not (isinstance(data.get("issuers"), list)
                                               or isinstance(data.get("authorization_servers"), list)):
             raise TrustStoreError(f"{source}: a trust store is an object with an 'issuers' list and/or an "
@@ -167,14 +169,14 @@ class TrustStore:
         issuers: dict[str, Issuer] = {}
         for i, entry in enumerate(data.get("issuers") or []):
             where = f"{source}: issuers[{i}]"
-            issuer = _load_issuer(entry, where, base, policy)
+            issuer = _load_issuer(entry, where, base, policy, clock)
             if issuer.iss in issuers:
                 raise TrustStoreError(f"{where}: duplicate iss {issuer.iss!r}")
             issuers[issuer.iss] = issuer
         servers: dict[str, AuthorizationServer] = {}
         for i, entry in enumerate(data.get("authorization_servers") or []):
             where = f"{source}: authorization_servers[{i}]"
-            server = _load_server(entry, where, base, policy)
+            server = _load_server(entry, where, base, policy, clock)
             if server.iss in servers or server.iss in issuers:
                 raise TrustStoreError(f"{where}: duplicate issuer {server.iss!r}")
             servers[server.iss] = server
@@ -247,7 +249,8 @@ def _algorithms(entry: dict[str, Any], key: str, where: str, allowed: tuple[str,
 
 
 def _load_keyset(entry: dict[str, Any], where: str, base_dir: Path | None, policy: FetchPolicy,
-                 restrict: frozenset[str] | None, issuer: str, *, discovery: bool) -> KeySet:
+                 restrict: frozenset[str] | None, issuer: str, *, discovery: bool,
+                 clock: Callable[[], float]) -> KeySet:
     """The entry's key set from exactly one of ``jwks``, ``jwks_file``, ``jwks_uri`` (and ``discovery``
     for an authorization server)."""
     kinds = ("discovery", "jwks", "jwks_file", "jwks_uri") if discovery else ("jwks", "jwks_file", "jwks_uri")
@@ -276,10 +279,11 @@ def _load_keyset(entry: dict[str, Any], where: str, base_dir: Path | None, polic
         raise TrustStoreError(f"{where}: '{kind}' must be a URL")
     check_fetch_url(url, f"{where} {kind}")
     source = RemoteSource(discovery=url, issuer=issuer) if kind == "discovery" else RemoteSource(jwks_uri=url)
-    return KeySet.remote(source, where=where, restrict=restrict, cache_seconds=cache, policy=policy)
+    return KeySet.remote(source, where=where, restrict=restrict, cache_seconds=cache, policy=policy, clock=clock)
 
 
-def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy) -> Issuer:
+def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy,
+                 clock: Callable[[], float]) -> Issuer:
     if not isinstance(entry, dict):
         raise TrustStoreError(f"{where}: an issuer entry must be an object")
     iss = _name(entry, "iss", where)
@@ -295,13 +299,14 @@ def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPol
     if member is not None and not isinstance(member, bool):
         raise TrustStoreError(f"{where}: 'member' must be true or false")
     restrict = _algorithms(entry, "algorithms", where, ASYMMETRIC_ALGORITHMS)
-    keyset = _load_keyset(entry, where, base_dir, policy, restrict, iss, discovery=False)
+    keyset = _load_keyset(entry, where, base_dir, policy, restrict, iss, discovery=False, clock=clock)
     jwks_uri = entry.get("jwks_uri") if isinstance(entry.get("jwks_uri"), str) else None
     return Issuer(iss=iss, name=name, legal_entities=frozenset(les), member=member, keyset=keyset,
                   jwks_uri=jwks_uri)
 
 
-def _load_server(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy) -> AuthorizationServer:
+def _load_server(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy,
+                 clock: Callable[[], float]) -> AuthorizationServer:
     if not isinstance(entry, dict):
         raise TrustStoreError(f"{where}: an authorization server entry must be an object")
     iss = _name(entry, "issuer", where)
@@ -333,7 +338,7 @@ def _load_server(entry: Any, where: str, base_dir: Path | None, policy: FetchPol
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:
             raise TrustStoreError(f"{where}: '{key}' must be an integer of 0..{hi} (seconds)")
         times[key] = v
-    keyset = _load_keyset(entry, where, base_dir, policy, algorithms, iss, discovery=True)
+    keyset = _load_keyset(entry, where, base_dir, policy, algorithms, iss, discovery=True, clock=clock)
     return AuthorizationServer(
         iss=iss, name=name, keyset=keyset, audience=audience, required_scopes=tuple(scopes), dpop=dpop,
         algorithms=algorithms, legal_entities=frozenset(les) if les is not None else None, profile=profile,

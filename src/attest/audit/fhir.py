@@ -214,8 +214,9 @@ def build_audit_event(
     """The AuditEvent (a FHIR R4 JSON dict) for one patient of ``decision`` (the decision document of
     CONTRACT.md section 4).
 
-    ``patient_index`` selects ``attestation.patients[i]``; with None, ``requested_patient`` (an identifier
-    struct, e.g. the verify context's patient) is used if given. ``issuer`` is the trust-store issuer
+    ``patient_index`` selects ``attestation.patients[i]`` (its point of care and department describe the
+    encounter); ``requested_patient`` (an identifier struct: the patient of the request) is the event's
+    patient when given, else that attestation patient's identifier. ``issuer`` is the trust-store issuer
     whose key verified the token (None on a token-level deny).
 
     The event is valid R4 by construction: every value from the token passes a sanitiser first, and the
@@ -325,7 +326,9 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
     # --- the patient of this event → _patient ------------------------------------------------------
     patients = dict(iter_patients(att))
     patient = patients.get(patient_index) if patient_index is not None else None
-    pid_struct = patient.get("identifier") if patient else requested_patient
+    # the patient of the request when there is one (see AuditTrail.prepare), else the attestation's
+    pid_struct = requested_patient if requested_patient is not None else (
+        patient.get("identifier") if patient else None)
     pident = _identifier(pid_struct)
     if pident:
         p: dict[str, Any] = {"resourceType": "Patient", "id": "patient",

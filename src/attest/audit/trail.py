@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ..context import VerifyContext
+from ..identifiers import OID_DNR, OID_FNR, OID_HNR
 from ..model import get, iter_patients
 from ..verify import Decision
 from .fhir import audit_outcome, build_audit_event, citizen_entry
@@ -42,6 +43,13 @@ def _uuid4() -> str:
     b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _person_system(patient_id: str) -> str:
+    """The identifier system of a requested patient's number: D-number (first digit 4-7), FH-number (8-9,
+    the H/FH system), else F-number."""
+    first = patient_id[:1]
+    return OID_DNR if first in ("4", "5", "6", "7") else OID_HNR if first in ("8", "9") else OID_FNR
 
 
 def _digits(v: Any, lo: int, hi: int) -> str | None:
@@ -93,13 +101,20 @@ class AuditTrail:
         issuer = decision.issuer.iss if decision.issuer is not None else None
         att: dict[str, Any] = doc["attestation"] if isinstance(doc.get("attestation"), dict) else {}
         verification_id = _uuid4()
-        targets: list[tuple[int | None, Any]] = [(i, get(p, "identifier", "id"))
-                                                 for i, p in iter_patients(att)]
+        # The patient of every event: the patient of the request when the request names one (the HelseID path,
+        # whose attestation identifies no patient, and every deny: a search for that patient must find it),
+        # else each patient of the attestation (one event per patient, as the IG says).
+        targets: list[tuple[int | None, Any]]
         requested = None
-        if not targets:
-            targets = [(None, context.patient_id)]
-            if context.patient_id:
-                requested = {"id": context.patient_id}
+        if context.patient_id:
+            patients = list(iter_patients(att))
+            index = next((i for i, p in patients if get(p, "identifier", "id") == context.patient_id),
+                         patients[0][0] if len(patients) == 1 and get(patients[0][1], "identifier") is None
+                         else None)
+            targets = [(index, context.patient_id)]
+            requested = {"id": context.patient_id, "system": _person_system(context.patient_id)}
+        else:
+            targets = [(i, get(p, "identifier", "id")) for i, p in iter_patients(att)] or [(None, None)]
         pr: dict[str, Any] = att["practitioner"] if isinstance(att.get("practitioner"), dict) else {}
         pid = get(pr, "identifier", "id")
         practitioner_ref = (self.keyring.lookup_hash("practitioner", pid)
@@ -111,7 +126,10 @@ class AuditTrail:
         ctx = {k: v for k, v in (("audience", context.audience),
                                  ("authenticated_pid", context.authenticated_pid),
                                  ("authenticated_hpr", context.authenticated_hpr),
-                                 ("patient_id", context.patient_id), ("now", context.now)) if v is not None}
+                                 ("patient_id", context.patient_id), ("now", context.now),
+                                 ("http_method", context.http_method), ("http_url", context.http_url),
+                                 ("authorization_scheme", context.authorization_scheme),
+                                 ("dpop_proof", context.dpop_proof)) if v is not None}
         kept_token = token if isinstance(token, str) and len(token) <= MAX_TOKEN_KEPT else None
         token_sha256 = (hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
                         if isinstance(token, str) else None)

@@ -23,15 +23,17 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .. import __version__
 from ..errors import DependencyUnavailable
 from .body import PARSE_ERROR
+from .forwarded import PeerMiddleware
 from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .models import VerifyRequest
 from .problems import ProblemError, problem
 from .ratelimit import EXEMPT, RateLimitMiddleware
-from .routes import attestations, audit, health, inspect, profiles, verify
+from .routes import attestations, audit, authorize, health, inspect, profiles, verify
 from .runtime import Runtime
 from .schemas import PROBLEM_MEDIA_TYPE, PROBLEM_REF, Problem, problem_responses
 from .settings import Settings, resolve
@@ -174,7 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(DependencyUnavailable, _unavailable)
     app.add_exception_handler(Exception, _internal)
-    for module in (verify, inspect, attestations, profiles, audit, health):
+    for module in (verify, authorize, inspect, attestations, profiles, audit, health):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, resolved.settings.rate_limit is not None)  # type: ignore[method-assign]
     # outermost last: request id and access log, then the rate limit (before the body is read), then the
@@ -184,4 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RateLimitMiddleware, rate=resolved.settings.rate_limit,
                            on_limited=runtime.metrics.rate_limited.inc)
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
+    # the client address behind a trusted proxy (X-Forwarded-For / -Proto), as uvicorn's proxy-header handling;
+    # outermost, the TCP peer is recorded first (forwarded.PeerMiddleware)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(resolved.settings.trusted_proxies))
+    app.add_middleware(PeerMiddleware)
     return app

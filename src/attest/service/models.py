@@ -1,19 +1,20 @@
-"""Request bodies of the HTTP API (CONTRACT.md section 6). Strict types: a number where a string belongs
-is a 422, not a coercion. Unknown members are ignored, as the verify context specifies."""
+"""Request bodies of the HTTP API (CONTRACT.md section 6, HELSEID.md section 13). Strict types: a number
+where a string belongs is a 422, not a coercion. Unknown members of the body are ignored; unknown members of
+``context`` are refused (422): a misspelled ``patientId`` must not silently drop the patient binding."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 MAX_NUMERIC_DATE = 253402300799
 
 
 class ContextIn(BaseModel):
-    """The verify context (CONTRACT.md section 3). Every member is optional."""
+    """The verify context (CONTRACT.md section 3). Every member is optional; an unknown member is refused."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
     audience: StrictStr | None = Field(None, max_length=1024, description="this verifier's identity")
     authenticated_pid: StrictStr | None = Field(None, max_length=64,
                                                 description="F/D-number of the authenticated user (ATT-11)")
@@ -25,10 +26,42 @@ class ContextIn(BaseModel):
                                   description="evaluation time (unix seconds); only if the service allows it")
 
 
+#: an HTTP method is an RFC 9110 token
+METHOD_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$"
+
+
+class HttpRequestIn(BaseModel):
+    """The request the client made to the API (for the DPoP proof's htm and htu)."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: StrictStr = Field(..., pattern=METHOD_PATTERN, description="the request's method (htm)")
+    url: StrictStr = Field(..., min_length=1, max_length=8192,
+                           description="the URL the client called (htu: scheme, host, port and path; the "
+                                       "query and fragment are ignored)")
+
+
 class VerifyRequest(BaseModel):
+    """Either ``token`` (a self-signed attestation JWT, the service's profile) or ``access_token`` (a HelseID
+    access token: the profile of its authorization server), never both."""
+
     model_config = ConfigDict(extra="ignore")
-    token: StrictStr = Field(..., description="the attestation JWT (compact JWS)")
+    token: StrictStr | None = Field(None, description="the attestation JWT (compact JWS)")
+    access_token: StrictStr | None = Field(None, description="a HelseID access token (at+jwt) carrying the "
+                                                             "attestation (HELSEID.md section 13)")
+    dpop: StrictStr | None = Field(None, max_length=16384, description="the DPoP header's value (the proof)")
+    authorization_scheme: Literal["DPoP", "Bearer"] | None = Field(
+        None, description="how the access token was presented (default: DPoP when a proof is given)")
+    request: HttpRequestIn | None = Field(None, description="the request the client made (method and URL)")
     context: ContextIn | None = None
+
+    @model_validator(mode="after")
+    def _one_token(self) -> VerifyRequest:
+        if (self.token is None) == (self.access_token is None):
+            raise ValueError("give exactly one of 'token' and 'access_token'")
+        if self.token is not None and (self.dpop is not None or self.request is not None
+                                       or self.authorization_scheme is not None):
+            raise ValueError("'dpop', 'request' and 'authorization_scheme' go with 'access_token'")
+        return self
 
 
 class InspectRequest(BaseModel):

@@ -39,8 +39,9 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
         print("\n".join(lines), file=sys.stderr, flush=True)
     logs.configure(s.log_level, log_format)
     common: dict[str, Any] = {
-        "host": host, "port": port, "log_config": None, "access_log": False, "proxy_headers": True,
-        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # proxy headers are handled inside the app (create_app: ATTEST_TRUSTED_PROXIES), after the TCP peer is
+        # recorded, so that forward-auth can tell a trusted proxy from a client
+        "host": host, "port": port, "log_config": None, "access_log": False, "proxy_headers": False,
         "timeout_graceful_shutdown": 30, "server_header": False}
     if workers > 1:
         os.environ["ATTEST_LOG_FORMAT"] = log_format

@@ -9,7 +9,8 @@ The variables (``ATTEST_TRUST_STORE``, ``ATTEST_PROFILE``, ``ATTEST_AUDIENCE``, 
 ``DATABASE_URL``, ``REDIS_URL``, ``ATTEST_AT_REST_KEYS[_FILE]``, ``ATTEST_ADMIN_TOKEN[_FILE]``,
 ``ATTEST_ISSUING_KEY``/``ATTEST_ISSUER``/``ATTEST_ISSUING_KID``, ``ATTEST_MAX_BODY_BYTES``,
 ``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
-``ATTEST_AUDIT_COMMIT_WAIT_MS``, ``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``, ``ATTEST_RATE_LIMIT``),
+``ATTEST_AUDIT_COMMIT_WAIT_MS``, ``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``, ``ATTEST_RATE_LIMIT``,
+``ATTEST_TRUSTED_PROXIES``, ``ATTEST_AUTHORIZE_PATIENT``),
 their meaning and defaults: docs/service.md.
 """
 
@@ -94,6 +95,12 @@ class Settings:
     log_level: str = "INFO"
     #: per-client request limit (``ATTEST_RATE_LIMIT``, e.g. ``100/minute``); None = off
     rate_limit: RateLimit | None = None
+    #: proxies (IP addresses or networks) whose X-Forwarded-* / X-Original-* headers are believed: the client
+    #: address for the rate limit and logs, and the original request of the forward-auth endpoint
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    #: where /v1/authorize finds the patient of the request: ``query:<parameter>`` of the original URL or
+    #: ``header:<name>``; a value ``system|id`` (a FHIR token) counts as ``id``
+    authorize_patient: tuple[str, ...] = ("query:patient.identifier", "header:X-Patient-Id")
     #: set by :func:`resolve`: the development defaults that were used (for the loud warning)
     dev_defaults: tuple[str, ...] = ()
 
@@ -134,7 +141,38 @@ class Settings:
                                 or 2.0),
             log_level=(s("ATTEST_LOG_LEVEL") or "INFO").upper(),
             rate_limit=RateLimit.parse(s("ATTEST_RATE_LIMIT")),
+            trusted_proxies=_proxies(s("ATTEST_TRUSTED_PROXIES") or s("FORWARDED_ALLOW_IPS")),
+            authorize_patient=_patient_sources(s("ATTEST_AUTHORIZE_PATIENT")),
         )
+
+
+def _proxies(v: str | None) -> tuple[str, ...]:
+    """``ATTEST_TRUSTED_PROXIES`` (else uvicorn's ``FORWARDED_ALLOW_IPS``): comma-separated IP addresses or
+    networks; ``*`` trusts every address (only where clients cannot reach the service directly)."""
+    if v is None:
+        return ("127.0.0.1", "::1")
+    items = tuple(x.strip() for x in v.split(",") if x.strip())
+    if items == ("*",):
+        return ("0.0.0.0/0", "::/0")
+    from .forwarded import parse_networks
+
+    try:
+        parse_networks(items, "ATTEST_TRUSTED_PROXIES")
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return items
+
+
+def _patient_sources(v: str | None) -> tuple[str, ...]:
+    if v is None:
+        return ("query:patient.identifier", "header:X-Patient-Id")
+    items = tuple(x.strip() for x in v.split(",") if x.strip())
+    for item in items:
+        kind, _, name = item.partition(":")
+        if kind not in ("query", "header") or not name or not name.isprintable() or " " in name:
+            raise ConfigurationError(f"ATTEST_AUTHORIZE_PATIENT: {item!r} is not query:<parameter> or "
+                                     "header:<name>")
+    return items
 
 
 def find_example_trust_store() -> Path | None:

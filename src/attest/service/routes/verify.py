@@ -1,21 +1,22 @@
-"""POST /v1/verify: verify a token, commit its audit trail, answer the decision document."""
+"""POST /v1/verify: verify a token (a self-signed attestation, or a HelseID access token with its DPoP
+proof), commit its audit trail, answer the decision document."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
-import time
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ... import DependencyUnavailable, MemoryReplayCache, VerifyContext, verify, verify_async
-from ...audit.fhir import audit_outcome
+from ... import Profile, VerifyContext
+from ...trust import DEFAULT_AT_PROFILE
+from ...verify import profile_for
 from ..body import json_body
+from ..decide import decide
 from ..models import VerifyRequest
 from ..problems import ProblemError
 from ..runtime import Runtime
@@ -27,10 +28,13 @@ log = logging.getLogger("attest.service.verify")
 
 @router.post(
     "/v1/verify",
-    summary="Verify an attestation token",
-    description="200 with the decision document (CONTRACT.md section 4) for permit and deny alike. The "
-                "decision's AuditEvents are committed before the answer; when the audit store or the replay "
-                "cache is down the answer is 503 and no decision.",
+    summary="Verify an attestation token or a HelseID access token",
+    description="200 with the decision document (CONTRACT.md section 4) for permit and deny alike. The body "
+                "carries either `token` (a self-signed attestation JWT, verified with the service's profile) or "
+                "`access_token` with `dpop` and `request` (a HelseID access token, verified with the profile of "
+                "its authorization server, HELSEID.md section 13). The decision's AuditEvents are committed "
+                "before the answer; when the audit store or the replay cache is down the answer is 503 and no "
+                "decision.",
     response_model=None,
     responses={200: ok(DecisionDocument, "the decision document (permit or deny)"),
                **problem_responses(400, 413, 422, 503)},
@@ -49,43 +53,24 @@ async def verify_token(request: Request) -> Response:
                            "ATTEST_ALLOW_CONTEXT_NOW is set (test harnesses)")
     if context.audience is None and settings.audience:
         context = dataclasses.replace(context, audience=settings.audience)
-    start = time.perf_counter()
-    try:
-        # verification is CPU work of well under a millisecond: it runs on the event loop; a replay cache
-        # that is a network service (Redis) is awaited, not called from the loop
-        if isinstance(runtime.replay, MemoryReplayCache):
-            decision = verify(body.token, runtime.trust.store, settings.profile, context, replay=runtime.replay)
-        else:
-            decision = await verify_async(body.token, runtime.trust.store, settings.profile, context,
-                                          replay=runtime.replay)
-    except DependencyUnavailable:
-        runtime.metrics.unavailable.labels("replay_cache").inc()
-        raise
-    try:
-        # the commit is awaited (group commit by the store's writer thread) before the answer is sent
-        doc = decision.to_dict()
-        ids = await runtime.trail.record_async(decision, context, token=body.token, doc=doc)
-    except DependencyUnavailable:
-        runtime.metrics.unavailable.labels("audit_store").inc()
-        token = decision.token or {}
-        if decision.permitted:  # the jti was recorded for a decision nobody received: let the caller retry
-            release = getattr(runtime.replay, "release", None)
-            if callable(release):
-                await run_in_threadpool(release, token.get("iss"), token.get("jti"))
-        raise
-    elapsed = time.perf_counter() - start
-    codes = decision.codes
-    runtime.metrics.verify_seconds.observe(elapsed)
-    runtime.metrics.audit_events.inc(len(ids))
-    runtime.metrics.decision(decision.decision, audit_outcome(doc), codes)
-    # one log line per request: the access-log line of RequestContextMiddleware carries these fields
-    request.state.log = {"decision": decision.decision, "codes": codes,
-                         "issuer": decision.issuer.iss if decision.issuer else None,
-                         "audit_events": ids, "verify_ms": round(elapsed * 1000, 2)}
+    profile: str | Profile
+    if body.access_token is not None:
+        # HELSEID.md section 13: the profile is the configured one of the token's authorization server
+        token = body.access_token
+        profile = profile_for(token, runtime.trust.store, DEFAULT_AT_PROFILE)
+        scheme = body.authorization_scheme or ("DPoP" if body.dpop is not None else None)
+        context = dataclasses.replace(
+            context, dpop_proof=body.dpop, authorization_scheme=scheme,
+            http_method=body.request.method if body.request else None,
+            http_url=body.request.url if body.request else None)
+    else:
+        assert body.token is not None
+        token, profile = body.token, settings.profile
+    recorded = await decide(request, runtime, token, profile, context)
     # the document is JSON by construction (parsed from the token, or built here): serialised by orjson
     # directly rather than through FastAPI's encoder and response validation (the OpenAPI schema of the
     # operation is unchanged)
-    return _json_response(doc)
+    return _json_response(recorded.doc)
 
 
 def _json_response(doc: dict[str, Any]) -> Response:
