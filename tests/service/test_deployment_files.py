@@ -26,8 +26,17 @@ def test_compose_topology() -> None:
         assert "ports" not in services[name]  # only the proxy is published
     assert "noeviction" in services["redis"]["command"]
     nginx = (ROOT / "deploy" / "nginx.conf").read_text()
+    gateway = (ROOT / "deploy" / "nginx-forward-auth.conf").read_text()
     for name in apis:
-        assert f"server {name}:8080" in nginx
+        assert f"server {name}:8080" in nginx and f"server {name}:8080" in gateway
+    # the forward-auth topology: the gateway protects fhir-api, which is not published
+    assert "fhir-api" in services and "ports" not in services["fhir-api"]
+    assert "nginx-forward-auth.conf" in str(services["gateway"]["volumes"])
+    assert "server fhir-api:8080;" in gateway and "auth_request /_attest/authorize;" in gateway
+    # only the proxies are trusted with X-Forwarded-*: their fixed addresses, never "*"
+    trusted = set(compose["x-api-env"]["ATTEST_TRUSTED_PROXIES"].split(","))
+    addresses = {services[n]["networks"]["backend"]["ipv4_address"] for n in ("proxy", "gateway")}
+    assert trusted == addresses and "*" not in trusted
 
 
 def test_every_setting_is_documented() -> None:
