@@ -90,8 +90,8 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = _answer  # noqa: N815 - http.server's names
-            do_POST = _answer  # noqa: N815
+            do_GET = _answer
+            do_POST = _answer
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
