@@ -11,7 +11,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding=
 
 
 def test_every_error_code_is_documented() -> None:
-    documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:token|claims|replay|attestation|context|warning) \|",
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:token|claims|replay|dpop|attestation|context|warning) \|",
                                 README, re.MULTILINE))
     assert documented == set(ERROR_CODES)
 

@@ -31,6 +31,7 @@ from . import (
 )
 from .keys import KEYGEN_ALGORITHMS, private_key_pem, signing_algorithm
 from .render import print_decision, print_inspect
+from .verify import profile_for
 
 app = typer.Typer(
     name="attest",
@@ -91,6 +92,13 @@ def _check_profile(profile: str) -> str:
 
 
 ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="Profile id (see `attest profiles`).")]
+AutoProfileOpt = Annotated[str | None, typer.Option(
+    "--profile", "-p", help="Profile id (see `attest profiles`); default: helseid-at-1.0 (or the trust store's "
+                            "profile for its authorization server) for an access token, else tillitsrammeverk-1.1.")]
+DPoPOpt = Annotated[str | None, typer.Option("--dpop", help="The DPoP proof (the DPoP header's value), a file "
+                                                            "holding it, or - for stdin.")]
+MethodOpt = Annotated[str | None, typer.Option("--method", help="The request's HTTP method (the proof's htm).")]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="The URL the client called (the proof's htu).")]
 NowOpt = Annotated[int | None, typer.Option("--now", help="Evaluate at this unix time instead of the clock.")]
 
 
@@ -169,18 +177,25 @@ def issue(
 def inspect_cmd(
     token: Annotated[str, typer.Argument(help="The token, a file holding it, or - for stdin.")],
     trust: Annotated[Path | None, typer.Option("--trust", help="Trust store: also verify.")] = None,
-    profile: ProfileOpt = DEFAULT_PROFILE,
+    profile: AutoProfileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     reveal: Annotated[bool, typer.Option("--reveal-identifiers",
                                          help="Show national identity numbers unmasked.")] = False,
     audience: Annotated[str | None, typer.Option("--audience", help="Verifier audience.")] = None,
+    dpop: DPoPOpt = None,
+    method: MethodOpt = None,
+    url: UrlOpt = None,
     now: NowOpt = None,
 ) -> None:
-    """Human-readable view of a token (nothing is trusted unless --trust verifies it)."""
-    _check_profile(profile)
+    """Human-readable view of a token (nothing is trusted unless --trust verifies it). For a HelseID access
+    token it shows the user, the client, the scopes and the DPoP binding; with --dpop, the proof and whether
+    it binds to the token (and to --method/--url)."""
+    if profile is not None:
+        _check_profile(profile)
     store = _load_trust(trust)
-    report = inspect(_read_token(token), trust=store, profile=profile,
-                     context=VerifyContext(audience=audience, now=now), reveal_identifiers=reveal)
+    context = VerifyContext(audience=audience, now=now, dpop_proof=_read_token(dpop) if dpop else None,
+                            http_method=method, http_url=url, authorization_scheme="DPoP" if dpop else None)
+    report = inspect(_read_token(token), trust=store, profile=profile, context=context, reveal_identifiers=reveal)
     if as_json:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -194,20 +209,33 @@ def verify_cmd(
     token: Annotated[str, typer.Argument(help="The token, a file holding it, or - for stdin.")],
     trust: Annotated[Path, typer.Option("--trust", help="Trust store (JSON or YAML).")],
     audience: Annotated[str | None, typer.Option("--audience", help="This verifier's audience.")] = None,
-    profile: ProfileOpt = DEFAULT_PROFILE,
+    profile: AutoProfileOpt = None,
     pid: Annotated[str | None, typer.Option("--pid", help="Authenticated user's F/D-number (ATT-11).")] = None,
     hpr: Annotated[str | None, typer.Option("--hpr", help="Authenticated user's HPR number (ATT-29b).")] = None,
     patient: Annotated[str | None, typer.Option("--patient", help="Requested patient's id (ATT-4).")] = None,
+    dpop: DPoPOpt = None,
+    method: MethodOpt = None,
+    url: UrlOpt = None,
+    scheme: Annotated[str | None, typer.Option(
+        "--scheme", help="How the access token was presented: DPoP or Bearer (default: DPoP with --dpop).")] = None,
     now: NowOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision document.")] = False,
 ) -> None:
-    """Verify a token. Exit 0 permit, 1 deny, 2 usage or configuration error."""
-    _check_profile(profile)
+    """Verify a token: a self-signed attestation, or a HelseID access token with its DPoP proof (--dpop,
+    --method, --url). Exit 0 permit, 1 deny, 2 usage or configuration error."""
+    if profile is not None:
+        _check_profile(profile)
+    if scheme is not None and scheme not in ("DPoP", "Bearer"):
+        _fail("--scheme must be DPoP or Bearer")
     store = _load_trust(trust)
     assert store is not None
-    decision = verify(_read_token(token), store, profile,
+    text = _read_token(token)
+    chosen = profile if profile is not None else profile_for(text, store, DEFAULT_PROFILE)
+    proof = _read_token(dpop) if dpop else None
+    decision = verify(text, store, chosen,
                       VerifyContext(audience=audience, authenticated_pid=pid, authenticated_hpr=hpr,
-                                    patient_id=patient, now=now))
+                                    patient_id=patient, now=now, dpop_proof=proof, http_method=method,
+                                    http_url=url, authorization_scheme=scheme or ("DPoP" if proof else None)))
     doc = decision.to_dict()
     if as_json:
         typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))

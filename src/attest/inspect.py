@@ -13,8 +13,10 @@ import datetime
 import time
 from typing import Any
 
+from . import access_token as at
 from . import codes
 from .context import VerifyContext
+from .dpop import PROOF_LIMITS, access_token_hash, normalize_htu
 from .errors import Finding
 from .identifiers import (
     OID_DNR,
@@ -30,11 +32,11 @@ from .identifiers import (
     mask,
 )
 from .jose import JoseError, parse_compact
-from .model import get, iter_patients, locate, normalise
+from .model import AT_CLAIM, RAR_CONTAINERS, get, iter_patients, locate, locate_access_token, normalise
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate
 from .trust import TrustStore
-from .verify import verify
+from .verify import is_access_token, profile_for, verify
 
 UNTRUSTED_NOTE = ("Decoded without trusting it: nothing below is proven until the signature is verified "
                   "against a trust store.")
@@ -182,16 +184,135 @@ def _mask_attestation(att: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _choose_profile(token: Any, trust: TrustStore | None, profile: str | Profile | None) -> Profile:
+    """The caller's profile, else the one the token calls for (:func:`attest.verify.profile_for`)."""
+    if profile is not None:
+        return load_profile(profile)
+    try:
+        return load_profile(profile_for(token, trust, DEFAULT_PROFILE))
+    except (JoseError, TypeError):  # pragma: no cover - profile_for refuses nothing
+        return load_profile(DEFAULT_PROFILE)
+
+
+def _person_check(pid: Any, profile: Profile) -> str | None:
+    if not isinstance(pid, str):
+        return None if pid is None else "not a string"
+    system = OID_DNR if pid[:1] in ("4", "5", "6", "7") else OID_FNR
+    r = check_person_number(pid, system, allow_synthetic=profile.allow_synthetic, allow_2032=profile.allow_2032_rule)
+    if r.ok:
+        return "ok" + (f" ({r.kind})" if r.kind and r.kind not in ("F", "D") else "")
+    if not profile.allow_synthetic:
+        test = check_person_number(pid, system, allow_synthetic=True, allow_2032=profile.allow_2032_rule)
+        if test.ok:
+            return (f"a synthetic test identity ({test.kind}): valid in test environments only "
+                    f"(profile {profile.id} refuses it)")
+    return r.reason
+
+
+def _access_token_view(payload: dict[str, Any], profile: Profile, now: int, reveal: bool) -> dict[str, Any]:
+    """HelseID's claims for people: the user, the client, scopes, the DPoP binding (HELSEID.md section 9)."""
+    policy = profile.access_token or at.AccessTokenPolicy()
+    pid = payload.get(policy.pid_claim)
+    org_checks = {}
+    for name, claim in (("orgnr_parent", at.ORGNR_PARENT), ("orgnr_child", at.ORGNR_CHILD),
+                        ("orgnr_supplier", at.ORGNR_SUPPLIER)):
+        v = payload.get(claim)
+        if v is not None:
+            org_checks[name] = {"value": v, "check": (check_organization_number(v) or "ok") if isinstance(v, str)
+                                else "not a string"}
+    cnf = payload.get("cnf")
+    granted = at.scopes(payload.get("scope"))
+    user = {
+        "name": payload.get("name"),
+        "pid": (mask(pid) if isinstance(pid, str) and not reveal else pid),
+        "pid_check": _person_check(pid, profile),
+        "security_level": payload.get(policy.security_level_claim),
+        "assurance_level": payload.get(policy.assurance_level_claim),
+        "hpr_number": payload.get(policy.hpr_claim),
+        "network": payload.get(at.NETWORK),
+        "idp": payload.get("idp"),
+        "amr": payload.get("amr"),
+        "auth_time": describe_time(payload.get("auth_time"), now),
+    }
+    client = {
+        "client_id": payload.get("client_id"),
+        "client_name": payload.get(at.CLIENT_NAME),
+        "tenancy": payload.get(at.CLIENT_TENANCY),
+        "client_amr": payload.get("client_amr"),
+        **org_checks,
+    }
+    return {
+        "user": {k: v for k, v in user.items() if v is not None},
+        "client": {k: v for k, v in client.items() if v is not None},
+        "scope": sorted(granted) if granted is not None else payload.get("scope"),
+        "cnf_jkt": cnf.get("jkt") if isinstance(cnf, dict) else None,
+        "sub": payload.get("sub"),
+        "sid": payload.get("sid"),
+    }
+
+
+def inspect_proof(proof: Any, *, access_token: str | None = None, method: str | None = None,
+                  url: str | None = None, now: int | None = None, cnf_jkt: str | None = None) -> dict[str, Any]:
+    """A DPoP proof for people: its header and claims (untrusted), the thumbprint of its key, whether its
+    signature verifies with that key, and its binding to ``access_token`` (``ath``, ``cnf.jkt``) and to the
+    request (``method``/``url``), when given. Never raises for bad input."""
+    from .dpop import _proof_key  # the proof key as the verifier builds it
+    from .jose import verify_signature
+
+    t = int(time.time()) if now is None else int(now)
+    out: dict[str, Any] = {"error": None, "header": None, "claims": None, "jkt": None, "signature": None,
+                           "binding": {}}
+    try:
+        jws = parse_compact(proof, PROOF_LIMITS)
+    except JoseError as err:
+        out["error"] = {"code": "invalid_dpop_proof", "message": err.message}
+        return out
+    header, claims = jws.header, jws.payload
+    out["header"] = {k: v for k, v in header.items() if k != "jwk"}
+    jwk = header.get("jwk")
+    if isinstance(jwk, dict):
+        # the key's kind, not its bytes; private members named (a proof must never carry them)
+        out["header"]["jwk"] = " ".join(str(jwk[k]) for k in ("kty", "crv") if isinstance(jwk.get(k), str)) or "?"
+        private = [m for m in ("d", "p", "q", "dp", "dq", "qi", "k") if m in jwk]
+        if private:
+            out["header"]["jwk_private_members"] = private
+    out["claims"] = claims
+    out["iat"] = describe_time(claims.get("iat"), t)
+    alg = header.get("alg")
+    try:
+        out["jkt"], key = _proof_key(jwk, alg if isinstance(alg, str) else "")
+        out["signature"] = "verifies with the header's jwk" if verify_signature(jws, str(alg), key) \
+            else "does NOT verify with the header's jwk"
+    except ValueError as exc:
+        out["signature"] = f"cannot be checked: {exc}"
+    b = out["binding"]
+    if access_token is not None:
+        b["ath"] = "matches the access token" if claims.get("ath") == access_token_hash(access_token) else (
+            "missing" if "ath" not in claims else "does NOT match the access token")
+    if cnf_jkt is not None:
+        b["cnf.jkt"] = "matches the proof's key" if out["jkt"] == cnf_jkt else "does NOT match the proof's key"
+    if method is not None:
+        b["htm"] = "matches" if claims.get("htm") == method else "does NOT match"
+    if url is not None:
+        target = normalize_htu(url)
+        b["htu"] = "matches" if target is not None and normalize_htu(claims.get("htu")) == target else \
+            "does NOT match"
+    return out
+
+
 def inspect(
     token: Any,
     *,
     trust: TrustStore | None = None,
-    profile: str | Profile = DEFAULT_PROFILE,
+    profile: str | Profile | None = None,
     context: VerifyContext | None = None,
     reveal_identifiers: bool = False,
 ) -> dict[str, Any]:
-    """A report on ``token`` for people (see module doc). ``decision`` is present when ``trust`` is."""
-    prof = load_profile(profile)
+    """A report on ``token`` for people (see module doc). ``decision`` is present when ``trust`` is.
+    ``profile`` defaults to the one the token calls for (see :func:`_choose_profile`). For an access token,
+    ``access_token`` describes HelseID's claims; with ``context.dpop_proof``, ``dpop`` describes the proof and
+    its binding to the token and the request."""
+    prof = _choose_profile(token, trust, profile)
     ctx = context or VerifyContext()
     now = int(time.time()) if ctx.now is None else int(ctx.now)
     report: dict[str, Any] = {"trusted": False, "note": UNTRUSTED_NOTE, "profile": prof.id, "now": now,
@@ -204,16 +325,31 @@ def inspect(
         return report
     report["header"] = jws.header
     payload = jws.payload
-    report["claims"] = {k: v for k, v in payload.items()
-                        if k not in ("attestation", "authorization_details", "practitioner", "care_relation",
-                                     "care_relationship", "patients", "patient", "toa")}
+    access = is_access_token(jws.header, payload)
+    hidden = {"attestation", "practitioner", "care_relation", "care_relationship", "patients", "patient", "toa",
+              AT_CLAIM, *RAR_CONTAINERS}
+    claims = {k: v for k, v in payload.items() if k not in hidden}
+    pid_claim = (prof.access_token or at.AccessTokenPolicy()).pid_claim
+    if isinstance(claims.get(pid_claim), str) and not reveal_identifiers:
+        claims[pid_claim] = mask(claims[pid_claim])
+    report["claims"] = claims
     times: dict[str, Any] = {}
     for name in ("iat", "nbf", "exp"):
         d = describe_time(payload.get(name), now)
         if d is not None:
             times[name] = d
+    if access:
+        report["access_token"] = _access_token_view(payload, prof, now, reveal_identifiers)
+    if ctx.dpop_proof is not None:
+        cnf = payload.get("cnf")
+        report["dpop"] = inspect_proof(ctx.dpop_proof, access_token=token if isinstance(token, str) else None,
+                                       method=ctx.http_method, url=ctx.http_url, now=now,
+                                       cnf_jkt=cnf.get("jkt") if isinstance(cnf, dict) else None)
     located, reason = locate(payload)
     if located is None:
+        if access:
+            problem = locate_access_token(payload)[1]
+            reason = problem.message if problem is not None else reason
         report["attestation_error"] = reason
     else:
         att, _ = normalise(located.raw)
@@ -235,7 +371,7 @@ def inspect(
         errors: list[Finding] = []
         warnings: list[Finding] = []
         rules = tuple(r for r in prof.rules if r.kind not in _NEEDS_TRUST)
-        evaluate(rules, RuleContext(now, prof, None, ctx, att), errors, warnings)
+        evaluate(rules, RuleContext(now, prof, None, ctx, att, payload), errors, warnings)
         _mark_rows(rows, errors, warnings)
         report["fields"] = rows
         report["findings"] = {"errors": [f.to_dict() for f in errors], "warnings": [f.to_dict() for f in warnings]}

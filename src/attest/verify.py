@@ -25,11 +25,11 @@ from .dpop import DPoPPolicy, check_presentation, replayed_finding
 from .errors import Finding
 from .jose import JoseError, check_header, parse_compact, verify_signature
 from .keysets import KeySet
-from .model import Located, locate, locate_access_token, normalise
+from .model import AT_CLAIM, Located, locate, locate_access_token, normalise
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .replay import ReplayCache
 from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate_groups
-from .trust import AuthorizationServer, Issuer, TrustStore
+from .trust import DEFAULT_AT_PROFILE, AuthorizationServer, Issuer, TrustStore
 
 PERMIT = "permit"
 DENY = "deny"
@@ -302,19 +302,33 @@ async def verify_async(
     return evaluated.decision(replayed)
 
 
-def profile_for(token: str | bytes, trust: TrustStore, default: str | Profile = DEFAULT_PROFILE) -> str | Profile:
+#: ``typ`` values of an OAuth access token (RFC 9068)
+AT_TYPS = frozenset({"at+jwt", "application/at+jwt"})
+
+
+def is_access_token(header: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """An OAuth access token (RFC 9068 ``typ``) or a token with HelseID's claims or its attestation claim."""
+    typ = header.get("typ")
+    return (isinstance(typ, str) and typ.lower() in AT_TYPS) or AT_CLAIM in payload or \
+        any(isinstance(k, str) and k.startswith("helseid://") for k in payload)
+
+
+def profile_for(token: str | bytes, trust: TrustStore | None,
+                default: str | Profile = DEFAULT_PROFILE) -> str | Profile:
     """The profile for ``token`` when the caller names none: the configured profile of the authorization
-    server whose exact ``issuer`` the (not yet verified) token names, else ``default``. Safe because the
-    profile then looks the key up only in that server's key set: a token naming HelseID must be signed by
-    HelseID's key."""
-    if not trust.authorization_servers:
-        return default
+    server whose exact ``issuer`` the (not yet verified) token names; else ``helseid-at-1.0`` for what looks
+    like an access token (then its issuer is looked up among the authorization servers only); else
+    ``default``. Safe because an access-token profile looks the key up only in an authorization server's key
+    set: a token naming HelseID must be signed by HelseID's key, whatever it looks like."""
     try:
-        iss = parse_compact(token).payload.get("iss")
+        jws = parse_compact(token)
     except JoseError:
         return default
-    server = trust.authorization_servers.get(iss) if isinstance(iss, str) else None
-    return server.profile if server is not None else default
+    iss = jws.payload.get("iss")
+    server = trust.authorization_servers.get(iss) if trust is not None and isinstance(iss, str) else None
+    if server is not None:
+        return server.profile
+    return DEFAULT_AT_PROFILE if is_access_token(jws.header, jws.payload) else default
 
 
 def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,

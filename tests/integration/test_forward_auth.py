@@ -109,6 +109,7 @@ def _refused(gw: Gateway, headers: dict[str, str], status: int, **kw: Any) -> ht
 
 def test_no_credentials(gw: Gateway) -> None:
     r = _refused(gw, {}, 401)
+    assert r.headers.get_list("www-authenticate") == [r.headers["www-authenticate"]]
     assert r.headers["www-authenticate"].startswith("DPoP algs=")
 
 
@@ -137,8 +138,11 @@ def test_broken_requests_never_reach_the_upstream(gw: Gateway) -> None:
     for code, headers, status, kw in cases:
         r = _refused(gw, headers, status, **kw)
         assert code in r.headers["x-attest-errors"].split(), (code, r.headers)
-        if status == 401:
-            assert "error=" in r.headers["www-authenticate"], code
+        challenges = r.headers.get_list("www-authenticate")
+        if status == 401 or code == "insufficient_scope":
+            assert len(challenges) == 1 and "error=" in challenges[0], (code, challenges)
+        else:
+            assert challenges == [], (code, challenges)
 
 
 def test_a_client_cannot_say_what_the_original_request_was(gw: Gateway) -> None:

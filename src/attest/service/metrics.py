@@ -33,6 +33,24 @@ class Metrics:
         self.trust_issuers = Gauge("attest_trust_store_issuers", "Issuers in the current trust store",
                                    registry=r)
 
+        self.key_set_age = Gauge("attest_key_set_age_seconds",
+                                 "Age of the keys in service of each remote key set (jwks_uri, discovery), by "
+                                 "trust-store entry", ["entry"], registry=r)
+        self.key_set_failing = Gauge("attest_key_set_fetch_failing",
+                                     "1 when the last fetch of a remote key set failed (its last good keys stay "
+                                     "in service)", ["entry"], registry=r)
+
+    def key_sets(self, statuses: list[tuple[str, dict[str, object]]]) -> None:
+        """Set the key-set gauges from the trust store's remote key sets (entries are configuration, a
+        fixed set: never token content)."""
+        self.key_set_age.clear()
+        self.key_set_failing.clear()
+        for entry, status in statuses:
+            age = status.get("age_seconds")
+            if isinstance(age, int | float):
+                self.key_set_age.labels(entry).set(age)
+            self.key_set_failing.labels(entry).set(1 if status.get("last_error") else 0)
+
     def decision(self, decision: str, outcome: str, codes: list[str]) -> None:
         self.decisions.labels(decision, outcome).inc()
         for code in codes:

@@ -107,6 +107,10 @@ class Readiness(BaseModel):
     status: Literal["ready"]
     checks: dict[str, str]
     issuers: int = Field(ge=0)
+    authorization_servers: int = Field(0, ge=0)
+    key_sets: dict[str, dict[str, Any]] | None = Field(
+        None, description="remote key sets (jwks_uri, discovery) by trust-store entry: source, keys, "
+                          "age_seconds, expires_in_seconds, fetches, failures, last_error")
 
 
 class AuditBundle(BaseModel):

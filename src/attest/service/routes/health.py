@@ -31,12 +31,23 @@ def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:  # noqa: B0
     }
     if checks["audit_store"] != "ok" or checks["replay_cache"] != "ok":
         return problem(503, "not-ready", "Service Unavailable", "a dependency is down", checks=checks)
-    return JSONResponse({"status": "ready", "checks": checks,
-                         "issuers": len(runtime.trust.store.issuers)})
+    store = runtime.trust.store
+    remote = _remote_key_sets(runtime)
+    body: dict[str, Any] = {"status": "ready", "checks": checks, "issuers": len(store.issuers),
+                            "authorization_servers": len(store.authorization_servers)}
+    if remote:
+        # a failed fetch keeps the last good keys in service: reported, not a reason to stop serving
+        body["key_sets"] = {name: status for name, status in remote}
+    return JSONResponse(body)
+
+
+def _remote_key_sets(runtime: Runtime) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, ks.status()) for name, ks in runtime.trust.store.key_sets() if ks.remote_source]
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"description": "Prometheus text exposition format",
                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def metrics(runtime: Runtime = Depends(get_runtime)) -> Response:  # noqa: B008
+    runtime.metrics.key_sets(_remote_key_sets(runtime))
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
