@@ -204,3 +204,27 @@ def test_patient_from_a_configured_header(tmp_path: Path) -> None:
                                                    **{"X-Patient": "04056600324"}))
         assert r.status_code == 200
         assert len(c.get("/v1/audit", params={"patient": "04056600324"}, headers=admin()).json()["entry"]) == 1
+
+
+def test_readyz_and_metrics_report_remote_key_sets(tmp_path: Path) -> None:
+    """Issue 11 item 3: the age of the keys in service and a failing fetch are visible."""
+    import json
+
+    from attest.keys import public_jwk
+    from tests.support.helseid import ISSUER, helseid_key, helseid_kid
+    from tests.support.keyserver import key_server
+
+    with key_server() as ks:
+        ks.jwks = {"keys": [public_jwk(helseid_key(), "RS256", kid=helseid_kid())]}
+        trust = tmp_path / "trust.json"
+        trust.write_text(json.dumps({"audience": "nhn:pjd", "authorization_servers": [
+            {"issuer": ISSUER, "jwks_uri": ks.jwks_url, "audience": "nhn:phr"}]}))
+        app = create_app(service_settings(tmp_path, trust_store=trust))
+        with TestClient(app) as c:
+            ready = c.get("/readyz").json()
+            assert ready["authorization_servers"] == 1
+            (status,) = ready["key_sets"].values()
+            assert status["keys"] == 1 and status["last_error"] is None and status["age_seconds"] >= 0
+            metrics = c.get("/metrics").text
+            assert f'attest_key_set_fetch_failing{{entry="authorization server {ISSUER}"}} 0.0' in metrics
+            assert "attest_key_set_age_seconds{" in metrics
