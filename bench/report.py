@@ -59,6 +59,10 @@ def render(out: dict[str, Any], has_plot: bool) -> str:
               f"{g['issuers'][-1][1] / g['issuers'][0][1]:.2f}× the time."]
     if has_plot:
         lines += ["", "![verification time by issuers and patients](growth.png)"]
+    if out.get("helseid"):
+        import helseid
+
+        lines += ["", *helseid.report(out["helseid"], out.get("forward_auth"))]
     svc = out.get("service")
     if svc:
         lines += ["", "## Service", ""]

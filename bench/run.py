@@ -124,6 +124,21 @@ def main() -> int:
         print(f"  by {kind}: " + ", ".join(f"{n}: {us:.0f}" for n, us in points))
     out["growth"] = growth
 
+    import helseid
+
+    print("== HelseID path: access token + DPoP proof (library)")
+    lib = helseid.measure_library(3 if args.quick else 9, 300 if args.quick else 1200)
+    print(f"  pyjwt {lib['pyjwt']:.0f}/s  attest {lib['attest']:.0f}/s  attest/pyjwt {lib['ratio']:.2f} "
+          f"(rounds {lib['ratio_min']:.2f}-{lib['ratio_max']:.2f})")
+    out["helseid"] = {k: v for k, v in lib.items() if k != "samples"}
+    if not args.no_service:
+        print("== HelseID path: forward-auth behind nginx")
+        fa = helseid.measure_forward_auth(duration=4 if args.quick else 10, rounds=2 if args.quick else 3)
+        if fa is not None:
+            print(f"  pyjwt {fa['pyjwt']['rps']:.0f} req/s  attest {fa['attest']['rps']:.0f} req/s  "
+                  f"attest/pyjwt {fa['ratio']:.2f} (rounds {fa['ratio_min']:.2f}-{fa['ratio_max']:.2f})")
+            out["forward_auth"] = fa
+
     if not args.no_service:
         import service
 

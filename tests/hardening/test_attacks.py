@@ -44,7 +44,7 @@ from attest.conformance.forge import Forge
 from attest.errors import ConfigurationError
 from attest.replay import MemoryReplayCache
 from attest.service import create_app
-from attest.service.routes import verify as verify_route
+from attest.service import decide as verify_route  # the module whose verify the service calls
 
 from ..support.service import service_settings
 from ..support.summary import record
