@@ -236,8 +236,8 @@ def test_the_checks_catch_a_violation(run: Run, monkeypatch: pytest.MonkeyPatch)
     """The checks used above are not vacuous: a decision outside the documented schema, an unknown error
     code and an undocumented status are each reported."""
     from attest.errors import Finding
-    from attest.service.problems import ProblemError
     from attest.service import decide as route  # the module whose verify the routes call
+    from attest.service.problems import ProblemError
     from attest.verify import Decision
 
     def maybe(*_: Any, **__: Any) -> Decision:

@@ -38,7 +38,7 @@ from fastapi.testclient import TestClient
 from attest import load_private_key
 from attest.jose import b64url
 from attest.service import create_app, logs
-from attest.service.routes import verify as verify_route
+from attest.service import decide as verify_route  # the module whose verify the routes call
 
 from ..support.service import ADMIN_TOKEN, admin, fresh_token, key_ring, service_settings
 from ..support.summary import record

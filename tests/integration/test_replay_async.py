@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from attest import DependencyUnavailable
+from attest import DependencyUnavailable, VerifyContext
 from attest.replay import RedisReplayCache
 
 from ..support.servers import RedisServer, need
@@ -94,4 +94,39 @@ def test_a_restart_between_calls_is_not_an_outage(redis_server: RedisServer) -> 
         await cache.aclose()
 
     asyncio.run(scenario())
+    cache.close()
+
+
+def test_dpop_proofs_are_single_use_through_redis(redis_server: RedisServer) -> None:
+    """Issue 10: a proof's jti goes through the same Redis cache as token jtis, in a namespace of its own,
+    on the sync and the async path alike; the access token itself is not single-use."""
+    from attest import verify, verify_async
+
+    from ..support.helseid import PATIENT, URL, make_at, make_proof
+    from ..support.tokens import NOW, trust_store
+
+    cache = RedisReplayCache(redis_server.url, timeout=1)
+    token = make_at()
+    proofs = [make_proof(token) for _ in range(3)]
+
+    def ctx(proof: str) -> VerifyContext:
+        return VerifyContext(now=NOW, dpop_proof=proof, http_method="GET", http_url=URL, patient_id=PATIENT,
+                             authorization_scheme="DPoP")
+
+    assert verify(token, trust_store(), "helseid-at-1.0", ctx(proofs[0]), replay=cache).permitted
+    assert verify(token, trust_store(), "helseid-at-1.0", ctx(proofs[0]), replay=cache).codes == ["dpop_replayed"]
+
+    async def run() -> list[list[str]]:
+        try:
+            out = []
+            for p in (proofs[0], proofs[1], proofs[1], proofs[2]):
+                d = await verify_async(token, trust_store(), "helseid-at-1.0", ctx(p), replay=cache)
+                out.append(d.codes)
+            return out
+        finally:
+            await cache.aclose()
+
+    assert asyncio.run(run()) == [["dpop_replayed"], [], ["dpop_replayed"], []]
+    # a self-signed token's (iss, jti) never collides with the proof namespace
+    assert cache.check_and_store("https://helseid-sts.test.example", proofs[2], 4_000_000_000) is True
     cache.close()

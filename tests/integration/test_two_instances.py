@@ -37,6 +37,34 @@ def _up(c: Cluster) -> None:
         assert wait_until(s.ready), s.log_tail()
 
 
+def test_a_dpop_proof_replayed_on_the_second_instance_is_refused(cluster: Cluster) -> None:
+    """Issue 10: proofs are single-use across instances (Redis, namespace of their own); the access token
+    itself is reused with fresh proofs on either instance; the audit trail files every one under the patient
+    of the request."""
+    import time
+
+    from ..support.helseid import PATIENT, URL, make_at, make_proof
+
+    _up(cluster)
+    now = int(time.time())
+    token = make_at(now=now)
+    proof = make_proof(token, now=now)
+
+    def body(p: str) -> dict[str, object]:
+        return {"access_token": token, "dpop": p, "request": {"method": "GET", "url": URL},
+                "context": {"patient_id": PATIENT}}
+
+    with cluster.a.client() as a, cluster.b.client() as b:
+        first = a.post("/v1/verify", json=body(proof)).json()
+        assert first["decision"] == "permit", first["errors"]
+        assert [e["code"] for e in b.post("/v1/verify", json=body(proof)).json()["errors"]] == ["dpop_replayed"]
+        assert b.post("/v1/verify", json=body(make_proof(token, now=now))).json()["decision"] == "permit"
+        assert a.post("/v1/verify", json=body(make_proof(token, now=now))).json()["decision"] == "permit"
+        bundle = b.get("/v1/audit", params={"patient": PATIENT}, headers=admin()).json()
+    outcomes = sorted(e["resource"]["outcome"] for e in bundle["entry"])
+    assert outcomes.count("0") >= 3 and outcomes.count("8") >= 1
+
+
 def test_a_token_replayed_on_the_second_instance_is_refused(cluster: Cluster) -> None:
     _up(cluster)
     token = fresh_token()
