@@ -238,7 +238,9 @@ def measure_forward_auth(duration: int = 10, rounds: int = 3, concurrency: int =
     (work / "baseline_fa.py").write_text(BASELINE_APP)
     (work / "script.lua").write_text(LUA)
     attest = AttestServer(work / "attest", {"ATTEST_TRUST_STORE": str(work / "trust.json"),
-                                            "ATTEST_TRUSTED_PROXIES": "127.0.0.1", "ATTEST_LOG_LEVEL": "WARNING"},
+                                            "ATTEST_TRUSTED_PROXIES": "127.0.0.1", "ATTEST_LOG_LEVEL": "WARNING",
+                                            **({"ATTEST_AUDIT_COMMIT_WAIT_MS": os.environ["BENCH_COMMIT_WAIT_MS"]}
+                                               if "BENCH_COMMIT_WAIT_MS" in os.environ else {})},
                           name="attest-bench")
     base_port = free_port()
     base_env = {**os.environ, "BENCH_DIR": str(HERE), "BASELINE_KEY": str(work / "helseid.pub.pem"),
@@ -268,13 +270,15 @@ def measure_forward_auth(duration: int = 10, rounds: int = 3, concurrency: int =
         for r in range(rounds):
             for name in ("pyjwt", "attest"):
                 lines = _lines(work, token, gateways[name], now, per_round, tag=f"{name}{r}")
-                out = _wrk(gateways[name], work, lines, duration, concurrency)
+                pid = attest.proc.pid if name == "attest" and attest.proc is not None else baseline.pid
+                out = _wrk(gateways[name], work, lines, duration, concurrency, pid)
                 if out["requests"] > per_round or out["non_2xx"]:
                     raise RuntimeError(f"{name}: {out['non_2xx']:.0f} refused of {out['requests']:.0f} requests "
                                        f"({per_round} proofs)")
                 results[name].append(out)
         ratios = [a["rps"] / b["rps"] for a, b in zip(results["attest"], results["pyjwt"], strict=True)]
-        med = {name: {k: statistics.median(o[k] for o in outs) for k in ("rps", "p50_ms", "p99_ms")}
+        med = {name: {k: statistics.median(o[k] for o in outs)
+                      for k in ("rps", "p50_ms", "p99_ms", "server_cpu_us_per_request")}
                for name, outs in results.items()}
         return {"duration": duration, "rounds": rounds, "concurrency": concurrency, "attest": med["attest"],
                 "pyjwt": med["pyjwt"], "ratio": statistics.median(ratios), "ratio_min": min(ratios),
@@ -299,19 +303,34 @@ def _lines(work: Path, token: str, gateway: Any, now: int, n: int, tag: str = "t
     return path
 
 
-def _wrk(gateway: Any, work: Path, lines: Path, duration: int, concurrency: int) -> dict[str, float]:
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process (and the threads it has), from /proc."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(gateway: Any, work: Path, lines: Path, duration: int, concurrency: int,
+         server_pid: int | None = None) -> dict[str, float]:
     from service import _seconds  # the same parsing as the service benchmark
 
-    out = subprocess.run(["wrk", "-t1",  # noqa: S603, S607 - the load generator, from PATH f"-c{concurrency}", f"-d{duration}s", "--latency", "-s",
-                          str(work / "script.lua"), gateway.origin, "--", str(lines)],
-                         capture_output=True, text=True, timeout=duration + 120, check=True).stdout
+    cpu0 = _cpu_seconds(server_pid)
+    args = ["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--latency", "-s", str(work / "script.lua"),
+            gateway.origin, "--", str(lines)]
+    # the load generator (wrk from PATH) with our own arguments
+    out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 120, check=True).stdout  # noqa: S603
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.MULTILINE))
     total = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    requests = float(total.group(1)) if total else float("nan")
     return {"rps": rps, "p50_ms": _seconds(lat["50"]) * 1e3, "p99_ms": _seconds(lat["99"]) * 1e3,
-            "requests": float(total.group(1)) if total else float("nan"),
-            "non_2xx": float(non2xx.group(1)) if non2xx else 0.0}
+            "requests": requests, "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+            "server_cpu_us_per_request": (_cpu_seconds(server_pid) - cpu0) / requests * 1e6}
 
 
 def report(lib: dict[str, Any], fa: dict[str, Any] | None) -> list[str]:

@@ -146,10 +146,11 @@ def normalize_htu(url: Any) -> str | None:
     return f"{scheme}://{netloc}{path}"
 
 
-# The public key of a proof, by the thumbprint of its JWK: a client signs every proof with the same key, and
-# building the key object (point validation, RSA checks) costs more than the signature check. The thumbprint
-# covers exactly the members the key is built from, so equal thumbprints mean equal keys.
-_KEY_CACHE: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+# The public key of a proof and its thumbprint, by the JWK members they are made of: a client signs every
+# proof with the same key, and building the key object (point validation, RSA checks) costs more than the
+# signature check. Only the public members enter the key (and the RFC 7638 thumbprint), so equal members mean
+# an equal key.
+_KEY_CACHE: OrderedDict[tuple[str, ...], tuple[str, Any, str]] = OrderedDict()
 _KEY_CACHE_SIZE = 4096
 _KEY_CACHE_LOCK = threading.Lock()
 
@@ -165,13 +166,15 @@ def _proof_key(jwk: Any, alg: str) -> tuple[str, Any]:
     members = _PUBLIC_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
         raise ValueError("the jwk is not an RSA, EC or OKP public key (a symmetric key is never a proof key)")
-    if not all(isinstance(jwk.get(m), str) and jwk.get(m) for m in members):
+    values = [jwk.get(m) for m in members]
+    if not all(isinstance(v, str) and v for v in values):
         raise ValueError(f"the jwk lacks {'/'.join(members)} as strings")
-    jkt = thumbprint(jwk)
+    # the members the key (and its thumbprint) are made of: equal members, equal key
+    cache_key: tuple[str, ...] = (str(kty), *(str(v) for v in values))
     with _KEY_CACHE_LOCK:
-        cached = _KEY_CACHE.get(jkt)
+        cached = _KEY_CACHE.get(cache_key)
         if cached is not None:
-            _KEY_CACHE.move_to_end(jkt)
+            _KEY_CACHE.move_to_end(cache_key)
     if cached is None:
         try:
             key = (RSAAlgorithm.from_jwk(jwk) if kty == "RSA" else ECAlgorithm.from_jwk(jwk) if kty == "EC"
@@ -185,12 +188,12 @@ def _proof_key(jwk: Any, alg: str) -> tuple[str, Any]:
             if key.key_size < 2048 or numbers.e < 65537 or numbers.n % 2 == 0 or has_roca_fingerprint(numbers.n):
                 raise ValueError("the jwk is a weak RSA key (under 2048 bits, a small exponent or ROCA)")
         fixed = (CURVE_ALGORITHMS.get(str(jwk.get("crv"))) if kty in ("EC", "OKP") else "RSA")
-        cached = (str(fixed), key)
+        cached = (str(fixed), key, thumbprint(jwk))
         with _KEY_CACHE_LOCK:
-            _KEY_CACHE[jkt] = cached
+            _KEY_CACHE[cache_key] = cached
             if len(_KEY_CACHE) > _KEY_CACHE_SIZE:
                 _KEY_CACHE.popitem(last=False)
-    family, key = cached
+    family, key, jkt = cached
     if family == "RSA":
         if not alg.startswith(("RS", "PS")):
             raise ValueError(f"an RSA jwk cannot verify {alg}")
@@ -217,12 +220,13 @@ def _f(code: str, path: str, message: str, rule: str = RULE) -> Finding:
 
 def check_presentation(*, access_token: str, cnf: Any, proof: str | None, scheme: str | None,
                        method: str | None, url: str | None, now: int,
-                       policy: DPoPPolicy = DPoPPolicy()) -> Presentation:
+                       policy: DPoPPolicy = DPoPPolicy(), ath: str | None = None) -> Presentation:
     """Check how an access token was presented (RFC 9449 section 7.1) and its proof (section 4.3).
 
     ``cnf`` is the token's ``cnf`` claim (or None); ``proof`` the ``DPoP`` header value (several headers
     joined by commas count as more than one proof); ``scheme`` the ``Authorization`` scheme (None: not
-    known, then the token's binding decides); ``method``/``url`` the request the client made."""
+    known, then the token's binding decides); ``method``/``url`` the request the client made; ``ath`` the
+    token's hash when the caller has it already (:func:`access_token_hash`)."""
     jkt_claim = cnf.get("jkt") if isinstance(cnf, dict) else None
     errors: list[Finding] = []
     if cnf is not None and (not isinstance(cnf, dict) or ("jkt" in cnf and not (isinstance(jkt_claim, str)
@@ -251,11 +255,11 @@ def check_presentation(*, access_token: str, cnf: Any, proof: str | None, scheme
         errors.append(_f("dpop_proof_missing", "dpop", "the request carries no DPoP proof (DPoP header)",
                          RULE_BINDING))
         return Presentation(tuple(errors), None, None)
-    return _check_proof(proof, access_token=access_token, jkt_claim=jkt_claim if bound else None,
+    return _check_proof(proof, ath=ath or access_token_hash(access_token), jkt_claim=jkt_claim if bound else None,
                         method=method, url=url, now=now, policy=policy)
 
 
-def _check_proof(proof: str, *, access_token: str, jkt_claim: str | None, method: str | None, url: str | None,
+def _check_proof(proof: str, *, ath: str, jkt_claim: str | None, method: str | None, url: str | None,
                  now: int, policy: DPoPPolicy) -> Presentation:
     # --- the proof as a JWS (any failure: invalid_dpop_proof, nothing of it is trusted) --------------------
     if "," in proof:
@@ -304,9 +308,9 @@ def _check_proof(proof: str, *, access_token: str, jkt_claim: str | None, method
     elif jkt != jkt_claim:
         errors.append(_f("dpop_key_mismatch", "dpop.header.jwk", "the proof's key is not the key the token is "
                                                                  "bound to (cnf.jkt)", RULE_BINDING))
-    ath = claims.get("ath")
-    if not isinstance(ath, str) or ath != access_token_hash(access_token):
-        errors.append(_f("dpop_ath_mismatch", "dpop.ath", "the proof has no ath" if ath is None else
+    proof_ath = claims.get("ath")
+    if not isinstance(proof_ath, str) or proof_ath != ath:
+        errors.append(_f("dpop_ath_mismatch", "dpop.ath", "the proof has no ath" if proof_ath is None else
                          "the proof's ath is not the hash of this access token"))
     htm = claims.get("htm")
     if not isinstance(htm, str) or method is None or htm != method:

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from . import access_token as at
 from .context import VerifyContext
-from .dpop import DPoPPolicy, check_presentation, replayed_finding
+from .dpop import DPoPPolicy, access_token_hash, check_presentation, replayed_finding
 from .errors import Finding
-from .jose import JoseError, check_header, parse_compact, verify_signature
+from .jose import DEFAULT_LIMITS, CompactJWS, JoseError, JoseLimits, check_header, parse_compact, verify_signature
 from .keysets import KeySet
 from .model import AT_CLAIM, Located, locate, locate_access_token, normalise
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
@@ -231,6 +233,55 @@ class _Evaluated:
                         self.attestation, self.issuer, self.now)
 
 
+class _AccessTokenCache:
+    """An access token is presented many times within its lifetime, each time with a fresh DPoP proof
+    (HELSEID.md section 11). Its strict parse, the hash a proof binds to (``ath``) and the fact that its
+    signature verified with a given key object are kept here, by the exact token string, for the next
+    presentation; every other check (time, claims, rules, the proof, replay) runs again each time.
+
+    A token enters only after its signature verified, so unauthenticated input cannot fill the cache; the
+    entry names the key object that verified it and is used only while the authorization server's key set
+    still holds that same object (a refreshed or reloaded key set never matches: the signature is checked
+    again). Entries are bounded in number and size. The cached payload is never mutated (normalisation
+    copies; rule kinds only read)."""
+
+    def __init__(self, size: int = 512, max_token_bytes: int = 16384) -> None:
+        self._entries: OrderedDict[str, _CachedToken] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+        self._max_bytes = max_token_bytes
+
+    def get(self, token: object, limits: JoseLimits) -> _CachedToken | None:
+        if type(token) is not str or len(token) > self._max_bytes:
+            return None
+        with self._lock:
+            entry = self._entries.get(token)
+            if entry is not None:
+                self._entries.move_to_end(token)
+        return entry if entry is not None and entry.limits == limits else None
+
+    def put(self, token: str, entry: _CachedToken) -> None:
+        if len(token) > self._max_bytes:
+            return
+        with self._lock:
+            self._entries[token] = entry
+            self._entries.move_to_end(token)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedToken:
+    jws: CompactJWS
+    limits: JoseLimits
+    public_key: Any
+    alg: str
+    ath: str
+
+
+_ACCESS_TOKENS = _AccessTokenCache()
+
+
 _TOKEN_REPLAYED = Finding("token_replayed", "RFC7519-4.1.7", "jti",
                           "this issuer's jti was already used; an attestation token is single-use")
 
@@ -320,8 +371,9 @@ def profile_for(token: str | bytes, trust: TrustStore | None,
     like an access token (then its issuer is looked up among the authorization servers only); else
     ``default``. Safe because an access-token profile looks the key up only in an authorization server's key
     set: a token naming HelseID must be signed by HelseID's key, whatever it looks like."""
+    cached = _ACCESS_TOKENS.get(token, DEFAULT_LIMITS)
     try:
-        jws = parse_compact(token)
+        jws = cached.jws if cached is not None else parse_compact(token)
     except JoseError:
         return default
     iss = jws.payload.get("iss")
@@ -347,8 +399,9 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
     # --- JOSE: strict parse, header policy, key lookup, signature ------------------------------------
     info: dict[str, Any] | None = None
     issuer: Issuer | AuthorizationServer | None
+    cached = _ACCESS_TOKENS.get(token, prof.limits) if server else None
     try:
-        jws = parse_compact(token, prof.limits)
+        jws = cached.jws if cached is not None else parse_compact(token, prof.limits)
         info = _token_info(jws.header, jws.payload)
         if server:
             _access_token_info(info, jws.header, jws.payload)
@@ -382,8 +435,12 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
             raise JoseError("unsupported_algorithm", "RFC8725-3.1", "header.alg",
                             f"algorithm {alg} does not match the key found (it verifies "
                             f"{', '.join(sorted(key.algorithms))})")
-        if not verify_signature(jws, alg, key.public_key):
-            raise JoseError("invalid_signature", "RFC7515-5.2", "signature", "the signature does not verify")
+        if cached is None or cached.public_key is not key.public_key or cached.alg != alg:
+            if not verify_signature(jws, alg, key.public_key):
+                raise JoseError("invalid_signature", "RFC7515-5.2", "signature", "the signature does not verify")
+            if server and isinstance(token, str):
+                cached = _CachedToken(jws, prof.limits, key.public_key, alg, access_token_hash(token))
+                _ACCESS_TOKENS.put(token, cached)
     except JoseError as err:
         return _deny_token(prof, err, info, now)
 
@@ -412,7 +469,8 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
         presented = check_presentation(
             access_token=token if isinstance(token, str) else token.decode("ascii", "replace"),
             cnf=payload.get("cnf"), proof=ctx.dpop_proof, scheme=ctx.authorization_scheme,
-            method=ctx.http_method, url=ctx.http_url, now=now, policy=policy)
+            method=ctx.http_method, url=ctx.http_url, now=now, policy=policy,
+            ath=cached.ath if cached is not None else None)
         errors.extend(presented.errors)
         if presented.proof is not None and info is not None:
             info["dpop"] = presented.proof

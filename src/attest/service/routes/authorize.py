@@ -21,6 +21,7 @@ the patient of the request):
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,12 +33,18 @@ from ...model import get
 from ...trust import DEFAULT_AT_PROFILE, TrustStore
 from ...verify import Decision, profile_for
 from ..decide import decide
-from ..forwarded import original_request, parse_networks, peer_is_trusted, requested_patients
+from ..forwarded import Network, original_request, parse_networks, peer_is_trusted, requested_patients
 from ..problems import problem
 from ..runtime import Runtime
 from ..schemas import problem_responses
 
 router = APIRouter(tags=["verify"])
+
+
+@lru_cache(maxsize=8)
+def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
+    """The trusted proxies' networks (settings were checked at start), parsed once."""
+    return parse_networks(proxies, "ATTEST_TRUSTED_PROXIES")
 
 
 def _header_value(v: Any, limit: int = 200) -> str | None:
@@ -133,7 +140,7 @@ async def _authorize(request: Request) -> Response:
     settings = runtime.settings
     trust = runtime.trust.store
     headers = request.headers
-    trusted = peer_is_trusted(request.scope, parse_networks(settings.trusted_proxies, "trusted proxies"))
+    trusted = peer_is_trusted(request.scope, _networks(settings.trusted_proxies))
     original = original_request(headers, trusted)
     patients = requested_patients(original.url, headers, settings.authorize_patient, trusted)
 
