@@ -217,3 +217,41 @@ def test_issuers_share_the_key_cache(tmp_path: Path, ks: KeyServer) -> None:
     ks.jwks = {"keys": [_jwk(helseid_key(), "other")]}
     clock.advance(61)
     assert verify(make_token(), trust, context=VerifyContext(now=NOW)).codes == ["unknown_key"]
+
+
+def test_a_cached_access_token_is_checked_again_after_a_key_refresh(tmp_path: Path, ks: KeyServer,
+                                                                     second_key: Any) -> None:
+    """An access token's verified signature is kept for its next presentation (attest.verify's token
+    cache) only while the same key object is in service: a key replaced under the same kid after a refresh
+    makes the cached token fail its signature check, a withdrawn one makes it unknown."""
+    clock = Clock()
+    trust = _store(tmp_path, ks, clock, source="jwks_uri", jwks_cache_seconds=60)
+    tok = make_at()
+    assert _permitted(trust, tok) == [] and _permitted(trust, tok) == []
+    ks.jwks = {"keys": [_jwk(second_key, helseid_kid())]}  # same kid, another key
+    clock.advance(61)
+    assert _permitted(trust, tok) == ["invalid_signature"]
+    ks.jwks = {"keys": [_jwk(second_key, "other")]}
+    clock.advance(61)
+    assert _permitted(trust, tok) == ["unknown_key"]
+
+
+def test_verification_never_changes_the_cached_payload() -> None:
+    import copy
+
+    from attest.jose import DEFAULT_LIMITS
+    from attest.verify import _ACCESS_TOKENS
+    from tests.support.tokens import trust_store
+
+    tok = make_at()
+    ctx = VerifyContext(now=NOW, dpop_proof=make_proof(tok), http_method="GET",
+                        http_url="https://api.source.example/fhir/DocumentReference", patient_id="13116900216")
+    first = verify(tok, trust_store(), PROFILE, ctx)
+    entry = _ACCESS_TOKENS.get(tok, DEFAULT_LIMITS)
+    assert first.permitted and entry is not None
+    before = copy.deepcopy(entry.jws.payload)
+    d = verify(tok, trust_store(), PROFILE, VerifyContext(now=NOW, dpop_proof=make_proof(tok), http_method="GET",
+                                                          http_url=ctx.http_url, patient_id="13116900216"))
+    assert d.permitted and d.attestation is not None
+    d.attestation["practitioner"]["identifier"]["id"] = "changed"  # a caller changing its decision document
+    assert entry.jws.payload == before
