@@ -34,6 +34,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -127,7 +128,16 @@ def normalize_htu(url: Any) -> str | None:
     """The URL as ``htu`` is compared (RFC 9449 4.3 item 9, RFC 3986 6.2.2-6.2.3): scheme and host in
     lower case, the default port dropped, percent-encodings normalised, dot segments removed, an empty path
     as ``/``, no query, no fragment, no user info. None for anything that is not an absolute http(s) URL."""
-    if not isinstance(url, str) or not url or len(url) > 8192 or not url.isprintable() or " " in url:
+    if not isinstance(url, str) or len(url) > 8192:
+        return None
+    # the query and fragment are dropped first (they may name a patient): what is cached is the rest, which
+    # repeats from request to request
+    return _normalize_htu(url.split("#", 1)[0].split("?", 1)[0])
+
+
+@lru_cache(maxsize=1024)
+def _normalize_htu(url: str) -> str | None:
+    if not url or len(url) > 8192 or not url.isprintable() or " " in url:
         return None
     try:
         parts = urlsplit(url)

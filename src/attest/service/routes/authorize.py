@@ -52,7 +52,7 @@ def _header_value(v: Any, limit: int = 200) -> str | None:
     if isinstance(v, bool) or not isinstance(v, str | int):
         return None
     s = str(v)
-    if not s or len(s) > limit or not all(" " <= c <= "~" for c in s):
+    if not s or len(s) > limit or not (s.isascii() and s.isprintable()):
         return None
     return s
 
