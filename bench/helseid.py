@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -158,8 +159,7 @@ def measure_library(rounds: int = 7, per_round: int = 1500) -> dict[str, Any]:
 
 
 def _with(ctx: VerifyContext, proof: str) -> VerifyContext:
-    return VerifyContext(now=ctx.now, http_method=ctx.http_method, http_url=ctx.http_url,
-                         authorization_scheme=ctx.authorization_scheme, patient_id=ctx.patient_id, dpop_proof=proof)
+    return dataclasses.replace(ctx, dpop_proof=proof)
 
 
 # --- service: forward-auth behind nginx ----------------------------------------------------------------------------

@@ -282,18 +282,24 @@ def _load_keyset(entry: dict[str, Any], where: str, base_dir: Path | None, polic
     return KeySet.remote(source, where=where, restrict=restrict, cache_seconds=cache, policy=policy, clock=clock)
 
 
-def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy,
-                 clock: Callable[[], float]) -> Issuer:
+def _entry_head(entry: Any, what: str, id_key: str, known: set[str], where: str) -> tuple[str, str, str]:
+    """An entry's identity: ``(exact issuer, where for messages, name)``; refuses unknown members."""
     if not isinstance(entry, dict):
-        raise TrustStoreError(f"{where}: an issuer entry must be an object")
-    iss = _name(entry, "iss", where)
+        raise TrustStoreError(f"{where}: {what} entry must be an object")
+    iss = _name(entry, id_key, where)
     where = f"{where} ({iss})"
-    unknown = set(entry) - _ISSUER_KEYS
+    unknown = set(entry) - known
     if unknown:
         raise TrustStoreError(f"{where}: unknown member(s) {sorted(unknown)}")
     name = entry.get("name", iss)
     if not isinstance(name, str):
         raise TrustStoreError(f"{where}: 'name' must be a string")
+    return iss, where, name
+
+
+def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy,
+                 clock: Callable[[], float]) -> Issuer:
+    iss, where, name = _entry_head(entry, "an issuer", "iss", _ISSUER_KEYS, where)
     les = _organisations(entry, where) or []
     member = entry.get("member")
     if member is not None and not isinstance(member, bool):
@@ -307,16 +313,7 @@ def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPol
 
 def _load_server(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy,
                  clock: Callable[[], float]) -> AuthorizationServer:
-    if not isinstance(entry, dict):
-        raise TrustStoreError(f"{where}: an authorization server entry must be an object")
-    iss = _name(entry, "issuer", where)
-    where = f"{where} ({iss})"
-    unknown = set(entry) - _SERVER_KEYS
-    if unknown:
-        raise TrustStoreError(f"{where}: unknown member(s) {sorted(unknown)}")
-    name = entry.get("name", iss)
-    if not isinstance(name, str):
-        raise TrustStoreError(f"{where}: 'name' must be a string")
+    iss, where, name = _entry_head(entry, "an authorization server", "issuer", _SERVER_KEYS, where)
     audience = entry.get("audience")
     if audience is not None and (not isinstance(audience, str) or not audience):
         raise TrustStoreError(f"{where}: 'audience' must be a non-empty string")

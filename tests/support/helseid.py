@@ -11,7 +11,7 @@ from typing import Any
 from attest import load_private_key
 from attest.helseid import access_token, dpop_proof
 
-from .tokens import KEYS, NOW
+from .tokens import KEYS, NOW, ROOT
 
 ISSUER = "https://helseid-sts.test.example"
 AUDIENCE = "nhn:phr"
@@ -25,34 +25,9 @@ PATIENT = "13116900216"      # the patient of the request (a valid F-number)
 URL = "https://api.source.example/fhir/DocumentReference"
 METHOD = "GET"
 
-ENRICHED: dict[str, Any] = {
-    "practitioner": {
-        "identifier": {"id": PID, "name": "Ben Reddik", "system": "urn:oid:2.16.578.1.12.4.1.4.1",
-                       "authority": "https://www.skatteetaten.no"},
-        "hpr_nr": {"id": HPR, "system": "urn:oid:2.16.578.1.12.4.1.4.4",
-                   "authority": "https://www.helsedirektoratet.no/"},
-        "authorization": {"code": "LE", "text": "Lege", "system": "urn:oid:2.16.578.1.12.4.1.1.9060",
-                          "assigner": "https://www.helsedirektoratet.no/"},
-        "legal_entity": {"id": LEGAL_ENTITY, "name": "OSLO UNIVERSITETSSYKEHUS HF",
-                         "system": "urn:oid:2.16.578.1.12.4.1.4.101", "authority": "https://www.brreg.no"},
-        "point_of_care": {"id": POINT_OF_CARE, "name": "OSLO UNIVERSITETSSYKEHUS HF RIKSHOSPITALET - SOMATIKK",
-                          "system": "urn:oid:2.16.578.1.12.4.1.4.101", "authority": "https://www.brreg.no"},
-        "department": {"id": "705592", "name": "Anestesiologi Seksjon RH", "system": "urn:oid:2.16.578.1.12.4.1.4.102",
-                       "authority": "https://www.nhn.no"},
-    },
-    "care_relationship": {
-        "healthcare_service": {"code": "S03", "text": "Indremedisin", "system": "urn:oid:2.16.578.1.12.4.1.1.8655",
-                               "assigner": "https://www.helsedirektoratet.no/"},
-        "purpose_of_use": {"code": "TREAT", "text": "Behandling", "system": "urn:oid:2.16.840.1.113883.1.11.20448",
-                           "assigner": "http://terminology.hl7.org"},
-        "purpose_of_use_details": {"code": "POLBESOK", "text": "Poliklinisk besøk",
-                                   "system": "urn:AuditEventHL7Norway/CodeSystem/carerelation",
-                                   "assigner": "https://www.hl7.no"},
-        "decision_ref": {"id": "30F4AB40-DBC2-41A7-8AC4-181AD3FDC25B", "user_selected": True},
-    },
-    "patients": [{"point_of_care": {"id": "974589095", "name": "OSLO UNIVERSITETSSYKEHUS HF ULLEVÅL - SOMATIKK",
-                                    "system": "urn:oid:2.16.578.1.12.4.1.4.101"}}],
-}
+#: the enriched attestation as HelseID puts it in an access token (HELSEID.md section 9), from the example
+#: the README's walk-through and the benchmark use
+ENRICHED: dict[str, Any] = json.loads((ROOT / "examples" / "helseid-enriched-attestation.json").read_text("utf-8"))
 
 
 @cache
