@@ -100,12 +100,13 @@ def test_the_profile_follows_from_the_issuer() -> None:
     assert profile_for("not a token", trust_store()) == "tillitsrammeverk-1.1"
 
 
-@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "JWT"])
+@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "JWT", "at+JWT", "Application/AT+JWT", "jwt"])
 def test_typ_at_jwt_or_jwt(typ: str) -> None:
+    """typ is a media type: compared case-insensitively, "application/" optional (RFC 7515 4.1.9)."""
     assert decide(make_at(typ=typ)).permitted
 
 
-@pytest.mark.parametrize("typ", ["attestation+jwt", "at+JWT", "dpop+jwt"])
+@pytest.mark.parametrize("typ", ["attestation+jwt", "dpop+jwt", "application/json", "at+jwt2", ""])
 def test_other_typ_is_refused(typ: str) -> None:
     assert codes(make_at(typ=typ)) == ["invalid_token_type"]
 
@@ -398,6 +399,7 @@ SWITCHES: dict[str, tuple[Any, str]] = {
     "symmetric alg": (_hs256_proof, "invalid_dpop_proof"),
     "private key in jwk": (_private_jwk_proof, "invalid_dpop_proof"),
     "wrong typ": (lambda t: raw_proof(t, header={"typ": "JWT"}), "invalid_dpop_proof"),
+    "typ missing": (lambda t: raw_proof(t, drop=("typ",)), "invalid_dpop_proof"),
     "bad signature": (_bad_signature, "invalid_dpop_proof"),
     "wrong ath": (lambda t: raw_proof(t, claims={"ath": access_token_hash(t + "x")}), "dpop_ath_mismatch"),
     "wrong htm": (lambda t: raw_proof(t, claims={"htm": "POST"}), "dpop_htm_mismatch"),
@@ -504,3 +506,9 @@ def _trust(tmp_path: Path, **server: Any) -> TrustStore:
     path = tmp_path / f"trust-{time.monotonic_ns()}.yaml"
     path.write_text(json.dumps({"authorization_servers": [entry]}))
     return TrustStore.load(path)
+
+
+def test_proof_typ_is_a_media_type() -> None:
+    tok = make_at()
+    assert codes(tok, ctx(tok, raw_proof(tok, header={"typ": "DPoP+JWT"}))) == []
+    assert codes(tok, ctx(tok, raw_proof(tok, header={"typ": "application/dpop+jwt"}))) == []

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from .errors import Finding
-from .jose import JoseError, JoseLimits, b64url, parse_compact, verify_signature
+from .jose import JoseError, JoseLimits, b64url, media_type, parse_compact, verify_signature
 from .keys import CURVE_ALGORITHMS, has_roca_fingerprint, thumbprint
 
 PROOF_TYP = "dpop+jwt"
@@ -286,7 +286,7 @@ def _check_proof(proof: str, *, ath: str, jkt_claim: str | None, method: str | N
     alg = header.get("alg")
     if "crit" in header:
         reason = ("header.crit", "the proof marks header extensions as critical")
-    elif header.get("typ") != PROOF_TYP:
+    elif not isinstance(header.get("typ"), str) or media_type(header["typ"]) != PROOF_TYP:
         reason = ("header.typ", f"the proof's typ must be {PROOF_TYP!r}")
     elif not isinstance(alg, str) or alg not in policy.algorithms:
         reason = ("header.alg", "the proof's alg is missing or not an allowed asymmetric algorithm "

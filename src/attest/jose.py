@@ -298,7 +298,9 @@ def check_header(header: dict[str, Any], *, algorithms: frozenset[str], typ: str
         raise JoseError("unsupported_algorithm", "RFC8725-3.1", "header.alg",
                         f"algorithm {shown!r} is not allowed by this profile")
     t = header.get("typ")
-    if (t != typ) if isinstance(typ, str) else (not isinstance(t, str) or t not in typ):
+    # one typ: compared exactly; a set of media types (an access token's): compared as media types are, case
+    # insensitively and with or without the "application/" prefix (RFC 7515 4.1.9, RFC 9068 4)
+    if (t != typ) if isinstance(typ, str) else (not isinstance(t, str) or media_type(t) not in typ):
         wanted = repr(typ) if isinstance(typ, str) else " or ".join(repr(x) for x in sorted(typ))
         raise JoseError("invalid_token_type", "RFC8725-3.11", "header.typ",
                         f"typ must be {wanted}" + (" (it is missing)" if t is None else ""))
@@ -309,6 +311,12 @@ def check_header(header: dict[str, Any], *, algorithms: frozenset[str], typ: str
                         if kid is None or not isinstance(kid, str) else
                         "kid is not a string of 1-256 printable ASCII characters")
     return alg, kid
+
+
+def media_type(typ: str) -> str:
+    """A ``typ`` value as a media type for comparison: lower case, without the ``application/`` prefix."""
+    t = typ.strip().lower()
+    return t[12:] if t.startswith("application/") else t
 
 
 _Verifier = Callable[[bytes, Any, bytes], None]

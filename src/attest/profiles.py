@@ -24,7 +24,7 @@ import yaml
 
 from .access_token import AccessTokenPolicy
 from .errors import ProfileError
-from .jose import ASYMMETRIC_ALGORITHMS, JoseLimits
+from .jose import ASYMMETRIC_ALGORITHMS, JoseLimits, media_type
 from .model import SHAPES
 from .rules import CompiledRule, RuleGroup, compile_rule, group_rules
 
@@ -80,8 +80,9 @@ class Profile:
 
     @property
     def typ_policy(self) -> str | frozenset[str]:
-        """What :func:`attest.jose.check_header` compares ``typ`` with."""
-        return self.typ if len(self.typs) <= 1 else self.typs
+        """What :func:`attest.jose.check_header` compares ``typ`` with: one value, compared exactly, or a set
+        of media types (compared case-insensitively, ``application/`` optional)."""
+        return self.typ if len(self.typs) <= 1 else frozenset(media_type(t) for t in self.typs)
 
     def describe(self) -> dict[str, Any]:
         """The profile and its rules, for people and for ``GET /v1/profiles/{id}``."""
