@@ -36,3 +36,9 @@ def test_spec_examples_are_unchanged() -> None:
 def test_wycheproof_vectors_are_unchanged(name: str) -> None:
     vendored = (ROOT / "tests" / "fixtures" / "wycheproof" / name).read_bytes()
     assert vendored == (SHARED / "testdata" / "wycheproof" / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["helseid-access-token-test-env.jwt", "LICENSE-XcaDocumentSource"])
+def test_nhn_test_token_is_unchanged(name: str) -> None:
+    vendored = (ROOT / "tests" / "fixtures" / "nhn" / name).read_bytes()
+    assert vendored == (SHARED / "testdata" / "nhn" / name).read_bytes()

@@ -35,10 +35,10 @@ from tests.support.helseid import (
     make_at,
     make_proof,
 )
-from tests.support.tokens import KEYS, NOW, SHARED, trust_store
+from tests.support.tokens import KEYS, NOW, ROOT, trust_store
 
 PROFILE = "helseid-at-1.0"
-REAL_TOKEN = SHARED / "testdata" / "nhn" / "helseid-access-token-test-env.jwt"
+REAL_TOKEN = ROOT / "tests" / "fixtures" / "nhn" / "helseid-access-token-test-env.jwt"  # from ../shared/testdata/nhn
 
 
 def ctx(token: str | None = None, proof: str | None = ..., **kw: Any) -> VerifyContext:  # type: ignore[assignment]
@@ -485,7 +485,6 @@ def test_unknown_request_fails_closed() -> None:
 
 # --- the real HelseID token of NHN's test environment ------------------------------------------------------------
 
-@pytest.mark.skipif(not REAL_TOKEN.exists(), reason="../shared is not beside this checkout")
 def test_real_helseid_test_token_is_denied_and_never_raises(tmp_path: Path) -> None:
     token = REAL_TOKEN.read_text().strip()
     d = verify(token, trust_store(), PROFILE, VerifyContext(dpop_proof=None))
