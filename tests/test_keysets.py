@@ -255,3 +255,32 @@ def test_verification_never_changes_the_cached_payload() -> None:
     assert d.permitted and d.attestation is not None
     d.attestation["practitioner"]["identifier"]["id"] = "changed"  # a caller changing its decision document
     assert entry.jws.payload == before
+
+
+def test_keys_a_remote_set_cannot_use_are_skipped_and_reported(tmp_path: Path, ks: KeyServer) -> None:
+    """Review finding: one key the verifier cannot use (another algorithm, use: enc) made the whole remote
+    set fail, so a new kid stayed unknown. A key server publishes keys for others too: those are skipped
+    and named in the status; a set with no usable key is still refused."""
+    from cryptography.hazmat.primitives.asymmetric import ec as ec_keys
+
+    enc = {**_jwk(helseid_key(), "enc-key"), "use": "enc"}
+    ec_key = public_jwk(ec_keys.generate_private_key(ec_keys.SECP256R1()), "ES256", kid="ec-key")
+    ks.jwks = {"keys": [enc, ec_key, _jwk(helseid_key(), helseid_kid())]}
+    trust = _store(tmp_path, ks, Clock(), source="jwks_uri", algorithms=["RS256"])
+    assert _permitted(trust, make_at()) == []
+    (_, keyset), = trust.key_sets()
+    assert len(keyset.status()["skipped_keys"]) == 2 and set(keyset.keys) == {helseid_kid()}
+    ks.jwks = {"keys": [enc, ec_key]}
+    with pytest.raises(TrustStoreError, match="no usable key"):
+        _store(tmp_path, ks, Clock(), source="jwks_uri", algorithms=["RS256"])
+
+
+def test_concurrent_refreshes_fetch_once(tmp_path: Path, ks: KeyServer) -> None:
+    clock = Clock()
+    trust = _store(tmp_path, ks, clock, source="jwks_uri")
+    (_, keyset), = trust.key_sets()
+    clock.advance(61)
+    assert keyset.refresh() is True
+    assert keyset.refresh() is False  # a second caller right after: nothing to do
+    assert keyset.refresh(force=True) is True
+    assert ks.count("/jwks") == 3

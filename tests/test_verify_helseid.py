@@ -166,13 +166,20 @@ def test_scopes() -> None:
 
 
 def test_the_user() -> None:
-    assert codes(make_at(pid=None)) == ["missing_claim"]
+    assert codes(make_at(pid=None)) == ["invalid_person_identifier"]  # no pid is no valid F/D-number (HELSEID 10)
+    assert codes(make_at(pid=None, extra={"helseid://claims/identity/pid": 5086900124})) == [
+        "invalid_person_identifier"]
     assert codes(make_at(pid="05086900125")) == ["invalid_person_identifier", "practitioner_mismatch"]
     assert codes(make_at(security_level="3", assurance_level="substantial")) == ["insufficient_security_level"]
     assert codes(make_at(security_level=None, assurance_level=None)) == ["insufficient_security_level"]
     assert codes(make_at(security_level="3", assurance_level="high")) == []
-    assert codes(make_at(security_level=None, assurance_level=None,
-                         extra={"helseid://claims/identity/security_level": 4})) == []
+    for level in (4, 4.0, " 4"):  # a string or a number
+        assert codes(make_at(security_level=None, assurance_level=None,
+                             extra={"helseid://claims/identity/security_level": level})) == [], level
+    for level in (3, 4.5, True, [4]):
+        assert codes(make_at(security_level=None, assurance_level=None,
+                             extra={"helseid://claims/identity/security_level": level})) == [
+            "insufficient_security_level"], level
 
 
 def test_synthetic_users_only_in_the_test_profile() -> None:
@@ -511,3 +518,40 @@ def test_proof_typ_is_a_media_type() -> None:
     tok = make_at()
     assert codes(tok, ctx(tok, raw_proof(tok, header={"typ": "DPoP+JWT"}))) == []
     assert codes(tok, ctx(tok, raw_proof(tok, header={"typ": "application/dpop+jwt"}))) == []
+
+
+def test_any_header_parameter_of_an_access_token_is_tolerated_but_never_used() -> None:
+    """HELSEID.md 9: HelseID's header carries x5t; whatever else a header names, the key comes from the
+    configured authorization server (an attacker key in jwk or x5c is never used: its signature would not
+    verify), and crit is still refused."""
+    from attest.helseid import dpop_public_jwk as pub
+
+    other = ec.generate_private_key(ec.SECP256R1())
+    h, p, _ = make_at().split(".")
+    for extra in ({"x5t": "abc", "x5t#S256": "def"}, {"cty": "JWT"}):
+        header = {**json.loads(base64_decode(h)), **extra}
+        forged_header = b64url(json.dumps(header).encode())
+        resigned = _resign(forged_header, p)
+        assert codes(resigned, ctx(resigned)) == [], extra
+    with_jwk = _resign(b64url(json.dumps({**json.loads(base64_decode(h)), "jwk": pub(other)}).encode()), p)
+    assert codes(with_jwk, ctx(with_jwk)) == []  # signed by HelseID's key; the jwk is ignored
+    crit = _resign(b64url(json.dumps({**json.loads(base64_decode(h)), "crit": ["x"], "x": 1}).encode()), p)
+    assert codes(crit, ctx(crit)) == ["unsupported_critical_header"]
+
+
+def base64_decode(segment: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _resign(header_segment: str, payload_segment: str) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from attest.jose import b64url
+    from tests.support.helseid import helseid_key
+
+    signing_input = f"{header_segment}.{payload_segment}".encode()
+    sig = helseid_key().sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return f"{header_segment}.{payload_segment}.{b64url(sig)}"

@@ -71,8 +71,11 @@ def scopes(claim: Any) -> set[str] | None:
 
 
 def _level(v: Any) -> str | None:
+    """A level claim as text: a string, or a number ("4", 4 and 4.0 are the same level)."""
     if isinstance(v, bool):
         return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
     if isinstance(v, int | str):
         return str(v).strip()
     return None
@@ -88,10 +91,12 @@ def check_user(claims: dict[str, Any], policy: AccessTokenPolicy, ctx: VerifyCon
     valid_pid: str | None = None
     if pid is None:
         if policy.require_pid:
-            errors.append(Finding("missing_claim", "ATT-10", pid_claim,
+            # HELSEID.md 10: the user's pid must be a valid F- or D-number; none is not one
+            errors.append(Finding("invalid_person_identifier", "ATT-10", pid_claim,
                                   "the access token names no user (no pid claim); a practitioner must be logged in"))
     elif not isinstance(pid, str):
-        errors.append(Finding("invalid_claim", "ATT-10", pid_claim, "the pid claim must be a string"))
+        errors.append(Finding("invalid_person_identifier", "ATT-10", pid_claim,
+                              "the pid claim must be a string holding an F- or D-number"))
     else:
         system = OID_DNR if pid[:1] in ("4", "5", "6", "7") else OID_FNR
         result = check_person_number(pid, system, allow_synthetic=allow_synthetic, allow_2032=allow_2032)

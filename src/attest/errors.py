@@ -30,7 +30,8 @@ class ErrorCode:
     audit_outcome: str = "4"
     #: the status a protected resource answers for a deny with this code (0: by the stage)
     status: int = 0
-    #: the ``error`` of a ``WWW-Authenticate`` challenge for it (RFC 6750 3.1, RFC 9449 7.1), if any
+    #: the ``error`` of a ``WWW-Authenticate`` challenge for it, if not the default: ``invalid_token`` for every
+    #: 401, a bad token or a bad proof alike (HELSEID.md section 13, RFC 6750 3.1, RFC 9449 7.1)
     oauth_error: str | None = None
 
     @property
@@ -111,21 +112,16 @@ _TABLE: tuple[ErrorCode, ...] = (
     ErrorCode("dpop_required", "dpop",
               "a DPoP-bound token presented as Bearer, or an unbound token where the policy requires DPoP",
               "8"),
-    ErrorCode("dpop_proof_missing", "dpop", "DPoP scheme or cnf.jkt, but no DPoP proof", "8", 0,
-              "invalid_dpop_proof"),
+    ErrorCode("dpop_proof_missing", "dpop", "DPoP scheme or cnf.jkt, but no DPoP proof", "8"),
     ErrorCode("invalid_dpop_proof", "dpop",
               "the proof is not one valid dpop+jwt JWS signed by the public key in its header, or lacks jti/iat",
-              "8", 0, "invalid_dpop_proof"),
+              "8"),
     ErrorCode("dpop_key_mismatch", "dpop", "the proof's key thumbprint is not the token's cnf.jkt", "8"),
-    ErrorCode("dpop_ath_mismatch", "dpop", "ath missing or not the hash of the access token", "8", 0,
-              "invalid_dpop_proof"),
-    ErrorCode("dpop_htm_mismatch", "dpop", "htm is not the request method", "8", 0, "invalid_dpop_proof"),
-    ErrorCode("dpop_htu_mismatch", "dpop", "htu is not the request URL (normalised, without query)", "8", 0,
-              "invalid_dpop_proof"),
-    ErrorCode("dpop_proof_expired", "dpop", "the proof's iat is older than its max age or in the future", "4", 0,
-              "invalid_dpop_proof"),
-    ErrorCode("dpop_replayed", "dpop", "the proof's jti was already used (proofs are single-use)", "8", 0,
-              "invalid_dpop_proof"),
+    ErrorCode("dpop_ath_mismatch", "dpop", "ath missing or not the hash of the access token", "8"),
+    ErrorCode("dpop_htm_mismatch", "dpop", "htm is not the request method", "8"),
+    ErrorCode("dpop_htu_mismatch", "dpop", "htu is not the request URL (normalised, without query)", "8"),
+    ErrorCode("dpop_proof_expired", "dpop", "the proof's iat is older than its max age or in the future", "4"),
+    ErrorCode("dpop_replayed", "dpop", "the proof's jti was already used (proofs are single-use)", "8"),
     # --- warnings only (never make a deny) ---------------------------------------------------------
     ErrorCode("context_not_provided", "warning", "a context check the profile asks for had no input"),
     ErrorCode("deprecated_code", "warning", "a retired code or code system (accepted on verify, never issued)"),

@@ -225,20 +225,30 @@ def _max_age(cache_control: str | None) -> int | None:
     return None
 
 
-def fetch_json(url: str, *, policy: FetchPolicy = FetchPolicy(), where: str = "") -> Fetched:
+def fetch_json(url: str, *, policy: FetchPolicy = FetchPolicy(), where: str = "",
+               deadline: float | None = None) -> Fetched:
     """GET ``url`` (from configuration, never from a token) under ``policy``; the body must be a JSON
-    document of at most ``policy.max_bytes``. Raises :class:`TrustStoreError` saying what went wrong."""
+    document of at most ``policy.max_bytes``. ``deadline`` (a ``time.monotonic()`` value, default now +
+    ``policy.timeout``) bounds the whole exchange: each step (connecting, each redirect, the headers, each
+    read) gets only the time that is left. Raises :class:`TrustStoreError` saying what went wrong."""
     import httpx  # imported here: only key sets with a remote source need it
 
     check_fetch_url(url, where)
-    deadline = time.monotonic() + policy.timeout
+    deadline = time.monotonic() + policy.timeout if deadline is None else deadline
     origin = _origin(url)
     current = url
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TrustStoreError(f"{where}: no complete answer within {policy.timeout:g} s")
+        return remaining
+
     try:
-        with httpx.Client(timeout=httpx.Timeout(policy.timeout), follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(follow_redirects=False, trust_env=False) as client:
             for _ in range(policy.max_redirects + 1):
-                with client.stream("GET", current, headers={"Accept": "application/json",
-                                                            "Accept-Encoding": "identity"}) as resp:
+                with client.stream("GET", current, timeout=httpx.Timeout(left()),
+                                   headers={"Accept": "application/json", "Accept-Encoding": "identity"}) as resp:
                     if resp.status_code in (301, 302, 303, 307, 308):
                         location = resp.headers.get("location")
                         if not location:
@@ -263,10 +273,8 @@ def fetch_json(url: str, *, policy: FetchPolicy = FetchPolicy(), where: str = ""
                         body += chunk
                         if len(body) > policy.max_bytes:
                             raise TrustStoreError(f"{where}: response over {policy.max_bytes} bytes")
-                        if time.monotonic() > deadline:
-                            raise TrustStoreError(f"{where}: no complete answer within {policy.timeout:g} s")
-                    if time.monotonic() > deadline:
-                        raise TrustStoreError(f"{where}: no complete answer within {policy.timeout:g} s")
+                        left()
+                    left()
                     max_age = _max_age(resp.headers.get("cache-control"))
                     break
             else:
@@ -323,6 +331,8 @@ class KeySet:
         self.last_error: str | None = None
         self.fetches = 1 if source is not None else 0
         self.failures = 0
+        #: keys of the last fetched set that were skipped, and why
+        self.skipped: list[str] = []
         self.expires_at: float = self._expiry(now, fetched.max_age if fetched else None)
 
     @classmethod
@@ -334,9 +344,11 @@ class KeySet:
                cache_seconds: int | None = None, refetch_interval: float = DEFAULT_REFETCH_INTERVAL,
                policy: FetchPolicy = FetchPolicy(), clock: Callable[[], float] = time.time) -> KeySet:
         """Fetch now (a failure here is a configuration error: :class:`TrustStoreError`)."""
-        fetched, keys = _fetch_keys(source, where, restrict, policy)
-        return cls(keys, where=where, source=source, restrict=restrict, cache_seconds=cache_seconds,
-                   refetch_interval=refetch_interval, policy=policy, clock=clock, fetched=fetched)
+        fetched, keys, skipped = _fetch_keys(source, where, restrict, policy)
+        keyset = cls(keys, where=where, source=source, restrict=restrict, cache_seconds=cache_seconds,
+                     refetch_interval=refetch_interval, policy=policy, clock=clock, fetched=fetched)
+        keyset.skipped = skipped
+        return keyset
 
     def _expiry(self, now: float, max_age: int | None) -> float:
         if self.source is None:
@@ -381,20 +393,23 @@ class KeySet:
 
     # --- refreshing --------------------------------------------------------------------------------------------
 
-    def refresh(self) -> bool:
+    def refresh(self, *, force: bool = False) -> bool:
         """Fetch the set again (blocking, at most one fetch at a time; a caller that finds a fetch under
-        way returns at once). On success the new keys replace the old ones; on failure the last good set
-        stays and the error is recorded. Returns True when new keys were installed."""
+        way returns at once, and one that comes right after a fetch finds no reason to fetch again unless
+        ``force``). On success the new keys replace the old ones; on failure the last good set stays and the
+        error is recorded. Returns True when new keys were installed."""
         if self.source is None:
             return False
         if not self._lock.acquire(blocking=False):
             return False
         try:
             now = self._clock()
+            if not force and now - self.last_attempt < self.refetch_interval:
+                return False  # another caller fetched meanwhile
             self.last_attempt = now
             self.fetches += 1
             try:
-                fetched, keys = _fetch_keys(self.source, self.where, self.restrict, self.policy)
+                fetched, keys, skipped = _fetch_keys(self.source, self.where, self.restrict, self.policy)
             except TrustStoreError as exc:
                 self.failures += 1
                 self.last_error = str(exc)
@@ -402,6 +417,7 @@ class KeySet:
                             extra={"where": self.where, "error": str(exc), "keys": len(self._keys)})
                 return False
             self._keys = keys
+            self.skipped = skipped
             self.fetched_at = now
             self.last_error = None
             self.expires_at = self._expiry(now, fetched.max_age)
@@ -423,15 +439,21 @@ class KeySet:
         out["fetches"] = self.fetches
         out["failures"] = self.failures
         out["last_error"] = self.last_error
+        if self.skipped:
+            out["skipped_keys"] = self.skipped
         return out
 
 
 def _fetch_keys(source: RemoteSource, where: str, restrict: frozenset[str] | None,
-                policy: FetchPolicy) -> tuple[Fetched, dict[str, TrustedKey]]:
+                policy: FetchPolicy) -> tuple[Fetched, dict[str, TrustedKey], list[str]]:
+    """The key set behind ``source``: one deadline for the discovery document and the JWKS together. Keys
+    this verifier cannot use (another algorithm, ``use: enc``, a weak key) are skipped and named in the
+    third element: a key server publishes keys for others too. A set with no usable key is refused."""
+    deadline = time.monotonic() + policy.timeout
     jwks_uri = source.jwks_uri
     max_age: int | None = None
     if source.discovery is not None:
-        doc = fetch_json(source.discovery, policy=policy, where=f"{where} discovery")
+        doc = fetch_json(source.discovery, policy=policy, where=f"{where} discovery", deadline=deadline)
         if not isinstance(doc.document, dict):
             raise TrustStoreError(f"{where}: the discovery document is not a JSON object")
         if source.issuer is not None and doc.document.get("issuer") != source.issuer:
@@ -442,8 +464,30 @@ def _fetch_keys(source: RemoteSource, where: str, restrict: frozenset[str] | Non
         jwks_uri = uri
         max_age = doc.max_age
     assert jwks_uri is not None
-    fetched = fetch_json(jwks_uri, policy=policy, where=f"{where} jwks_uri")
-    keys = load_jwks(fetched.document, f"{where} jwks_uri", restrict=restrict)
+    fetched = fetch_json(jwks_uri, policy=policy, where=f"{where} jwks_uri", deadline=deadline)
+    keys, skipped = load_usable_jwks(fetched.document, f"{where} jwks_uri", restrict=restrict)
     if max_age is not None and (fetched.max_age is None or max_age < fetched.max_age):
         fetched = Fetched(fetched.document, max_age)
-    return fetched, keys
+    return fetched, keys, skipped
+
+
+def load_usable_jwks(jwks: Any, where: str, *, restrict: frozenset[str] | None = None,
+                     ) -> tuple[dict[str, TrustedKey], list[str]]:
+    """The usable keys of a fetched JWKS and why the others were skipped; refuses a set without one usable
+    key, or with a duplicate ``kid`` among the usable ones."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise TrustStoreError(f"{where}: a JWKS is an object with a 'keys' list")
+    out: dict[str, TrustedKey] = {}
+    skipped: list[str] = []
+    for j, jwk in enumerate(jwks["keys"][:1000]):
+        try:
+            key = load_jwk(jwk, f"keys[{j}]", restrict=restrict)
+        except TrustStoreError as exc:
+            skipped.append(str(exc)[:300])
+            continue
+        if key.kid in out:
+            raise TrustStoreError(f"{where} keys[{j}]: duplicate kid {key.kid!r}")
+        out[key.kid] = key
+    if not out:
+        raise TrustStoreError(f"{where}: no usable key in the JWKS" + (f" ({skipped[0]})" if skipped else ""))
+    return out, skipped

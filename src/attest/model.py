@@ -130,13 +130,10 @@ def locate_access_token(payload: dict[str, Any]) -> tuple[Located | None, NotLoc
         ad = payload[container]
         if isinstance(ad, str):
             parsed: Any = _parse_json_object(ad) if ad.lstrip().startswith("{") else None
-            if parsed is None and ad.lstrip().startswith("["):
-                import json
-
-                try:
-                    parsed = json.loads(ad)
-                except (ValueError, RecursionError):
-                    parsed = None
+            if parsed is None and ad.lstrip().startswith("[") and len(ad) <= 65536:
+                # an array, parsed as strictly as an object (duplicate members, NaN, depth) inside a wrapper
+                wrapped = _parse_json_object('{"a":' + ad + "}")
+                parsed = wrapped.get("a") if wrapped is not None else None
             if parsed is None:
                 return None, NotLocated("invalid_field", container, f"{container} is a string that holds no "
                                                                     "JSON object or array")

@@ -218,6 +218,19 @@ def _build(profile_id: str, dirs: tuple[str, ...]) -> Profile:
         raise ProfileError(f"{source}: {exc}") from exc
 
 
+#: ``header_params: "*"``: any header parameter is tolerated (never used to find a key; ``crit`` is still
+#: refused). For tokens of a configured authorization server, whose signature alone decides.
+ANY_HEADER_PARAM = frozenset({"*"})
+
+
+def _header_params(value: Any) -> frozenset[str]:
+    if value == "*":
+        return ANY_HEADER_PARAM
+    if not isinstance(value, list):
+        raise ValueError("token.header_params must be a list of names or '*'")
+    return frozenset(str(v) for v in value)
+
+
 def _compile(d: dict[str, Any], source: str) -> Profile:
     token = d.get("token", {})
     claims = d.get("claims", {})
@@ -263,7 +276,7 @@ def _compile(d: dict[str, Any], source: str) -> Profile:
         status=str(d.get("status", "production")),
         algorithms=algorithms,
         typ=typs[0],
-        header_params=frozenset(token.get("header_params", ["alg", "kid", "typ"])),
+        header_params=_header_params(token.get("header_params", ["alg", "kid", "typ"])),
         limits=JoseLimits(int(token.get("max_token_bytes", 65536)), int(token.get("max_json_depth", 12))),
         required_claims=tuple(claims.get("required", ["iss", "aud", "iat", "exp", "jti"])),
         max_lifetime=int(claims.get("max_lifetime", 3600)),

@@ -71,6 +71,10 @@ class MemoryReplayCache:
             heapq.heappush(self._heap, (expires_at, key))
             return True
 
+    async def check_and_store_async(self, iss: str, jti: str, expires_at: int) -> bool:
+        """:meth:`check_and_store` for an event loop: in memory, so answered at once (no thread)."""
+        return self.check_and_store(iss, jti, expires_at)
+
     def ping(self) -> bool:
         return True
 

@@ -224,11 +224,11 @@ def _post(svc: Service, token: str, v: Variant) -> Any:
 def test_service(cls: str, service: Service, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     guard = service.guard
 
-    def guarded(*args: Any, **kwargs: Any) -> Any:
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
         with guard.active(monkeypatch):
-            return verify(*args, **kwargs)
+            return verify(*args, **kwargs)  # the library's decision, made inside the guard
 
-    monkeypatch.setattr(verify_route, "verify", guarded)
+    monkeypatch.setattr(verify_route, "verify_async", guarded)
     limit = service.app.state.runtime.settings.max_body_bytes
     for v in BY_CLASS[cls]:
         if v.trust is not None:  # C7: the service refuses to start with the broken trust store

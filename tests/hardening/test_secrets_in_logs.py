@@ -171,10 +171,10 @@ def test_no_secret_or_identity_number_in_any_log_line_or_answer(tmp_path: Path, 
                      "/v1/profiles/tillitsrammeverk-1.1", f"/v1/profiles/{PATIENT}", f"/nowhere/{PATIENT}"):
             keep(c.get(path))
 
-        def boom(*_: Any, **__: Any) -> Any:
+        async def boom(*_: Any, **__: Any) -> Any:
             raise RuntimeError(f"unexpected failure for patient {PATIENT} ({PRACTITIONER[:6]} {PRACTITIONER[6:]})")
 
-        monkeypatch.setattr(verify_route, "verify", boom)
+        monkeypatch.setattr(verify_route, "verify_async", boom)
         r = keep(c.post("/v1/verify", json={"token": fresh_token()}))
         assert r.status_code == 500  # the forced internal error: its traceback goes to the log
         monkeypatch.undo()

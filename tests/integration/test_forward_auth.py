@@ -153,9 +153,23 @@ def test_a_client_cannot_say_what_the_original_request_was(gw: Gateway) -> None:
     other = "https://elsewhere.example/fhir/DocumentReference"
     headers = {**dpop(tok, make_proof(tok, method="POST", url=other, now=t)),
                "X-Forwarded-Method": "POST", "X-Original-URL": other, "X-Original-Method": "POST",
-               "X-Forwarded-Host": "elsewhere.example", "X-Forwarded-Uri": "/fhir/DocumentReference"}
+               "X-Forwarded-Host": "elsewhere.example", "X-Forwarded-Uri": "/fhir/DocumentReference",
+               "X-Patient-Id": "04056600324"}
     r = _refused(gw, headers, 401)
     assert set(r.headers["x-attest-errors"].split()) == {"dpop_htm_mismatch", "dpop_htu_mismatch"}
+
+
+def test_the_api_proxy_does_not_offer_forward_auth_to_clients() -> None:
+    """Review finding: the API's own proxy (deploy/nginx.conf, a trusted proxy) passed /v1/authorize and a
+    client's X-Original-* headers on, so a client could have attest decide and audit requests that never
+    happened."""
+    from tests.support.servers import ROOT
+
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "location = /v1/authorize { return 404; }" in conf
+    for name in ("X-Original-URL", "X-Original-Method", "X-Forwarded-Method", "X-Forwarded-Host",
+                 "X-Forwarded-Uri", "X-Patient-Id"):
+        assert f'proxy_set_header {name} "";' in conf, name
 
 
 def test_client_supplied_attest_headers_are_overwritten(gw: Gateway) -> None:

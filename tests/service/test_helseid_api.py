@@ -155,9 +155,12 @@ def test_authorize_401_challenges(proxy_client: TestClient) -> None:
     tok = make_at(now=now())
     r = proxy_client.get("/v1/authorize", headers=forwarded(tok, None))
     assert r.status_code == 401 and r.headers["X-Attest-Errors"] == "dpop_proof_missing"
-    assert r.headers["WWW-Authenticate"].startswith('DPoP error="invalid_dpop_proof", error_description="')
+    # HELSEID.md 13: error="invalid_token" for a bad token or proof
+    assert r.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token", error_description="')
     r = proxy_client.get("/v1/authorize", headers=forwarded(tok, None, scheme="Bearer"))
-    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    challenges = r.headers.get_list("WWW-Authenticate")
+    assert r.status_code == 401 and challenges[0].startswith('Bearer error="invalid_token"')
+    assert challenges[1].startswith("DPoP algs=")  # RFC 9449 7.2: how the token must be presented
     r = proxy_client.get("/v1/authorize", headers=forwarded(tok[:-3] + "AAA", make_proof(tok, now=now())))
     assert r.status_code == 401 and r.headers["X-Attest-Errors"] == "invalid_signature"
     proof = make_proof(tok, now=now())
@@ -194,6 +197,33 @@ def test_trusted_proxies_are_configurable(tmp_path: Path) -> None:
         assert proxy.get("/v1/authorize", headers=forwarded(tok, make_proof(tok, now=now()))).status_code == 200
         loopback = TestClient(app, client=PROXY)  # the same running app (its lifespan is the one above)
         assert loopback.get("/v1/authorize", headers=forwarded(tok, make_proof(tok, now=now()))).status_code == 401
+
+
+def test_a_client_patient_header_is_not_believed_by_default(proxy_client: TestClient) -> None:
+    """Review finding: with a patient header among the default sources, a client's own X-Patient-Id (passed
+    on by the proxy) chose the patient the audit recorded. The default reads the URL only."""
+    tok = make_at(now=now())
+    r = proxy_client.get("/v1/authorize", headers=forwarded(tok, make_proof(tok, now=now()), url=URL,
+                                                            **{"X-Patient-Id": "04056600324"}))
+    assert r.status_code == 200
+    assert proxy_client.get("/v1/audit", params={"patient": "04056600324"}, headers=admin()).json().get(
+        "entry", []) == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-Original-URL": "http://[x/fhir"},
+    {"X-Original-URL": "https://api.example:99999/fhir"},
+    {"X-Original-URL": "https://api.example:x/fhir"},
+    {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "[x", "X-Forwarded-Uri": "/fhir"},
+])
+def test_unparseable_original_urls_are_unknown_never_a_5xx(proxy_client: TestClient, headers: dict[str, str]) -> None:
+    """Review finding: urlsplit raised ValueError for an unbalanced IPv6 bracket (a 500)."""
+    tok = make_at(now=now())
+    h = forwarded(tok, make_proof(tok, now=now()))
+    del h["X-Original-URL"]
+    h.update(headers)
+    r = proxy_client.get("/v1/authorize", headers=h)
+    assert r.status_code == 401 and "dpop_htu_mismatch" in r.headers["X-Attest-Errors"]
 
 
 def test_patient_from_a_configured_header(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from .. import DependencyUnavailable, MemoryReplayCache, VerifyContext, verify, verify_async
+from .. import DependencyUnavailable, VerifyContext, verify_async
 from ..audit.fhir import audit_outcome
 from ..dpop import REPLAY_NAMESPACE
 from ..profiles import Profile
@@ -37,12 +37,10 @@ async def decide(request: Request, runtime: Runtime, token: str, profile: str | 
     (a deny the service adds) before it is recorded."""
     start = time.perf_counter()
     try:
-        # verification is CPU work of well under a millisecond: it runs on the event loop; a replay cache
-        # that is a network service (Redis) is awaited, not called from the loop
-        if isinstance(runtime.replay, MemoryReplayCache):
-            decision = verify(token, runtime.trust.store, profile, context, replay=runtime.replay)
-        else:
-            decision = await verify_async(token, runtime.trust.store, profile, context, replay=runtime.replay)
+        # verification is CPU work of well under a millisecond: it runs on the event loop; a replay cache that
+        # is a network service (Redis) is awaited, and a key set that must be fetched again (jwks_uri,
+        # discovery) is fetched in a worker thread, never on the loop
+        decision = await verify_async(token, runtime.trust.store, profile, context, replay=runtime.replay)
     except DependencyUnavailable:
         runtime.metrics.unavailable.labels("replay_cache").inc()
         raise

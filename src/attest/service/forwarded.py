@@ -94,9 +94,18 @@ def original_request(headers: Headers, trusted: bool) -> OriginalRequest:
         if proto in ("http", "https") and host and uri and uri.startswith("/") and "/" not in host \
                 and "@" not in host:
             url = f"{proto}://{host}{uri}"
-    if url is not None and urlsplit(url).scheme not in ("http", "https"):
+    if url is not None and _scheme(url) not in ("http", "https"):
         url = None
     return OriginalRequest(method, url, True)
+
+
+def _scheme(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:  # an unbalanced IPv6 bracket, a bad port: the original URL is unknown
+        return None
+    return parts.scheme
 
 
 def _patient_value(value: str) -> list[str]:
@@ -115,7 +124,7 @@ def requested_patients(url: str | None, headers: Headers, sources: Sequence[str]
     """Every distinct patient the request names, from the configured ``sources`` (``query:<name>`` in the
     original URL, ``header:<name>``; headers only from a trusted proxy)."""
     found: list[str] = []
-    query = parse_qsl(urlsplit(url).query, keep_blank_values=False) if url else []
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=False) if url else []  # url passed _scheme
     for source in sources:
         kind, _, name = source.partition(":")
         if kind == "query":

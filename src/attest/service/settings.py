@@ -100,7 +100,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     #: where /v1/authorize finds the patient of the request: ``query:<parameter>`` of the original URL or
     #: ``header:<name>``; a value ``system|id`` (a FHIR token) counts as ``id``
-    authorize_patient: tuple[str, ...] = ("query:patient.identifier", "header:X-Patient-Id")
+    authorize_patient: tuple[str, ...] = ("query:patient.identifier",)
     #: set by :func:`resolve`: the development defaults that were used (for the loud warning)
     dev_defaults: tuple[str, ...] = ()
 
@@ -165,7 +165,7 @@ def _proxies(v: str | None) -> tuple[str, ...]:
 
 def _patient_sources(v: str | None) -> tuple[str, ...]:
     if v is None:
-        return ("query:patient.identifier", "header:X-Patient-Id")
+        return ("query:patient.identifier",)
     items = tuple(x.strip() for x in v.split(",") if x.strip())
     for item in items:
         kind, _, name = item.partition(":")

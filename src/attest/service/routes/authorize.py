@@ -165,16 +165,21 @@ async def _authorize(request: Request) -> Response:
     out: dict[str, str] = {"X-Attest-Decision": "deny", "X-Attest-Errors": " ".join(codes)[:1000]}
     if ids:
         out["X-Attest-Audit-Id"] = ids[0]
-    challenge_scheme = "Bearer" if scheme == "Bearer" else "DPoP"
+    challenges: list[str] = []
     if not scheme:
         # no credentials (RFC 6750 3.1): a challenge without an error code
-        out["WWW-Authenticate"] = _challenge("DPoP", trust)
+        challenges.append(_challenge("DPoP", trust))
     else:
         first = next((f for f in decision.errors if ERROR_CODES[f.code].http_status == status), decision.errors[0])
         error = ERROR_CODES[first.code].challenge_error
         if error is not None:
-            out["WWW-Authenticate"] = _challenge(challenge_scheme, trust, error, first.message)
+            challenges.append(_challenge(scheme, trust, error, first.message))
+            if scheme == "Bearer" and first.code == "dpop_required":
+                challenges.append(_challenge("DPoP", trust))  # RFC 9449 7.2: say how to present it
     title = "Unauthorized" if status == 401 else "Forbidden"
-    return problem(status, "unauthorized" if status == 401 else "forbidden", title,
-                   "the request is not permitted: " + ", ".join(codes), headers=out, decision=doc["decision"],
-                   errors=[{"code": f["code"], "rule": f["rule"], "path": f["path"]} for f in doc["errors"]])
+    response = problem(status, "unauthorized" if status == 401 else "forbidden", title,
+                       "the request is not permitted: " + ", ".join(codes), headers=out, decision=doc["decision"],
+                       errors=[{"code": f["code"], "rule": f["rule"], "path": f["path"]} for f in doc["errors"]])
+    for challenge in challenges:  # one header line per challenge (RFC 9110 11.6.1)
+        response.headers.append("WWW-Authenticate", challenge)
+    return response
