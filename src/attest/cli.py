@@ -119,6 +119,9 @@ def keygen(
     if existing and not force:
         _fail(f"refusing to overwrite {', '.join(existing)} (use --force)")
     fd = os.open(priv, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_CREAT's mode applies only to a new file: an old one overwritten with --force keeps its mode unless
+    # it is set here, before the key is written
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(private_key_pem(key))
     pub.write_text(json.dumps(jwk, indent=2) + "\n", encoding="utf-8")

@@ -131,7 +131,11 @@ def load_jwk(jwk: Any, where: str, *, restrict: frozenset[str] | None = None) ->
         assert isinstance(public_key, rsa.RSAPublicKey)
         if public_key.key_size < 2048:
             raise TrustStoreError(f"{where}: RSA key of {public_key.key_size} bits; at least 2048 are required")
-        if has_roca_fingerprint(public_key.public_numbers().n):
+        numbers = public_key.public_numbers()
+        if numbers.e < 65537 or numbers.e % 2 == 0 or numbers.n % 2 == 0:
+            raise TrustStoreError(f"{where}: RSA key with a small or even public exponent or an even modulus "
+                                  "(not a sound RSA key; e must be odd and at least 65537)")
+        if has_roca_fingerprint(numbers.n):
             raise TrustStoreError(f"{where}: the RSA modulus has the ROCA fingerprint (CVE-2017-15361: made "
                                   "by a vulnerable Infineon RSALib, it can be factored); the issuer must "
                                   "replace the key")

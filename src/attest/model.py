@@ -158,6 +158,24 @@ def locate_access_token(payload: dict[str, Any]) -> tuple[Located | None, NotLoc
                             f"authorization_details / assertion_details of type {RAR_TYPE!r})")
 
 
+def attestation_carriers(payload: dict[str, Any]) -> list[str]:
+    """Every place of ``payload`` that carries an attestation: the claim ``attestation``, the categories flat
+    at the top level, HelseID's claim, and RAR elements of ``authorization_details`` / ``assertion_details``.
+    A self-signed token with more than one is ambiguous: which of them did the issuer mean?"""
+    found = [name for name in ("attestation", AT_CLAIM) if name in payload]
+    if any(k in payload for k in _CATEGORY_KEYS):
+        found.append("flat categories")
+    for container in RAR_CONTAINERS:
+        ad = payload.get(container)
+        elements = ad if isinstance(ad, list) else [ad]
+        found.extend(f"{container} element" for e in elements
+                     if (isinstance(e, dict) and e.get("type") in RAR_TYPES)
+                     or (isinstance(e, str) and any(t in e for t in RAR_TYPES)))
+        if isinstance(ad, str) and any(t in ad for t in RAR_TYPES):
+            found.append(container)
+    return found
+
+
 def locate(payload: dict[str, Any], shapes: tuple[str, ...] = SHAPES) -> tuple[Located | None, str]:
     """Find the attestation in a verified payload, trying ``shapes`` in order. Returns the location and,
     when nothing usable was found, a reason for ``missing_attestation``."""

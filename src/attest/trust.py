@@ -125,6 +125,15 @@ class TrustStore:
         issuer = self.issuers.get(iss)
         return issuer.keys.get(kid) if issuer is not None else None
 
+    @staticmethod
+    def is_test_material(path: str | Path) -> bool:
+        """True when the trust-store file says ``test_material: true`` (read without loading any key)."""
+        try:
+            data = _parse_document(Path(path).read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError, TrustStoreError):
+            return False
+        return isinstance(data, dict) and data.get("test_material") is True
+
     def key_sets(self) -> list[tuple[str, KeySet]]:
         """Every entry's key set, named (``issuer <iss>`` / ``authorization server <issuer>``)."""
         return ([(f"issuer {i.iss}", i.keyset) for i in self.issuers.values()]

@@ -27,7 +27,7 @@ from .dpop import DPoPPolicy, access_token_hash, check_presentation, replayed_fi
 from .errors import Finding
 from .jose import DEFAULT_LIMITS, CompactJWS, JoseError, JoseLimits, check_header, parse_compact, verify_signature
 from .keysets import KeySet
-from .model import AT_CLAIM, Located, locate, locate_access_token, normalise
+from .model import AT_CLAIM, Located, attestation_carriers, locate, locate_access_token, normalise
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .replay import ReplayCache
 from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate_groups
@@ -488,6 +488,13 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
         located, reason = locate(payload, prof.shapes)
         if located is None:
             errors.append(Finding("missing_attestation", "ATT-1", "attestation", reason))
+        else:
+            carriers = attestation_carriers(payload)
+            if len(carriers) > 1:  # permitting on one of them would be a guess (issue 11 item 7)
+                errors.append(Finding("invalid_field", "ATT-1", "attestation",
+                                      f"the token carries more than one attestation ({', '.join(carriers)}); "
+                                      "an attestation must be unambiguous"))
+                located = None
     attestation: dict[str, Any] | None = None
     if located is not None:
         attestation, conflicts = normalise(located.raw)

@@ -208,8 +208,11 @@ class ApiTarget(_HttpBase):
 
     async def present(self, case: Case, token: str, corpus: Corpus) -> Outcome:
         # a service that evaluates with its own clock is not sent `now` (attest's service refuses it with
-        # 422 unless ATTEST_ALLOW_CONTEXT_NOW is set); closed time windows are then skipped instead
-        context = {k: v for k, v in case.context.items() if not (self.own_clock and k == "now")}
+        # 422 unless ATTEST_ALLOW_CONTEXT_NOW is set); closed time windows are then skipped instead. The
+        # audience is the target's own configuration (the corpus's trust.yaml names it), never sent: attest's
+        # service refuses a caller's audience unless ATTEST_ALLOW_CONTEXT_AUDIENCE is set
+        context = {k: v for k, v in case.context.items()
+                   if k != "audience" and not (self.own_clock and k == "now")}
         got = await self._send("POST", self.url, json={"token": token, "context": context},
                                headers={"Accept": "application/json"})
         if isinstance(got, Outcome):

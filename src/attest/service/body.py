@@ -64,11 +64,17 @@ def _loads(raw: bytes) -> Any:
     else:
         # orjson reads integers beyond 64 bits as floats; json.loads keeps them exact (and validation
         # says "too large", not "not an integer"): a body with a float (or too deep) is read again by
-        # json.loads, and the depth decided below
-        if plain_json(data, 1, MAX_DEPTH) if type(data) in (dict, list) else type(data) is not float:
+        # json.loads, and the depth decided below. orjson keeps the last of duplicate members silently: a body
+        # is taken from it only when it provably has none (the colon count of attest.jose), else the strict
+        # decoder decides
+        if (plain_json(data, 1, MAX_DEPTH) if type(data) in (dict, list) else type(data) is not float) and \
+                (type(data) not in (dict, list) or _no_duplicate_members(raw, data)):
             return data
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_pairs)  # as Starlette's json.loads, plus the duplicate check
+    except DuplicateMember:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error",
+                                       "input": {}, "ctx": {"error": "duplicate member name"}}]) from None
     except json.JSONDecodeError as exc:
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
                                        "input": {}, "ctx": {"error": exc.msg}}]) from None
@@ -77,6 +83,27 @@ def _loads(raw: bytes) -> Any:
     if type(data) in (dict, list) and too_deep(data, MAX_DEPTH):
         raise HTTPException(400, PARSE_ERROR)
     return data
+
+
+class DuplicateMember(ValueError):
+    """A JSON object names a member twice (refused, as in tokens: which value did the sender mean?)."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        raise DuplicateMember("duplicate member name")
+    return d
+
+
+def _no_duplicate_members(raw: bytes, data: Any) -> bool:
+    """True when ``raw`` provably names no member twice: re-serialising what was parsed writes one ``:`` per
+    member kept plus the colons inside strings; the text has at least as many, and exactly as many only
+    when no member was dropped (attest.jose._fast_json_object explains the count)."""
+    colons = raw.count(b":")
+    if b"\\" in raw:
+        colons += raw.count(b"\\u003a") + raw.count(b"\\u003A")
+    return orjson.dumps(data).count(b":") == colons
 
 
 async def json_body(request: Request, model: type[M]) -> M:

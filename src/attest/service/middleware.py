@@ -13,6 +13,10 @@ from .metrics import Metrics
 
 log = logging.getLogger("attest.service.access")
 
+#: the methods the metrics and the access log name; any other is "other" (a client can send any token as a
+#: method: unbounded label values, or text shaped like an identity number, must not reach /metrics or logs)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
 Scope = dict[str, Any]
 
 
@@ -114,8 +118,10 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(scope.get("method", ""), template, str(status)).inc()
-            extra = {"request_id": rid, "method": scope.get("method"), "route": template, "status": status,
+            method = scope.get("method", "")
+            label = method if method in HTTP_METHODS else "other"  # a label from a fixed set, never client text
+            self.metrics.requests.labels(label, template, str(status)).inc()
+            extra = {"request_id": rid, "method": label, "route": template, "status": status,
                      "ms": round((time.perf_counter() - start) * 1000, 2)}
             route_fields = scope["state"].get("log")  # what the route adds (the verify route: its decision)
             if isinstance(route_fields, dict):

@@ -27,6 +27,16 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
         print(f"error: {exc}", file=sys.stderr)
         return 2
     s = resolved.settings
+    from ..keysets import is_loopback_host
+    from ..trust import TrustStore
+
+    if s.trust_store is not None and not is_loopback_host(host) and TrustStore.is_test_material(s.trust_store):
+        # issue 11 item 7: published example keys (their private keys are public) must not guard a service
+        # that others can reach
+        print(f"error: the trust store {s.trust_store} is marked test_material (its private keys are public): "
+              f"refusing to listen on {host}. Use --host 127.0.0.1, or set ATTEST_TRUST_STORE to your own trust "
+              "store.", file=sys.stderr)
+        return 2
     if workers > 1 and not s.redis_url:
         print("error: --workers > 1 needs REDIS_URL: the in-memory replay cache is per process, so a token "
               "could be replayed on another worker", file=sys.stderr)

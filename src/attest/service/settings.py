@@ -8,7 +8,7 @@ used. Every variable is documented in docs/service.md.
 The variables (``ATTEST_TRUST_STORE``, ``ATTEST_PROFILE``, ``ATTEST_AUDIENCE``, ``ATTEST_DATA_DIR``,
 ``DATABASE_URL``, ``REDIS_URL``, ``ATTEST_AT_REST_KEYS[_FILE]``, ``ATTEST_ADMIN_TOKEN[_FILE]``,
 ``ATTEST_ISSUING_KEY``/``ATTEST_ISSUER``/``ATTEST_ISSUING_KID``, ``ATTEST_MAX_BODY_BYTES``,
-``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
+``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``, ``ATTEST_ALLOW_CONTEXT_AUDIENCE``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
 ``ATTEST_AUDIT_COMMIT_WAIT_MS``, ``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``, ``ATTEST_RATE_LIMIT``,
 ``ATTEST_TRUSTED_PROXIES``, ``ATTEST_AUTHORIZE_PATIENT``),
 their meaning and defaults: docs/service.md.
@@ -87,6 +87,9 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY
     trust_reload_seconds: float = 5.0
     allow_context_now: bool = False
+    #: accept ``context.audience`` from callers (test harnesses only: it would let a caller choose which
+    #: audience a token must carry)
+    allow_context_audience: bool = False
     instance: str = field(default_factory=socket.gethostname)
     db_pool_size: int = 4
     #: group commit under load: how long the audit writer may wait for more rows (ms); 0 = never waits
@@ -134,6 +137,7 @@ class Settings:
                                 1024, 16 * 1024 * 1024),
             trust_reload_seconds=_float(s("ATTEST_TRUST_RELOAD_SECONDS"), "ATTEST_TRUST_RELOAD_SECONDS", 5.0),
             allow_context_now=_bool(s("ATTEST_ALLOW_CONTEXT_NOW"), "ATTEST_ALLOW_CONTEXT_NOW"),
+            allow_context_audience=_bool(s("ATTEST_ALLOW_CONTEXT_AUDIENCE"), "ATTEST_ALLOW_CONTEXT_AUDIENCE"),
             instance=s("ATTEST_INSTANCE") or socket.gethostname(),
             db_pool_size=_int(s("ATTEST_DB_POOL_SIZE"), "ATTEST_DB_POOL_SIZE", 4, 1, 64),
             audit_commit_wait_ms=_int(s("ATTEST_AUDIT_COMMIT_WAIT_MS"), "ATTEST_AUDIT_COMMIT_WAIT_MS", 4, 0, 100),

@@ -51,6 +51,10 @@ async def verify_token(request: Request) -> Response:
         raise ProblemError(422, "context-now-not-allowed", "Unprocessable Content",
                            "this service evaluates at its own clock; context.now is accepted only when "
                            "ATTEST_ALLOW_CONTEXT_NOW is set (test harnesses)")
+    if context.audience is not None and not settings.allow_context_audience:
+        raise ProblemError(422, "context-audience-not-allowed", "Unprocessable Content",
+                           "this service checks tokens against its own audience; context.audience is accepted only "
+                           "when ATTEST_ALLOW_CONTEXT_AUDIENCE is set (test harnesses)")
     if context.audience is None and settings.audience:
         context = dataclasses.replace(context, audience=settings.audience)
     profile: str | Profile

@@ -1,0 +1,150 @@
+"""Regression tests for the outside security review's findings (issue 11), one per item done here; each fails
+on the code before its fix. Items done elsewhere in the suite: 2 (helseid-rar overwrote the practitioner:
+tests/test_verify_helseid.py::test_helseid_rar_compares_the_practitioner_with_the_login), 3 (revoked keys:
+tests/test_keysets.py::test_a_revoked_key_stops_working_after_the_cache_interval and the rotation tests),
+4 (hostile key servers: tests/test_keysets.py, test_a_failing_key_server_*, test_https_only_except_loopback),
+5 (terminal injection: tests/test_cli_helseid.py::test_terminal_control_characters_from_a_token_are_shown_escaped).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from attest import TrustStore, TrustStoreError, VerifyContext, verify
+from attest.cli import app as cli
+from attest.keys import public_jwk
+from attest.service import create_app
+
+from ..support.helseid import make_at
+from ..support.service import fresh_token, service_settings
+from ..support.tokens import KEYS, NOW, make_token, trust_store, valid_attestation
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_item1_unknown_context_members_are_refused(tmp_path: Path) -> None:
+    """A misspelled context member (patientId, patient) was dropped silently, so the patient binding was
+    skipped and a clean permit came back for any patient."""
+    with TestClient(create_app(service_settings(tmp_path))) as c:
+        for member in ("patientId", "patient", "authenticatedPid"):
+            r = c.post("/v1/verify", json={"token": fresh_token(), "context": {member: "13116900216"}})
+            assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", member
+            assert r.json()["errors"][0]["type"] == "extra_forbidden"
+
+
+def test_item6_metrics_labels_come_from_a_fixed_set(tmp_path: Path) -> None:
+    """The raw HTTP method was a Prometheus label: made-up methods grew /metrics without bound and could put
+    an identity-number-shaped string into it."""
+    with TestClient(create_app(service_settings(tmp_path))) as c:
+        for i in range(50):
+            c.request(f"X{i:03d}13116900216", "/healthz")
+        metrics = c.get("/metrics").text
+    assert "13116900216" not in metrics
+    methods = {line.split('method="', 1)[1].split('"', 1)[0] for line in metrics.splitlines()
+               if line.startswith("attest_http_requests_total{")}
+    assert methods <= {"GET", "other"} and "other" in methods
+
+
+def test_item7_caller_audience_is_refused_unless_allowed(tmp_path: Path) -> None:
+    """The caller's context.audience overrode the configured audience, so a token for another verifier
+    could be accepted by naming its audience."""
+    with TestClient(create_app(service_settings(tmp_path / "a"))) as c:
+        r = c.post("/v1/verify", json={"token": fresh_token(aud="x"), "context": {"audience": "x"}})
+        assert r.status_code == 422 and r.json()["type"].endswith("context-audience-not-allowed")
+        codes = [e["code"] for e in c.post("/v1/verify", json={"token": fresh_token(aud="x")}).json()["errors"]]
+        assert codes == ["invalid_audience"]
+    allowed = create_app(service_settings(tmp_path / "b", allow_context_audience=True))
+    with TestClient(allowed) as c:
+        doc = c.post("/v1/verify", json={"token": fresh_token(aud="x"), "context": {"audience": "x"}}).json()
+        assert doc["decision"] == "permit"
+
+
+def test_item7_duplicate_body_members_are_refused(tmp_path: Path) -> None:
+    """A /v1/verify body naming a member twice was accepted (the last value won), unlike a token's JSON."""
+    token = fresh_token()
+    raw = ('{"token": "' + token + '", "context": {"patient_id": "13116900216", "patient_id": "04056600324"}}')
+    with TestClient(create_app(service_settings(tmp_path))) as c:
+        r = c.post("/v1/verify", content=raw.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["type"].endswith("malformed-json")
+
+
+@pytest.mark.parametrize("extra", ["flat", "rar"])
+def test_item7_a_token_with_two_attestations_is_denied(extra: str) -> None:
+    """A token carrying the claim and flat categories (or a RAR element) was permitted on one of them."""
+    other = valid_attestation()
+    other["care_relation"]["purpose_of_use"]["code"] = "BTG"
+    claims = {"care_relation": other["care_relation"]} if extra == "flat" else {
+        "authorization_details": [{"type": "nhn:tillitsrammeverk:parameters", **other}]}
+    d = verify(make_token(**claims), trust_store(), context=VerifyContext(now=NOW))
+    assert d.codes == ["invalid_field"] and "more than one attestation" in d.errors[0].message
+
+
+def test_item7_test_material_is_refused_on_a_non_loopback_bind(tmp_path: Path) -> None:
+    """`attest serve` used the published example keys even on --host 0.0.0.0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTEST_")}
+    env["ATTEST_TRUST_STORE"] = str(KEYS / "trust.yaml")
+    r = subprocess.run([sys.executable, "-m", "attest.cli", "serve", "--host", "0.0.0.0", "--port", "1",  # noqa: S104
+                        "--data-dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=60,
+                       check=False)
+    assert r.returncode == 2 and "test_material" in r.stderr
+
+
+def test_item8_keygen_force_writes_the_private_key_owner_only(tmp_path: Path) -> None:
+    """`keygen --force` kept an old file's 0644 mode for a new private key."""
+    (tmp_path / "private.pem").write_text("old")
+    os.chmod(tmp_path / "private.pem", 0o644)
+    r = CliRunner().invoke(cli, ["keygen", "--out", str(tmp_path), "--force"])
+    assert r.exit_code == 0, r.output
+    assert stat.S_IMODE((tmp_path / "private.pem").stat().st_mode) == 0o600
+
+
+def test_item8_audit_database_files_are_owner_only(tmp_path: Path) -> None:
+    """The SQLite audit database (and its -wal/-shm files) were created 0644."""
+    old = os.umask(0o022)
+    try:
+        with TestClient(create_app(service_settings(tmp_path))) as c:
+            assert c.post("/v1/verify", json={"token": fresh_token()}).json()["decision"] == "permit"
+            files = [p for p in tmp_path.iterdir() if p.name.startswith("audit.sqlite")]
+            assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), \
+                [(p.name, oct(p.stat().st_mode)) for p in files]
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("exponent", [3, 17, 257])
+def test_item8_weak_rsa_exponents_are_refused(exponent: int) -> None:
+    """RSA keys with e=3 (or another small exponent) loaded into the trust store."""
+    n = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_numbers().n
+    jwk = public_jwk(rsa.RSAPublicNumbers(exponent, n).public_key(), "RS256", kid="weak")
+    with pytest.raises(TrustStoreError, match="exponent"):
+        TrustStore.from_dict({"issuers": [{"iss": "https://x.example", "jwks": {"keys": [jwk]}}]})
+
+
+def test_item8_even_rsa_moduli_are_refused() -> None:
+    n = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_numbers().n
+    jwk = public_jwk(rsa.RSAPublicNumbers(65537, n + 1).public_key(), "RS256", kid="even")
+    with pytest.raises(TrustStoreError, match="even modulus"):
+        TrustStore.from_dict({"issuers": [{"iss": "https://x.example", "jwks": {"keys": [jwk]}}]})
+
+
+def test_access_tokens_are_unaffected_by_the_self_signed_ambiguity_rule() -> None:
+    """HELSEID.md 9 gives an order for access tokens (the top-level claim first), so a HelseID token with the
+    claim and an authorization_details element is read from the claim, not refused."""
+    from ..support.helseid import make_proof
+
+    element = {"type": "nhn:tillitsrammeverk:parameters", **json.loads(
+        (ROOT / "examples" / "helseid-enriched-attestation.json").read_text())}
+    tok = make_at(extra={"authorization_details": [element]})
+    ctx = VerifyContext(now=NOW, dpop_proof=make_proof(tok), http_method="GET",
+                        http_url="https://api.source.example/fhir/DocumentReference", patient_id="13116900216")
+    assert verify(tok, trust_store(), "helseid-at-1.0", ctx).permitted
