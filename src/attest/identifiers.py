@@ -45,7 +45,12 @@ _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 _OID = re.compile(r"(?:urn:oid:|oid:)?([0-2](?:\.(?:0|[1-9][0-9]*))+)", re.ASCII | re.IGNORECASE)
 _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+", re.ASCII)
 # 11 digits (any script: int() and people accept fullwidth digits too), also written "ddmmyy nnnnn"
-_IDENTITY_NUMBER_LIKE = re.compile(r"(?<!\d)\d{6}[ .-]?\d{5}(?!\d)")
+#: what may stand between the digits of an identity number someone wrote (spaces, dots, hyphens, slashes,
+#: underscores, and invisible characters: soft hyphen, zero-width and bidi marks, word joiners, BOM)
+_DIGIT_SEPARATORS = r"[\s.\-/_\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]"
+#: an 11-digit run in any spelling (``20086600138``, ``200866 00138``, ``2008 6600 138``, ``20.08.66 00138``,
+#: digits split by zero-width characters, other scripts' digits): the one pattern every redaction uses
+IDENTITY_NUMBER = re.compile(rf"(?<!\d)\d(?:{_DIGIT_SEPARATORS}{{0,3}}\d){{10}}(?!\d)")
 
 PersonKind = Literal["F", "D", "H", "FH", "synthetic-tenor", "synthetic-dolly"]
 
@@ -268,8 +273,10 @@ def mask(value: object) -> str:
     return s[:6] + "*" * (len(s) - 6)
 
 
-def redact_identity_numbers(text: str) -> str:
-    """``text`` with every 11-digit run (``ddmmyynnnnn``, also ``ddmmyy nnnnn``) replaced by asterisks of the
-    same length: messages that quote a token's values may reach logs, and national identity numbers must
-    not, whichever field a buggy client put them in."""
-    return _IDENTITY_NUMBER_LIKE.sub(lambda m: "*" * len(m.group()), text)
+def redact_identity_numbers(text: str, replacement: str | None = None) -> str:
+    """``text`` with every 11-digit run in any spelling (:data:`IDENTITY_NUMBER`) replaced by asterisks of
+    the same length (or by ``replacement``): messages that quote a token's values may reach logs, and
+    national identity numbers must not, whichever field a buggy client put them in, however spelled."""
+    if len(text) < 11:
+        return text
+    return IDENTITY_NUMBER.sub((lambda m: "*" * len(m.group())) if replacement is None else replacement, text)

@@ -148,3 +148,19 @@ def test_access_tokens_are_unaffected_by_the_self_signed_ambiguity_rule() -> Non
     ctx = VerifyContext(now=NOW, dpop_proof=make_proof(tok), http_method="GET",
                         http_url="https://api.source.example/fhir/DocumentReference", patient_id="13116900216")
     assert verify(tok, trust_store(), "helseid-at-1.0", ctx).permitted
+
+
+@pytest.mark.parametrize("spelling", ["20086600138", "200866 00138", "2008 6600 138", "20.08.66 00138",
+                                      "200866-00138", "2\u200b0\u200b0\u200b8\u200b6\u200b6\u200b0\u200b0\u200b1\u200b3\u200b8",
+                                      "20 08 66 001 38", "２００８６６００１３８", "2008\u00ad6600\u2060138"])
+def test_item7_every_spelling_of_an_identity_number_is_scrubbed(spelling: str) -> None:
+    """The citizen-log scrubber (and the log filter, and message redaction: one pattern now) missed
+    "2008 6600 138", "20.08.66 00138" and digits split by zero-width characters."""
+    from attest.audit.fhir import _scrub
+    from attest.identifiers import redact_identity_numbers
+    from attest.service.logs import redact
+
+    text = f"Dr. Hansen ({spelling}) ringte"
+    for scrubbed in (_scrub(text), redact_identity_numbers(text), redact(text)):
+        assert not any(c.isdigit() for c in scrubbed), scrubbed
+    assert redact_identity_numbers("HPR 9144897, org 993467049") == "HPR 9144897, org 993467049"

@@ -44,7 +44,7 @@ from fhir.resources.R4B.auditevent import AuditEvent
 
 from .. import codes
 from ..errors import ERROR_CODES
-from ..identifiers import OID_HPR
+from ..identifiers import OID_HPR, redact_identity_numbers
 from ..model import get, iter_patients
 
 FHIR_BASE = "http://hl7.no/fhir"
@@ -473,16 +473,11 @@ def citizen_entry(event: dict[str, Any]) -> dict[str, Any]:
     return scrubbed
 
 
-#: an 11-digit run, also spelled ddmmyy nnnnn / ddmmyy-nnnnn / ddmmyy.nnnnn or in other scripts' digits (the
-#: spellings attest.identifiers.redact_identity_numbers masks)
-_ELEVEN_DIGITS = re.compile(r"(?<!\d)\d{6}[ .-]?\d{5}(?!\d)")
-
-
 def _scrub(value: Any) -> Any:
     """Defence in depth for ATT-8: free text from a token (a name, a description) could carry an identity
-    number; no 11-digit run (in any of its spellings) ever reaches the citizen."""
+    number; no 11-digit run (in any spelling attest.identifiers.IDENTITY_NUMBER knows) reaches the citizen."""
     if isinstance(value, str):
-        return _ELEVEN_DIGITS.sub("[removed]", value)
+        return redact_identity_numbers(value, "[removed]")
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from typing import Any
 
 import orjson
 
-#: the spellings attest.identifiers.redact_identity_numbers masks in library messages
-_ELEVEN = re.compile(r"(?<!\d)\d{6}[ .-]?\d{5}(?!\d)")
+from ..identifiers import redact_identity_numbers
+
 _STD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 def redact(value: Any) -> Any:
     if isinstance(value, str):
-        # shorter than 11 characters cannot hold 11 digits
-        return _ELEVEN.sub("[redacted]", value) if len(value) >= 11 else value
+        # every spelling attest.identifiers.IDENTITY_NUMBER knows (shorter than 11 characters: none)
+        return redact_identity_numbers(value, "[redacted]")
     if isinstance(value, dict):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
