@@ -199,7 +199,13 @@ def _token_info(header: dict[str, Any], payload: dict[str, Any]) -> dict[str, An
     return info
 
 
+#: a token-level deny quotes what it read of the unauthenticated token only this far (per value)
+_UNVERIFIED_TEXT = 256
+
+
 def _deny_token(profile: Profile, err: JoseError, info: dict[str, Any] | None, now: int) -> Decision:
+    if info:  # nothing of it is authenticated: anyone can send megabytes of kid or iss
+        info = {k: v[:_UNVERIFIED_TEXT] if isinstance(v, str) else v for k, v in info.items()}
     return Decision(DENY, profile.id, (Finding(err.code, err.rule, err.path, err.message),), (), info or None,
                     None, None, now)
 

@@ -164,3 +164,24 @@ def test_item7_every_spelling_of_an_identity_number_is_scrubbed(spelling: str) -
     for scrubbed in (_scrub(text), redact_identity_numbers(text), redact(text)):
         assert not any(c.isdigit() for c in scrubbed), scrubbed
     assert redact_identity_numbers("HPR 9144897, org 993467049") == "HPR 9144897, org 993467049"
+
+
+def test_item7_unauthenticated_garbage_is_recorded_compactly(tmp_path: Path) -> None:
+    """Each unauthenticated garbage request wrote a permanent ~65 KiB audit row: a token that never
+    authenticated is now recorded by its hash (and at most 4 KiB of it), its values cut to 256 characters."""
+    from attest.jose import b64url
+
+    garbage = b64url(json.dumps({"alg": "ES256", "typ": "attestation+jwt", "kid": "k" * 30000}).encode()) + \
+        "." + b64url(json.dumps({"iss": "i" * 12000}).encode()) + "." + "A" * 86
+    assert len(garbage) > 50000
+    with TestClient(create_app(service_settings(tmp_path))) as c:
+        doc = c.post("/v1/verify", json={"token": garbage}).json()
+        assert doc["decision"] == "deny" and len(doc["token"]["kid"]) == 256
+        valid = c.post("/v1/verify", json={"token": fresh_token()}).json()
+        assert valid["decision"] == "permit"
+        runtime = c.app.state.runtime  # type: ignore[attr-defined]
+        rows = runtime.trail.search(limit=10)
+    sizes = {ev.payload["decision"]["decision"]: len(ev.row.sealed) for ev in rows}
+    assert sizes["deny"] < 8192, sizes
+    garbage_row = next(ev for ev in rows if ev.payload["decision"]["decision"] == "deny")
+    assert garbage_row.payload["token"] is None and garbage_row.payload["token_sha256"]

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ..context import VerifyContext
+from ..errors import ERROR_CODES
 from ..identifiers import OID_DNR, OID_FNR, OID_HNR
 from ..model import get, iter_patients
 from ..verify import Decision
@@ -24,6 +25,9 @@ from .store import AuditQuery, AuditRow, AuditStore
 PAYLOAD_VERSION = 1
 #: tokens longer than this are not kept verbatim in the sealed payload (only their SHA-256)
 MAX_TOKEN_KEPT = 65536
+#: what is kept of a request whose token was never authenticated (a token-level deny: anyone can send those,
+#: so they are recorded compactly): the token only up to this size (its SHA-256 always), context values too
+MAX_UNVERIFIED_KEPT = 4096
 
 
 def _json_bytes(payload: dict[str, Any]) -> bytes:
@@ -130,7 +134,13 @@ class AuditTrail:
                                  ("http_method", context.http_method), ("http_url", context.http_url),
                                  ("authorization_scheme", context.authorization_scheme),
                                  ("dpop_proof", context.dpop_proof)) if v is not None}
-        kept_token = token if isinstance(token, str) and len(token) <= MAX_TOKEN_KEPT else None
+        # a request whose token never authenticated (anyone can send those) is recorded compactly: what is
+        # kept of it is bounded, so garbage cannot fill the append-only store (issue 11 item 7)
+        unverified = any(ERROR_CODES[f.code].stage == "token" for f in decision.errors if f.code in ERROR_CODES)
+        limit = MAX_UNVERIFIED_KEPT if unverified else MAX_TOKEN_KEPT
+        kept_token = token if isinstance(token, str) and len(token) <= limit else None
+        if unverified:
+            ctx = {k: v for k, v in ctx.items() if not isinstance(v, str) or len(v) <= limit}
         token_sha256 = (hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
                         if isinstance(token, str) else None)
         rows: list[AuditRow] = []
