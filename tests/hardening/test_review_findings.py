@@ -185,3 +185,50 @@ def test_item7_unauthenticated_garbage_is_recorded_compactly(tmp_path: Path) -> 
     assert sizes["deny"] < 8192, sizes
     garbage_row = next(ev for ev in rows if ev.payload["decision"]["decision"] == "deny")
     assert garbage_row.payload["token"] is None and garbage_row.payload["token_sha256"]
+
+
+def test_item4_trust_store_reloads_fetch_outside_the_reload_lock(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow key server held the reload lock for the whole fetch (with the old per-read timeout: forever).
+    Now the new store is loaded outside the lock; the lock only swaps the reference, and a newer version of
+    the file wins over an older load that finishes later."""
+    import threading
+
+    from attest.service.trustwatch import TrustHolder
+
+    path = tmp_path / "trust.yaml"
+    path.write_text((KEYS / "trust.yaml").read_text().replace("jwks_file: \"", f"jwks_file: \"{KEYS}/"))
+    holder = TrustHolder(path, interval=0)
+    loading, release = threading.Event(), threading.Event()
+    real_load = TrustStore.load
+
+    def slow_load(p: Path, **kw: object) -> TrustStore:
+        loading.set()
+        assert release.wait(30)
+        return real_load(p)
+
+    monkeypatch.setattr(TrustStore, "load", staticmethod(slow_load))
+    worker = threading.Thread(target=holder.check, kwargs={"force": True})
+    worker.start()
+    try:
+        assert loading.wait(30)
+        assert holder._lock.acquire(timeout=30)  # free while the load is under way
+        holder._lock.release()
+    finally:
+        release.set()
+        worker.join(30)
+    assert holder.last_error is None and holder.store.issuers
+
+
+def test_item7_the_service_refuses_to_start_without_an_audience(tmp_path: Path) -> None:
+    """With no audience configured, aud was not checked (a warning only): a token issued for any other
+    verifier was accepted. The service now refuses to start without one."""
+    from attest import ConfigurationError
+
+    data = {"issuers": [{"iss": "https://epj.fagersta.example", "legal_entities": ["100100673"], "member": True,
+                         "jwks_file": str(KEYS / "fagersta" / "jwks.json")}]}
+    path = tmp_path / "trust.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigurationError, match="no audience"):
+        create_app(service_settings(tmp_path, trust_store=path))
+    assert create_app(service_settings(tmp_path / "b", trust_store=path, audience="nhn:pjd")) is not None

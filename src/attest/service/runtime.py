@@ -9,9 +9,11 @@ from typing import Any
 
 from ..audit.store import open_store, redact_url
 from ..audit.trail import AuditTrail
+from ..errors import ConfigurationError
 from ..keys import load_private_key, public_jwk, signing_algorithm
 from ..profiles import load_profile
 from ..replay import MemoryReplayCache, RedisReplayCache, ReplayCache
+from ..trust import TrustStore
 from .metrics import Metrics
 from .settings import Resolved, Settings
 from .trustwatch import TrustHolder
@@ -25,6 +27,22 @@ class IssuingKey:
     kid: str
     iss: str
     alg: str
+
+
+def _require_audience(settings: Settings, store: TrustStore) -> None:
+    """A service that checks no audience would accept a token issued for any other verifier (issue 11 item 7):
+    it needs ATTEST_AUDIENCE or the trust store's audience for its issuers, and one for every authorization
+    server (the server entry's own, or that)."""
+    default = settings.audience or store.audience
+    if default:
+        return
+    missing = [f"authorization server {a.iss}" for a in store.authorization_servers.values() if not a.audience]
+    if store.issuers:
+        missing.insert(0, "the issuers")
+    if missing:
+        raise ConfigurationError("no audience for " + ", ".join(missing) + ": set ATTEST_AUDIENCE or the trust "
+                                 "store's 'audience' (a verifier that checks no audience accepts tokens meant "
+                                 "for others)")
 
 
 @dataclass
@@ -48,6 +66,7 @@ class Runtime:
 
         assert s.trust_store is not None
         trust = TrustHolder(s.trust_store, s.trust_reload_seconds, on_reload)
+        _require_audience(s, trust.store)
         metrics.trust_issuers.set(len(trust.store.issuers))
         replay: ReplayCache = (RedisReplayCache(s.redis_url, timeout=s.dependency_timeout) if s.redis_url
                                else MemoryReplayCache())

@@ -37,6 +37,9 @@ class TrustHolder:
         self.store: TrustStore = TrustStore.load(path)  # a broken file at start is a configuration error
         self._on_reload = on_reload
         self._lock = threading.Lock()
+        #: which claimed version of the file is the newest (a load that finishes after a newer one started is
+        #: dropped)
+        self._generation = 0
         self._wake = threading.Event()
         self._force = False
         self._stop = threading.Event()
@@ -44,26 +47,38 @@ class TrustHolder:
         self.last_error: str | None = None
 
     def check(self, force: bool = False) -> bool:
-        """Reload if the file changed (or ``force``). Returns True when a new store is in service."""
+        """Reload if the file changed (or ``force``). Returns True when a new store is in service.
+
+        The new store is loaded (and its remote key sets fetched) outside the lock, so a slow key server
+        never holds it; the lock only decides which version is loaded and swaps the reference. When a newer
+        version was claimed meanwhile, the older load is dropped."""
         with self._lock:
             sig = _signature(self.path)
             if not force and sig == self._sig:
                 return False
             self._sig = sig
-            try:
-                new = TrustStore.load(self.path)
-            except ConfigurationError as exc:
+            self._generation += 1
+            generation = self._generation
+        try:
+            new = TrustStore.load(self.path)
+        except ConfigurationError as exc:
+            with self._lock:
+                if generation != self._generation:
+                    return False
                 self.last_error = str(exc)
-                log.error("trust store reload failed; keeping the previous one", extra={"error": str(exc)})
-                if self._on_reload:
-                    self._on_reload(False, self.store)
-                return False
+            log.error("trust store reload failed; keeping the previous one", extra={"error": str(exc)})
+            if self._on_reload:
+                self._on_reload(False, self.store)
+            return False
+        with self._lock:
+            if generation != self._generation:
+                return False  # a newer version of the file is being loaded: that one goes into service
             self.store = new
             self.last_error = None
-            log.info("trust store reloaded", extra={"path": str(self.path), "issuers": len(new.issuers)})
-            if self._on_reload:
-                self._on_reload(True, new)
-            return True
+        log.info("trust store reloaded", extra={"path": str(self.path), "issuers": len(new.issuers)})
+        if self._on_reload:
+            self._on_reload(True, new)
+        return True
 
     def request_reload(self) -> None:
         """Force a reload soon (safe to call from a signal handler)."""
