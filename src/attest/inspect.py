@@ -186,12 +186,7 @@ def _mask_attestation(att: dict[str, Any]) -> dict[str, Any]:
 
 def _choose_profile(token: Any, trust: TrustStore | None, profile: str | Profile | None) -> Profile:
     """The caller's profile, else the one the token calls for (:func:`attest.verify.profile_for`)."""
-    if profile is not None:
-        return load_profile(profile)
-    try:
-        return load_profile(profile_for(token, trust, DEFAULT_PROFILE))
-    except (JoseError, TypeError):  # pragma: no cover - profile_for refuses nothing
-        return load_profile(DEFAULT_PROFILE)
+    return load_profile(profile if profile is not None else profile_for(token, trust, DEFAULT_PROFILE))
 
 
 def _person_check(pid: Any, profile: Profile) -> str | None:

@@ -313,8 +313,9 @@ class RemoteSource:
 
 class KeySet:
     """The keys of one trust-store entry (see module doc). Lookups never block and never fetch; the
-    caller decides when to :meth:`refresh` (the verifier does it when the set is :meth:`stale`, or once
-    per ``refetch_interval`` for an unknown ``kid``: see :meth:`wants_refresh`)."""
+    caller decides when to :meth:`refresh` (the verifier does it when :meth:`wants_refresh` says so: the
+    cache interval has passed, or the token's ``kid`` is unknown and no fetch was tried within
+    ``refetch_interval``)."""
 
     def __init__(self, keys: Mapping[str, TrustedKey], *, where: str, source: RemoteSource | None = None,
                  restrict: frozenset[str] | None = None, cache_seconds: int | None = None,
@@ -377,13 +378,6 @@ class KeySet:
     @property
     def remote_source(self) -> bool:
         return self.source is not None
-
-    def stale(self, now: float | None = None) -> bool:
-        """True when the cache interval has passed (a remote set only) and a fetch may be tried."""
-        if self.source is None:
-            return False
-        t = self._clock() if now is None else now
-        return t >= self.expires_at and t - self.last_attempt >= self.refetch_interval
 
     def wants_refresh(self, kid: str | None) -> bool:
         """True when the verifier should :meth:`refresh` before deciding: the set is stale, or ``kid`` is
