@@ -60,6 +60,16 @@ def render(conf: str, *, listen: int, attest_ports: list[int], upstream_port: in
     return head + out
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A test server whose client hung up mid-answer (the point of the slow and oversized modes) says
+    nothing: socketserver would print the traceback into the test output."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 class Upstream:
     """The protected API: answers every GET/POST under /fhir/ with a FHIR Bundle and records the request's
     method, path and X-Attest-* headers."""
@@ -93,7 +103,7 @@ class Upstream:
             do_GET = _answer
             do_POST = _answer
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
