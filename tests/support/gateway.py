@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from .keyserver import QuietServer
 from .servers import ROOT, _tail, _wait_tcp, free_port
 
 CONF = ROOT / "deploy" / "nginx-forward-auth.conf"
@@ -60,16 +61,6 @@ def render(conf: str, *, listen: int, attest_ports: list[int], upstream_port: in
     return head + out
 
 
-class _QuietServer(ThreadingHTTPServer):
-    """A test server whose client hung up mid-answer (the point of the slow and oversized modes) says
-    nothing: socketserver would print the traceback into the test output."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
 class Upstream:
     """The protected API: answers every GET/POST under /fhir/ with a FHIR Bundle and records the request's
     method, path and X-Attest-* headers."""
@@ -103,7 +94,7 @@ class Upstream:
             do_GET = _answer
             do_POST = _answer
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server = QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -16,7 +16,7 @@ from typing import Any
 MAX_REQUESTS = 500
 
 
-class _QuietServer(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
     """A test server whose client hung up mid-answer (the point of the slow and oversized modes) says
     nothing: socketserver would print the traceback into the test output."""
 
@@ -133,7 +133,7 @@ class KeyServer:
         return Handler
 
     def start(self) -> None:
-        self._server = _QuietServer(("127.0.0.1", 0), self.handler())
+        self._server = QuietServer(("127.0.0.1", 0), self.handler())
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
