@@ -555,3 +555,15 @@ def _resign(header_segment: str, payload_segment: str) -> str:
     signing_input = f"{header_segment}.{payload_segment}".encode()
     sig = helseid_key().sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
     return f"{header_segment}.{payload_segment}.{b64url(sig)}"
+
+
+def test_cross_checks_that_cannot_run_are_findings() -> None:
+    """A binding HelseID's claims cannot confirm (no hpr_number, no orgnr_parent/orgnr_child) is a
+    context_not_provided warning, never silence; a claim of the wrong type is a mismatch, never a skip."""
+    d = decide(make_at(hpr_number=None, orgnr_parent=None, orgnr_child=None))
+    assert d.permitted
+    assert {(w.code, w.rule) for w in d.warnings} == {("context_not_provided", "ATT-29b"),
+                                                      ("context_not_provided", "ATT-13"),
+                                                      ("context_not_provided", "ATT-18a")}
+    assert codes(make_at(orgnr_parent=None, extra={"helseid://claims/client/claims/orgnr_parent": 993467049})) == [
+        "legal_entity_mismatch"]

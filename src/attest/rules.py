@@ -663,8 +663,10 @@ def claim_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[
     """ATT-29b on the HelseID path: the attested HPR number is the token's (hpr_number claim)."""
     hpr = _claim(ctx, params)
     attested = value.get("id") if isinstance(value, dict) else None
-    if hpr is None or attested is None:
+    if attested is None:
         return NO_ISSUES
+    if hpr is None:  # a check that could not run is a finding, not silence
+        return [_no_context(f"the access token's {params.rsplit('/', 1)[-1]} claim", "the HPR binding (ATT-29b)")]
     if isinstance(hpr, int) and not isinstance(hpr, bool):
         hpr = str(hpr)
     if isinstance(hpr, str) and isinstance(attested, str) and same_hpr_number(attested, hpr):
@@ -680,8 +682,11 @@ def claim_organization(value: Any, params: Any, ctx: RuleContext, path: str) -> 
     claim, code = params
     org = _claim(ctx, claim)
     attested = value.get("id") if isinstance(value, dict) else None
-    if not isinstance(org, str) or not isinstance(attested, str) or attested == org:
+    if not isinstance(attested, str) or attested == org:
         return NO_ISSUES
+    if org is None:  # HelseID named no organisation: the binding could not be checked (a finding, not silence)
+        return [_no_context(f"the access token's {claim.rsplit('/', 1)[-1]} claim",
+                            f"the binding of {_field(path)} to the client")]
     return [Issue(code, ".id", f"{_field(path)}.id is not the organisation HelseID names for the client "
                                f"({claim.rsplit('/', 1)[-1]})")]
 
