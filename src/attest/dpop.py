@@ -165,7 +165,7 @@ _KEY_CACHE_SIZE = 4096
 _KEY_CACHE_LOCK = threading.Lock()
 
 
-def _proof_key(jwk: Any, alg: str) -> tuple[str, Any]:
+def proof_key(jwk: Any, alg: str) -> tuple[str, Any]:
     """``(thumbprint, public key)`` of the proof's ``jwk`` for ``alg``; raises ValueError saying why not."""
     if not isinstance(jwk, dict):
         raise ValueError("the header's jwk is missing or not an object")
@@ -295,7 +295,7 @@ def _check_proof(proof: str, *, ath: str, jkt_claim: str | None, method: str | N
         return Presentation((_f("invalid_dpop_proof", f"dpop.{reason[0]}", reason[1]),), None, None)
     assert isinstance(alg, str)
     try:
-        jkt, key = _proof_key(header.get("jwk"), alg)
+        jkt, key = proof_key(header.get("jwk"), alg)
     except ValueError as exc:
         return Presentation((_f("invalid_dpop_proof", "dpop.header.jwk", str(exc)),), None, None)
     if not verify_signature(jws, alg, key):

@@ -16,7 +16,7 @@ from typing import Any
 from . import access_token as at
 from . import codes
 from .context import VerifyContext
-from .dpop import PROOF_LIMITS, access_token_hash, normalize_htu
+from .dpop import PROOF_LIMITS, access_token_hash, normalize_htu, proof_key
 from .errors import Finding
 from .identifiers import (
     OID_DNR,
@@ -31,7 +31,7 @@ from .identifiers import (
     check_resh_id,
     mask,
 )
-from .jose import JoseError, parse_compact
+from .jose import JoseError, parse_compact, verify_signature
 from .model import AT_CLAIM, RAR_CONTAINERS, get, iter_patients, locate, locate_access_token, normalise
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate
@@ -251,9 +251,6 @@ def inspect_proof(proof: Any, *, access_token: str | None = None, method: str | 
     """A DPoP proof for people: its header and claims (untrusted), the thumbprint of its key, whether its
     signature verifies with that key, and its binding to ``access_token`` (``ath``, ``cnf.jkt``) and to the
     request (``method``/``url``), when given. Never raises for bad input."""
-    from .dpop import _proof_key  # the proof key as the verifier builds it
-    from .jose import verify_signature
-
     t = int(time.time()) if now is None else int(now)
     out: dict[str, Any] = {"error": None, "header": None, "claims": None, "jkt": None, "signature": None,
                            "binding": {}}
@@ -275,7 +272,7 @@ def inspect_proof(proof: Any, *, access_token: str | None = None, method: str | 
     out["iat"] = describe_time(claims.get("iat"), t)
     alg = header.get("alg")
     try:
-        out["jkt"], key = _proof_key(jwk, alg if isinstance(alg, str) else "")
+        out["jkt"], key = proof_key(jwk, alg if isinstance(alg, str) else "")
         out["signature"] = "verifies with the header's jwk" if verify_signature(jws, str(alg), key) \
             else "does NOT verify with the header's jwk"
     except ValueError as exc:
