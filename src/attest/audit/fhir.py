@@ -1,31 +1,39 @@
 """FHIR R4 AuditEvent for a verification, after HL7 Norway's ``no-domain-Trustframework-Auditevent``
 (AuditEvent IG v0.9.8; RULES.md section e.1).
 
-One AuditEvent per patient of the attestation (the IG's Patient note); one without a patient when the
-attestation names none or the token never got as far as an attestation (a token-level deny). Referenced
-resources (Practitioner, PractitionerRole, Organizations, Locations, Patient, Encounter) are built only
-from the token's content and ``contained`` in the AuditEvent.
+One AuditEvent per patient: the patient of the request when the request names one (the HelseID path, and
+every deny, so that a search for that patient finds it), else each patient of the attestation; an event that
+concerns no identified patient carries a display-only ``_patient`` reference (``NO_PATIENT``). Referenced
+resources (Practitioner, PractitionerRole, Organizations, Locations, Patient, Encounter) are built only from
+the token's content (and the request's patient) and ``contained`` in the AuditEvent. Every event shape the
+service writes is validated against the profile in the tests (tests/audit_ig, the offline validator in
+tools/fhirval), so ``meta.profile`` is claimed only by events that conform.
 
 Mapping (RULES.md e.1), with the IG quirks handled as e.1 recommends:
 
-* ``toa`` and ``decision_ref`` → extension ``auditevent-carerelation-metadata-extension`` (sub-extensions
-  ``toa`` as ``valueUnsignedInt``, ``decision-ref-id``, ``decision-ref-description``,
-  ``decision-ref-user-selected``), each emitted only when known.
-* ``purpose_of_use`` → ``purposeOfEvent.coding`` translated to the v3 ActReason code system;
-  ``purpose_of_use_details`` → a second coding with its own system (DIPS decision template / Volven 9151).
+* ``toa`` and ``decision_ref`` → extension ``auditevent-carerelation-metadata-extension``, whole (its four
+  sub-extensions are 1..1) or not at all; where the attestation is silent, what it implies
+  (:func:`_care_relation_metadata` says which, per element).
+* ``purpose_of_use`` → ``purposeOfEvent.coding`` in the v3 ActReason code system (only a code of the
+  v3-PurposeOfUse value set, with the code system's display); ``purpose_of_use_details`` → a further coding
+  with its own system, and for the trust framework's care-relation system also the DIPS decision-template
+  slice. Displays are the code systems' own, never the token's free text, where the code list knows them.
 * ``healthcare_service`` → ``_encounter`` Encounter ``serviceType``; patients' ``point_of_care`` →
-  ``Encounter.location``; patients' ``department`` → ``Encounter.serviceProvider``.
+  ``Encounter.location``; patients' ``department`` → ``Encounter.serviceProvider``; ``Encounter.class`` is
+  data-absent (unknown: the attestation does not say).
 * ``practitioner`` → ``agent.who`` PractitionerRole (``requestor = true``): Practitioner identifiers (the
   F/D-number and the HPR number, ``identifier.value``), ``name.text``, ``qualification`` (9060);
   ``organization`` = department (``partOf`` legal entity) XOR legal entity; ``location`` = point of care
-  Location with its ``managingOrganization``.
+  Location with its ``managingOrganization``. A role without an organisation or a location (a deny for
+  their absence) is named by display only.
 * Organization and Patient numbers go into ``identifier.value`` (the IG's ``identifier.id`` is the FHIR
-  element id, a known quirk).
+  element id, a known quirk); the requested patient's system follows from its number (F, D or FH).
 
 Outside the IG (extensions of ours, all standard R4 elements): ``outcome`` is ``0`` for a permit, else the
 most serious ``audit_outcome`` of the error table (``4`` minor, ``8`` serious); ``outcomeDesc`` lists the
 error codes; ``entity[0]`` is the attestation token (``what.identifier`` = issuer + ``jti``) whose
-``detail`` entries carry ``decision``, ``profile`` and one ``error`` per finding.
+``detail`` entries carry ``decision``, ``profile``, one ``error`` per error and one ``warning`` per warning
+(a binding that could not be checked is part of the record).
 
 Token content is untrusted on a deny: every value is type-checked and sanitised before it is used, and an
 event that still does not validate is replaced by a minimal one (outcome, codes, no token content), so a
@@ -59,9 +67,20 @@ ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
-NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+ENCOUNTER_CLASS = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+CARE_RELATION_SYSTEM = "urn:AuditEventHL7Norway/CodeSystem/carerelation"
+DIPS_TEMPLATE = "https://terminology.dips.com/decisiontemplate"
 #: valueUnsignedInt reaches 2^31 - 1 (2038-01-19); a later toa cannot be carried (RULES.md e.1)
 MAX_UNSIGNED_INT = 2_147_483_647
+
+#: the patient extension (1..1) of an event that concerns no identified patient: neither the request nor the
+#: attestation named one (a token-level deny without a requested patient, a permit of an attestation without
+#: patients). A display-only reference: such events are found by time, issuer and requester, not by patient.
+NO_PATIENT: dict[str, Any] = {"url": EXT_PATIENT, "valueReference": {
+    "display": "no patient identified: the request and the attestation named none"}}
+UNKNOWN: dict[str, Any] = {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                           "valueCode": "unknown"}
 
 _MAX_TEXT = 1024
 _CODE = re.compile(r"[^\s]+(?:\s[^\s]+)*")
@@ -117,7 +136,10 @@ def _identifier(v: Any) -> dict[str, Any] | None:
 
 
 def _coding(v: Any, system_override: str | None = None) -> dict[str, Any] | None:
-    """code struct (code, text, system) → FHIR Coding (code, display = text or the code list's display)."""
+    """code struct (code, text, system) → FHIR Coding (code, display). The display is the code system's
+    own when the code list knows the code (a validator compares it with the code system: the token's free
+    text, e.g. "Behandling" for TREAT, would be a wrong display); the token's text only for a code system
+    attest has no list of."""
     if not isinstance(v, dict):
         return None
     code = _code(v.get("code"))
@@ -129,20 +151,39 @@ def _coding(v: Any, system_override: str | None = None) -> dict[str, Any] | None
         out["system"] = system_override
     elif system:
         out["system"] = system
-    display = _text(v.get("text"), 256) or (_text(codes.display(system, code)) if system else None)
+    known = _text(codes.display(system, code)) if system else None
+    display = known or _text(v.get("text"), 256)
     if display:
         out["display"] = display
     return out
 
 
 def _purpose_of_use(v: Any) -> dict[str, Any] | None:
-    """The spec's value-set OID (and aliases) → the v3 ActReason code system (RULES.md f.9)."""
-    if not isinstance(v, dict) or not isinstance(v.get("system"), str):
-        return _coding(v)
+    """The spec's value-set OID (and aliases) → the v3 ActReason code system (RULES.md f.9), only for a code
+    of the v3-PurposeOfUse value set (the profile's required PURPOSE_OF_USE_VALUESET slice); anything else
+    (a deny for a wrong system or code) is not a purpose of use the record can state: None."""
+    if not isinstance(v, dict) or not isinstance(v.get("system"), str) or not isinstance(v.get("code"), str):
+        return None
     pou = codes.code_lists()["purpose_of_use"]
-    if v["system"] in pou.systems:
-        return _coding(v, system_override=ACT_REASON)
-    return _coding(v)
+    if v["system"] not in pou.systems or codes.display(v["system"], v["code"]) is None:
+        return None
+    coding = _coding(v, system_override=ACT_REASON)
+    if coding is not None:
+        coding["display"] = str(codes.display(v["system"], v["code"]))
+    return coding
+
+
+def _purpose_details(v: Any) -> list[dict[str, Any]]:
+    """purpose_of_use_details → its coding, and for the trust framework's care-relation system also the IG's
+    DIPS decision-template slice (``DIPS_DECISIONTEMPLATE``: the same codes and displays)."""
+    coding = _coding(v)
+    if coding is None:
+        return []
+    out = [coding]
+    if coding.get("system") == CARE_RELATION_SYSTEM and codes.display(DIPS_TEMPLATE, coding["code"]) is not None:
+        out.append({"system": DIPS_TEMPLATE, "code": coding["code"],
+                    "display": str(codes.display(DIPS_TEMPLATE, coding["code"]))})
+    return out
 
 
 def _organization(rid: str, v: Any, part_of: str | None = None) -> dict[str, Any] | None:
@@ -192,11 +233,12 @@ def _token_entity(decision: dict[str, Any], issuer: str | None) -> dict[str, Any
     jti = _text(token.get("jti"), 128)
     if jti and issuer:
         entity["what"] = {"identifier": {"system": _uri(issuer) or "urn:ietf:rfc:7519", "value": jti}}
-    for e in decision.get("errors") or []:
-        code = str(e.get("code"))
-        if code in ERROR_CODES:
-            entity["detail"].append({"type": "error",
-                                     "valueString": f"{code} {e.get('rule')} {e.get('path')}"})
+    for kind, findings in (("error", decision.get("errors")), ("warning", decision.get("warnings"))):
+        # warnings too: a binding that could not be checked (context_not_provided) is part of the record
+        for e in findings or []:
+            code = str(e.get("code"))
+            if code in ERROR_CODES:
+                entity["detail"].append({"type": kind, "valueString": f"{code} {e.get('rule')} {e.get('path')}"})
     return entity
 
 
@@ -233,7 +275,7 @@ def build_audit_event(
         return event
     except (ValueError, TypeError):
         # hostile or odd token content the sanitisers did not foresee: keep the essentials
-        event = _minimal_event(decision, event_id, recorded, issuer, source_site, outcome)
+        event = _minimal_event(decision, event_id, recorded, issuer, source_site, outcome, requested_patient)
         if validate:
             event = AuditEvent.model_validate(event).model_dump(mode="json", exclude_none=True)
         return event
@@ -259,9 +301,17 @@ def _base(decision: dict[str, Any], event_id: str, recorded: float, issuer: str 
 
 
 def _minimal_event(decision: dict[str, Any], event_id: str, recorded: float, issuer: str | None,
-                   source_site: str, outcome: str) -> dict[str, Any]:
+                   source_site: str, outcome: str, requested_patient: dict[str, Any] | None) -> dict[str, Any]:
     event = _base(decision, event_id, recorded, issuer, source_site, outcome)
     event["agent"] = [{"requestor": True, "who": {"display": "requester (attestation content not recorded)"}}]
+    # the patient of the request (built by this service, not from the token) still files the event
+    pident = _identifier(requested_patient)
+    if pident is not None:
+        event["contained"] = [{"resourceType": "Patient", "id": "patient", "meta": {"profile": [PROFILE_PATIENT]},
+                               "identifier": [pident]}]
+        event["extension"] = [{"url": EXT_PATIENT, "valueReference": {"reference": "#patient"}}]
+    else:
+        event["extension"] = [NO_PATIENT]
     return event
 
 
@@ -311,16 +361,20 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
         contained.append(location)
         role["location"] = [{"reference": "#point-of-care-location"}]
     agent: dict[str, Any] = {"requestor": True}
-    if len(role) > 3:
+    # the IG's PractitionerRole needs an organisation and a location (1..1 each): a role the token could not
+    # fill (a deny for a missing legal entity or point of care) is named by display only, as on a token-level
+    # deny, and its parts are not contained
+    if "organization" in role and "location" in role:
         contained.append(role)
         agent["who"] = {"reference": "#practitioner-role"}
         if pname:
             agent["name"] = pname
     else:
+        contained = [r for r in contained if r["resourceType"] not in ("Practitioner", "Organization", "Location")]
         agent["who"] = {"display": "unauthenticated requester" if issuer is None else "requester"}
-    alt_id = _text(issuer, 256)
-    if alt_id:
-        agent["altId"] = alt_id
+        if pname and issuer is not None:
+            agent["name"] = pname
+    # (agent.altId is the user's alternative id in the IG, not the issuer: the issuer is in entity[0].what)
     event["agent"] = [agent]
 
     # --- the patient of this event → _patient ------------------------------------------------------
@@ -338,11 +392,16 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
             p["name"] = [{"text": pn}]
         contained.append(p)
         extensions.append({"url": EXT_PATIENT, "valueReference": {"reference": "#patient"}})
+    else:
+        extensions.append(NO_PATIENT)
 
     # --- encounter: healthcare_service, patient's point of care and department --------------------
     cr = _obj(att.get("care_relation"))
+    # Encounter.class (1..1, extensible binding to v3 ActEncounterCode): the attestation does not say what
+    # kind of encounter the care relation is, so the element says so (data-absent-reason), rather than a
+    # NullFlavor code outside the binding
     encounter: dict[str, Any] = {"resourceType": "Encounter", "id": "encounter", "status": "unknown",
-                                 "class": {"system": NULL_FLAVOR, "code": "UNK", "display": "unknown"}}
+                                 "class": {"extension": [UNKNOWN]}}
     service = _coding(cr.get("healthcare_service"))
     if service:
         encounter["serviceType"] = {"coding": [service]}
@@ -365,33 +424,55 @@ def _full_event(decision: dict[str, Any], event_id: str, recorded: float, patien
         extensions.append({"url": EXT_ENCOUNTER, "valueReference": {"reference": "#encounter"}})
 
     # --- care relation metadata: toa, decision_ref ------------------------------------------------
-    meta: list[dict[str, Any]] = []
-    dr = _obj(cr.get("decision_ref"))
-    dr_id = _text(dr.get("id"), 256)
-    if dr_id:
-        meta.append({"url": "decision-ref-id", "valueString": dr_id})
-    dr_desc = _text(dr.get("description"), 256)
-    if dr_desc:
-        meta.append({"url": "decision-ref-description", "valueString": dr_desc})
-    if isinstance(dr.get("user_selected"), bool):
-        meta.append({"url": "decision-ref-user-selected", "valueBoolean": dr["user_selected"]})
-    toa = att.get("toa")
-    if isinstance(toa, int) and not isinstance(toa, bool) and 0 <= toa <= MAX_UNSIGNED_INT:
-        meta.append({"url": "toa", "valueUnsignedInt": toa})
-    if meta:
-        extensions.append({"url": EXT_CARE_RELATION, "extension": meta})
+    care = _care_relation_metadata(cr, att.get("toa"), _obj(decision.get("token")).get("iat"))
+    if care is not None:
+        extensions.append(care)
 
     # --- purpose of use (+ details) → purposeOfEvent ------------------------------------------------
-    purpose = [c for c in (_purpose_of_use(cr.get("purpose_of_use")),
-                           _coding(cr.get("purpose_of_use_details"))) if c]
-    if purpose:
-        event["purposeOfEvent"] = [{"coding": purpose}]
+    # the profile requires the PurposeOfUse coding whenever purposeOfEvent is there: without a purpose of use
+    # of the value set (a deny for it, a test token without one) there is no purposeOfEvent (0..*); the
+    # details stay in the token
+    purpose = _purpose_of_use(cr.get("purpose_of_use"))
+    if purpose is not None:
+        event["purposeOfEvent"] = [{"coding": [purpose, *_purpose_details(cr.get("purpose_of_use_details"))]}]
 
     if contained:
         event["contained"] = contained
     if extensions:
         event["extension"] = extensions
     return event
+
+
+def _care_relation_metadata(cr: dict[str, Any], toa: Any, iat: Any) -> dict[str, Any] | None:
+    """The care-relation extension: its four sub-extensions are each 1..1, so it is written whole or not at
+    all. Without a decision reference (no ``decision_ref.id``) there is nothing for it to describe: none.
+    Otherwise, per element, what the attestation implies where it is silent (the primitive values cannot
+    carry a data-absent-reason in the stored JSON):
+
+    * ``decision-ref-description``: the decision reference's description, else the display of the decision
+      template (``purpose_of_use_details``: HelseID sends no description), else a statement that the
+      attestation gave none;
+    * ``decision-ref-user-selected``: absent means the user did not mark it as self-selected: false;
+    * ``toa``: the time of attestation, else (HelseID's tokens and the RAR profile carry none) the token's
+      ``iat``: the time its issuer vouched for the attestation, the latest it can have been made."""
+    dr = _obj(cr.get("decision_ref"))
+    dr_id = _text(dr.get("id"), 256)
+    if dr_id is None:
+        return None
+    details = _obj(cr.get("purpose_of_use_details"))
+    template = (codes.display(details["system"], details["code"])
+                if isinstance(details.get("system"), str) and isinstance(details.get("code"), str) else None)
+    description = (_text(dr.get("description"), 256) or _text(template, 256)
+                   or "no description in the attestation")
+    selected = dr.get("user_selected") if isinstance(dr.get("user_selected"), bool) else False
+    when = toa if toa is not None else iat  # a toa that is there but cannot be carried is not replaced
+    if not isinstance(when, int) or isinstance(when, bool) or not 0 <= when <= MAX_UNSIGNED_INT:
+        return None
+    return {"url": EXT_CARE_RELATION, "extension": [
+        {"url": "decision-ref-id", "valueString": dr_id},
+        {"url": "decision-ref-description", "valueString": description},
+        {"url": "decision-ref-user-selected", "valueBoolean": selected},
+        {"url": "toa", "valueUnsignedInt": when}]}
 
 
 # --- reading an AuditEvent back ------------------------------------------------------------------
