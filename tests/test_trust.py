@@ -90,7 +90,8 @@ def test_duplicates_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TrustStoreError, match="duplicate kid"):
         TrustStore.from_dict({"issuers": [{"iss": "a", "jwks": {"keys": [jwk, _jwk(kid=jwk["kid"])]}}]})
     with pytest.raises(TrustStoreError, match="duplicate iss"):
-        TrustStore.from_dict({"issuers": [{"iss": "a", "jwks": {"keys": [jwk]}}, {"iss": "a", "jwks": {"keys": [_jwk()]}}]})
+        TrustStore.from_dict({"issuers": [{"iss": "a", "member": True, "jwks": {"keys": [jwk]}},
+                                          {"iss": "a", "member": True, "jwks": {"keys": [_jwk()]}}]})
     with pytest.raises(TrustStoreError, match="duplicate key"):
         _store(tmp_path, "issuers: []\nissuers: []\n")
 
@@ -101,7 +102,7 @@ def test_duplicates_are_refused(tmp_path: Path) -> None:
     ({"iss": "a", "jwks": {"keys": []}}, "no keys"),
     ({"iss": "a", "jwks_file": "nope.json"}, "cannot read"),
     ({"iss": "a", "legal_entities": ["123456789"], "jwks": {"keys": ["x"]}}, "not a valid organisation number"),
-    ({"iss": "a", "member": "yes", "jwks": {"keys": []}}, "'member'"),
+    ({"iss": "a", "member": "yes", "jwks": {"keys": [_jwk()]}}, "'member'"),
     ({"iss": "a", "jwks": {"keys": []}, "colour": "red"}, "unknown member"),
 ])
 def test_bad_issuer_entries(entry: dict[str, Any], needle: str, tmp_path: Path) -> None:
@@ -140,7 +141,7 @@ def test_jwks_uri_is_fetched_at_load_from_loopback() -> None:
     t.start()
     try:
         uri = f"http://127.0.0.1:{server.server_address[1]}/jwks"
-        store = TrustStore.from_dict({"issuers": [{"iss": "a", "jwks_uri": uri}]})
+        store = TrustStore.from_dict({"issuers": [{"iss": "a", "member": True, "jwks_uri": uri}]})
         assert store.key("a", jwk["kid"]) is not None
     finally:
         server.shutdown()

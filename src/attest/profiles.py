@@ -30,6 +30,9 @@ from .rules import CompiledRule, RuleGroup, compile_rule, group_rules
 
 DEFAULT_PROFILE = "tillitsrammeverk-1.1"
 
+#: what a profile's ``context.required`` may name (CONTRACT.md section 3, the inputs of bindings)
+CONTEXT_MEMBERS = frozenset({"authenticated_pid", "authenticated_hpr", "patient_id"})
+
 
 @dataclass(frozen=True)
 class AllowList:
@@ -77,6 +80,10 @@ class Profile:
     access_token: AccessTokenPolicy | None = None
     #: the token's user (pid, HPR number) fills an attestation that names no practitioner identifier
     practitioner_from_claims: bool = False
+    #: verify-context members a deployment must supply under this profile (``context.required``): the
+    #: service refuses a request without them unless it opted out (``ATTEST_CONTEXT_REQUIRED=false``); the
+    #: library reports each absent one as ``context_not_provided`` through the profile's context rules
+    context_required: tuple[str, ...] = ()
 
     @property
     def typ_policy(self) -> str | frozenset[str]:
@@ -105,6 +112,7 @@ class Profile:
                             "practitioner_from_context": self.practitioner_from_context,
                             "practitioner_from_claims": self.practitioner_from_claims},
             "identifiers": {"allow_synthetic": self.allow_synthetic, "allow_2032_rule": self.allow_2032_rule},
+            "context": {"required": list(self.context_required)},
             "allow_list": {"person_identifiers": len(self.allow_list.person_identifiers),
                            "organization_numbers": sorted(self.allow_list.organization_numbers),
                            "systems": sorted(self.allow_list.systems)},
@@ -266,6 +274,11 @@ def _compile(d: dict[str, Any], source: str) -> Profile:
     issuer_kind = str(token.get("issuer_kind", "issuer"))
     if issuer_kind not in ("issuer", "authorization_server"):
         raise ValueError("token.issuer_kind must be 'issuer' or 'authorization_server'")
+    required_context = tuple(str(m) for m in (d.get("context") or {}).get("required", ()))
+    unknown = set(required_context) - CONTEXT_MEMBERS
+    if unknown:
+        raise ValueError(f"context.required: {sorted(unknown)} are not verify-context members "
+                         f"({', '.join(sorted(CONTEXT_MEMBERS))})")
     at = d.get("access_token")
     access_policy = AccessTokenPolicy.from_dict(at or {}) if at is not None or issuer_kind != "issuer" else None
 
@@ -303,4 +316,5 @@ def _compile(d: dict[str, Any], source: str) -> Profile:
         token_replay=bool(claims.get("replay", True)),
         access_token=access_policy,
         practitioner_from_claims=bool(att.get("practitioner_from_claims", False)),
+        context_required=required_context,
     )

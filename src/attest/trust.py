@@ -311,10 +311,11 @@ def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPol
     iss, where, name = _entry_head(entry, "an issuer", "iss", _ISSUER_KEYS, where)
     les = _organisations(entry, where) or []
     member = entry.get("member")
-    if member is not None and not isinstance(member, bool):
-        raise TrustStoreError(f"{where}: 'member' must be true or false")
     restrict = _algorithms(entry, "algorithms", where, ASYMMETRIC_ALGORITHMS)
     keyset = _load_keyset(entry, where, base_dir, policy, restrict, iss, discovery=False, clock=clock)
+    if not isinstance(member, bool):  # issue 11 item 7: ATT-12 is never left unchecked by omission
+        raise TrustStoreError(f"{where}: 'member' (Helsenett membership, ATT-12) is required and must be true "
+                              "or false")
     jwks_uri = entry.get("jwks_uri") if isinstance(entry.get("jwks_uri"), str) else None
     return Issuer(iss=iss, name=name, legal_entities=frozenset(les), member=member, keyset=keyset,
                   jwks_uri=jwks_uri)

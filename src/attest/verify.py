@@ -460,8 +460,13 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
         audience = ctx.audience if ctx.audience is not None else trust.audience
     _, exp, jti = _check_claims(payload, prof, now, audience, errors, warnings)
     replay_entries: list[tuple[str, str, int, Finding]] = []
+    # a replay entry lives as long as the token (or proof) is acceptable *by the evaluation clock*, expressed
+    # on the replay cache's clock: with context.now in the past, an entry keyed to exp itself would already
+    # have expired in the cache, and an expired-by-now token could be replayed without limit (issue 11 item 7)
+    # (never shorter than before: a cache on its own clock, as in tests, keeps the entry until exp)
+    shift = 0 if ctx.now is None else max(0, int(time.time()) - now)
     if prof.token_replay and jti is not None and exp is not None:
-        replay_entries.append((iss, jti, exp + prof.leeway, _TOKEN_REPLAYED))
+        replay_entries.append((iss, jti, exp + prof.leeway + shift, _TOKEN_REPLAYED))
 
     # --- access token: scopes, the user, DPoP (HELSEID.md sections 10 and 11) ---------------------------
     pid: str | None = None
@@ -482,7 +487,7 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
             info["dpop"] = presented.proof
         if presented.replay is not None:
             entry = presented.replay
-            replay_entries.append((entry.namespace, entry.jti, entry.keep_until, replayed_finding()))
+            replay_entries.append((entry.namespace, entry.jti, entry.keep_until + shift, replayed_finding()))
 
     # --- the attestation ---------------------------------------------------------------------------------
     located: Located | None

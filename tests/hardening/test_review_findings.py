@@ -27,7 +27,7 @@ from attest.service import create_app
 
 from ..support.helseid import make_at
 from ..support.service import fresh_token, service_settings
-from ..support.tokens import KEYS, NOW, make_token, trust_store, valid_attestation
+from ..support.tokens import KEYS, NOW, make_token, org, trust_store, valid_attestation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -232,3 +232,122 @@ def test_item7_the_service_refuses_to_start_without_an_audience(tmp_path: Path) 
     with pytest.raises(ConfigurationError, match="no audience"):
         create_app(service_settings(tmp_path, trust_store=path))
     assert create_app(service_settings(tmp_path / "b", trust_store=path, audience="nhn:pjd")) is not None
+
+
+def test_item1_production_profile_reports_each_absent_binding() -> None:
+    """The production profile skipped ATT-4 and ATT-11 silently when the context named neither the patient nor
+    the user: the decision now says, for each, that it was not checked."""
+    d = verify(make_token(), trust_store(), context=VerifyContext(now=NOW))
+    assert d.permitted
+    assert sorted((w.code, w.rule) for w in d.warnings) == [("context_not_provided", "ATT-11"),
+                                                           ("context_not_provided", "ATT-4")]
+    bound = verify(make_token(), trust_store(),
+                   context=VerifyContext(now=NOW, patient_id="13116900216", authenticated_pid="20086600138"))
+    assert bound.permitted and bound.warnings == ()
+
+
+def test_item1_the_service_requires_the_bindings_of_a_production_profile(tmp_path: Path) -> None:
+    """The service answered a clean permit for a token posted without the patient and the user of the
+    request. Under a profile that requires them it now refuses (422) unless the deployment opted out, and
+    then every skipped binding is a warning in the decision and its audit record."""
+    from attest.service.settings import Settings
+
+    assert Settings().context_required is True and Settings.from_env({}).context_required is True
+    with TestClient(create_app(service_settings(tmp_path / "a", context_required=True))) as c:
+        r = c.post("/v1/verify", json={"token": fresh_token()})
+        assert r.status_code == 422 and r.json()["type"] == "urn:attest:problem:context-required"
+        assert "context.patient_id and context.authenticated_pid" in r.json()["detail"]
+        r = c.post("/v1/verify", json={"token": fresh_token(), "context": {"patient_id": "13116900216"}})
+        assert r.status_code == 422 and "context.authenticated_pid" in r.json()["detail"]
+        ctx = {"patient_id": "13116900216", "authenticated_pid": "20086600138"}
+        r = c.post("/v1/verify", json={"token": fresh_token(), "context": ctx})
+        assert r.status_code == 200 and r.json()["decision"] == "permit" and r.json()["warnings"] == []
+    opted_out = service_settings(tmp_path / "b", context_required=False)
+    with TestClient(create_app(opted_out)) as c:
+        doc = c.post("/v1/verify", json={"token": fresh_token()}).json()
+        assert doc["decision"] == "permit"
+        assert sorted(w["rule"] for w in doc["warnings"] if w["code"] == "context_not_provided") == ["ATT-11",
+                                                                                                    "ATT-4"]
+        events = c.get("/v1/audit", headers={"Authorization": f"Bearer {opted_out.admin_token}"}).json()["entry"]
+        assert "context_not_provided" in json.dumps(events)
+
+
+def test_item7_issuers_must_say_whether_they_are_members() -> None:
+    """An issuer without 'member' only warned, so ATT-12 went unchecked by omission."""
+    jwk = public_jwk(org("fagersta").key, "ES256")
+    entry = {"iss": "https://epj.fagersta.example", "legal_entities": ["100100673"], "jwks": {"keys": [jwk]}}
+    with pytest.raises(TrustStoreError, match=r"'member'.*required"):
+        TrustStore.from_dict({"issuers": [entry], "audience": "nhn:pjd"})
+    with pytest.raises(TrustStoreError, match="'member'"):
+        TrustStore.from_dict({"issuers": [{**entry, "member": "yes"}], "audience": "nhn:pjd"})
+
+
+def test_item7_context_now_does_not_reopen_the_replay_window() -> None:
+    """With context.now in the past, the replay entry was keyed to the token's exp on the real clock (long
+    gone), so a token that is valid at the evaluation time could be replayed without limit."""
+    import time
+
+    from attest import MemoryReplayCache
+
+    cache = MemoryReplayCache()  # the real clock
+    past = int(time.time()) - 30 * 86400  # evaluated a month ago: exp is long gone on the cache's clock
+    att = valid_attestation()
+    att["toa"] = past - 60
+    token = make_token(att, now=past, jti="once-only")
+    ctx = VerifyContext(now=past, patient_id="13116900216", authenticated_pid="20086600138")
+    assert verify(token, trust_store(), context=ctx, replay=cache).permitted
+    again = verify(token, trust_store(), context=ctx, replay=cache)
+    assert [e.code for e in again.errors] == ["token_replayed"]
+
+
+def test_item7_a_trickled_body_is_cut_off() -> None:
+    """With uvicorn facing clients directly, a body sent a byte at a time held a worker and a connection for
+    as long as the client liked. The whole body must now arrive within the read deadline (408)."""
+    import asyncio
+
+    from attest.service.middleware import BodyLimitMiddleware
+
+    reached: list[bool] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # pragma: no cover - must not run
+        reached.append(True)
+
+    async def trickle() -> dict:
+        if not sent:
+            sent.append(True)
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    sent: list[bool] = []
+    answers: list[dict] = []
+
+    async def send(message: dict) -> None:
+        answers.append(message)
+
+    mw = BodyLimitMiddleware(app, max_bytes=1024, read_timeout=0.2)
+    asyncio.run(asyncio.wait_for(mw({"type": "http", "headers": []}, trickle, send), 5))
+    assert not reached and answers[0]["status"] == 408
+    assert b"request-timeout" in answers[1]["body"]
+    text = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "client_header_timeout 10s;" in text and "client_body_timeout 10s;" in text
+
+
+def test_item7_test_material_is_refused_under_a_production_profile(tmp_path: Path) -> None:
+    """`test_material: true` was ignored: the published example keys were trusted under the production
+    profile. `attest serve` now refuses that pairing (even on loopback); with no trust store configured, the
+    development defaults pair the example keys with the test profile."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATTEST_")}
+    env["ATTEST_TRUST_STORE"] = str(KEYS / "trust.yaml")
+    env["ATTEST_PROFILE"] = "tillitsrammeverk-1.1"
+    r = subprocess.run([sys.executable, "-m", "attest.cli", "serve", "--host", "127.0.0.1", "--port", "1",
+                        "--data-dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=60,
+                       check=False)
+    assert r.returncode == 2 and "test_material" in r.stderr and "tillitsrammeverk-1.1" in r.stderr
+    from attest.service.settings import Settings, resolve
+
+    resolved = resolve(Settings(data_dir=tmp_path / "dev")).settings
+    assert resolved.profile == "tillitsrammeverk-1.1-test"
+    assert any("tillitsrammeverk-1.1-test" in d for d in resolved.dev_defaults)
+    assert TrustStore.load(KEYS / "trust.yaml").authorization_servers[
+        "https://helseid-sts.test.example"].profile == "helseid-at-1.0-test"

@@ -46,6 +46,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     base: Path = tmp_path_factory.mktemp("gateway")
     attest = AttestServer(base / "attest", {
         "ATTEST_TRUST_STORE": str(KEYS / "trust.yaml"), "ATTEST_AT_REST_KEYS": key_ring("k1"),
+        "ATTEST_PROFILE": "tillitsrammeverk-1.1-test",  # test material is refused under a production profile
         "ATTEST_ADMIN_TOKEN": ADMIN_TOKEN, "ATTEST_TRUSTED_PROXIES": "127.0.0.1"}, name="attest-fa")
     upstream = Upstream()
     nginx: Nginx | None = None

@@ -46,6 +46,7 @@ def test_sighup_reloads_the_trust_store(tmp_path: Path) -> None:
     shutil.copytree(KEYS, keys)
     trust = keys / "trust.yaml"
     server = AttestServer(tmp_path / "data", {"ATTEST_TRUST_STORE": str(trust),
+                                               "ATTEST_PROFILE": "tillitsrammeverk-1.1-test",  # test material
                                                "ATTEST_TRUST_RELOAD_SECONDS": "0"})  # no polling: only SIGHUP
     try:
         server.start()

@@ -50,7 +50,7 @@ def test_verify_access_token_permit_then_replay(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     doc = r.json()
     assert doc["decision"] == "permit", doc["errors"]
-    assert doc["profile"] == "helseid-at-1.0" and doc["token"]["dpop"]["htm"] == "GET"
+    assert doc["profile"] == "helseid-at-1.0-test" and doc["token"]["dpop"]["htm"] == "GET"
     again = client.post("/v1/verify", json=verify_body(tok, make_proof(tok, now=now()))).json()
     assert again["decision"] == "permit"  # the access token is reusable with a fresh proof
     replayed = client.post("/v1/verify", json=verify_body(tok, proof)).json()

@@ -68,6 +68,7 @@ def test_serve_refuses_several_workers_without_redis(tmp_path: Path, monkeypatch
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("ATTEST_TRUST_STORE", str(KEYS / "trust.yaml"))
+    monkeypatch.setenv("ATTEST_PROFILE", "tillitsrammeverk-1.1-test")  # test material: a test profile
     monkeypatch.setenv("ATTEST_DATA_DIR", str(tmp_path))
     assert run("127.0.0.1", 0, 2, None) == 2
     assert "REDIS_URL" in capsys.readouterr().err

@@ -244,6 +244,8 @@ class AttestServer:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ATTEST_") and k not in _CLEARED}
         self.env.update(env or {})
         self.env.setdefault("ATTEST_INSTANCE", name)
+        # most tests post bare tokens; tests/service/test_context_required.py covers the production default
+        self.env.setdefault("ATTEST_CONTEXT_REQUIRED", "false")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir / f"{name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None

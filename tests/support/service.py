@@ -32,6 +32,8 @@ def service_settings(data_dir: Path, **overrides: Any) -> Settings:
         "admin_token": ADMIN_TOKEN,
         "instance": "test-instance",
         "trust_reload_seconds": 0.0,
+        # most service tests post bare tokens; test_context_required.py covers the production default (true)
+        "context_required": False,
     }
     base.update(overrides)
     return Settings(**base)

@@ -199,6 +199,16 @@ def print_results(console: Console, result: RunResult, *, show_skips: bool = Fal
             "evaluates with its own clock. Enable context.now for the test (attest's service: "
             "ATTEST_ALLOW_CONTEXT_NOW=true) or run with --target-clock own."
         )
+    refused_context = sum(
+        1 for r in bad if r.outcome and "HTTP 422" in r.outcome.detail and "context-required" in r.outcome.detail
+    )
+    if refused_context:
+        console.print(
+            f"[yellow]hint:[/] {refused_context} request(s) were refused with 422 context-required: the service "
+            "requires the patient and the user of every request under a production profile, and most cases "
+            "carry no context. Start the target for the test with ATTEST_CONTEXT_REQUIRED=false (attest's "
+            "service), or verify with the test profile."
+        )
     c = result.counts()
     verdict = "[bold green]CONFORMS[/]" if result.ok else f"[bold red]{c['mismatches']} MISMATCH(ES)[/]"
     console.print(

@@ -181,7 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app, resolved.settings.rate_limit is not None)  # type: ignore[method-assign]
     # outermost last: request id and access log, then the rate limit (before the body is read), then the
     # body limit
-    app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.settings.max_body_bytes,
+                       read_timeout=resolved.settings.body_read_timeout)
     if resolved.settings.rate_limit is not None:
         app.add_middleware(RateLimitMiddleware, rate=resolved.settings.rate_limit,
                            on_limited=runtime.metrics.rate_limited.inc)

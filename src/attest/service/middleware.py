@@ -3,6 +3,7 @@ without query strings, HTTP metrics)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -30,12 +31,17 @@ async def _send_problem(send: Any, status: int, slug: str, title: str, detail: s
 
 
 class BodyLimitMiddleware:
-    """Reads the request body (at most ``max_bytes``) before the app sees it: a declared or actual body over
-    the limit gets 413 without being read further."""
+    """Reads the request body (at most ``max_bytes``, within ``read_timeout`` seconds for the whole body)
+    before the app sees it: a declared or actual body over the limit gets 413 without being read further, a
+    body that does not arrive in time 408 (a client trickling a byte at a time must not hold a worker and a
+    connection for ever). The request line and headers are read by the server before this runs: their
+    deadline is the reverse proxy's (``client_header_timeout`` in deploy/nginx.conf); production runs
+    behind it (docs/service.md)."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, read_timeout: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -55,18 +61,24 @@ class BodyLimitMiddleware:
             return
         chunks: list[bytes] = []
         total = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body = message.get("body", b"")
-            total += len(body)
-            if total > self.max_bytes:
-                await _send_problem(send, 413, "payload-too-large", "Content Too Large", too_large)
-                return
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body = message.get("body", b"")
+                    total += len(body)
+                    if total > self.max_bytes:
+                        await _send_problem(send, 413, "payload-too-large", "Content Too Large", too_large)
+                        return
+                    chunks.append(body)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await _send_problem(send, 408, "request-timeout", "Request Timeout",
+                                f"the request body did not arrive within {self.read_timeout:g} s")
+            return
         buffered = b"".join(chunks)
         delivered = False
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..profiles import DEFAULT_PROFILE
 from . import logs
 from .settings import Settings, resolve
 
@@ -36,6 +38,16 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
         print(f"error: the trust store {s.trust_store} is marked test_material (its private keys are public): "
               f"refusing to listen on {host}. Use --host 127.0.0.1, or set ATTEST_TRUST_STORE to your own trust "
               "store.", file=sys.stderr)
+        return 2
+    production = _production_profiles(s) if s.trust_store is not None and TrustStore.is_test_material(
+        s.trust_store) else []
+    if production:
+        # issue 11 item 7: keys whose private halves are published must not be trusted under a profile that
+        # claims production
+        print(f"error: the trust store {s.trust_store} is marked test_material (its private keys are public), "
+              f"but would be used under the production profile(s) {', '.join(production)}. Use a test profile "
+              f"(ATTEST_PROFILE={DEFAULT_PROFILE}-test; an authorization server's 'profile: helseid-at-1.0-test'), "
+              "or set ATTEST_TRUST_STORE to your own trust store.", file=sys.stderr)
         return 2
     if workers > 1 and not s.redis_url:
         print("error: --workers > 1 needs REDIS_URL: the in-memory replay cache is per process, so a token "
@@ -66,6 +78,27 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
             return 2
         uvicorn.run(app, **common)
     return 0
+
+
+def _production_profiles(s: Settings) -> list[str]:
+    """The production profiles the service would verify with: its own, and each authorization server's."""
+    from ..errors import ProfileError, TrustStoreError
+    from ..profiles import load_profile
+    from ..trust import TrustStore
+
+    assert s.trust_store is not None
+    names = [s.profile]
+    with contextlib.suppress(TrustStoreError):  # create_app reports it
+        names += [a.profile for a in TrustStore.load(s.trust_store).authorization_servers.values()
+                  if isinstance(a.profile, str)]
+    out = []
+    for name in dict.fromkeys(names):
+        try:
+            if load_profile(name).status == "production":
+                out.append(name)
+        except ProfileError:
+            pass  # create_app reports it
+    return out
 
 
 def worker_app():  # type: ignore[no-untyped-def]

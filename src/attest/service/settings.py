@@ -8,8 +8,8 @@ used. Every variable is documented in docs/service.md.
 The variables (``ATTEST_TRUST_STORE``, ``ATTEST_PROFILE``, ``ATTEST_AUDIENCE``, ``ATTEST_DATA_DIR``,
 ``DATABASE_URL``, ``REDIS_URL``, ``ATTEST_AT_REST_KEYS[_FILE]``, ``ATTEST_ADMIN_TOKEN[_FILE]``,
 ``ATTEST_ISSUING_KEY``/``ATTEST_ISSUER``/``ATTEST_ISSUING_KID``, ``ATTEST_MAX_BODY_BYTES``,
-``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``, ``ATTEST_ALLOW_CONTEXT_AUDIENCE``,
-``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
+``ATTEST_BODY_READ_TIMEOUT``, ``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``,
+``ATTEST_ALLOW_CONTEXT_AUDIENCE``, ``ATTEST_CONTEXT_REQUIRED``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
 ``ATTEST_AUDIT_COMMIT_WAIT_MS``, ``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``, ``ATTEST_RATE_LIMIT``,
 ``ATTEST_TRUSTED_PROXIES``, ``ATTEST_AUTHORIZE_PATIENT``),
 their meaning and defaults: docs/service.md.
@@ -35,9 +35,9 @@ log = logging.getLogger("attest.service")
 DEFAULT_MAX_BODY = 131072
 
 
-def _bool(v: str | None, name: str) -> bool:
+def _bool(v: str | None, name: str, default: bool = False) -> bool:
     if v is None or v.strip() == "":
-        return False
+        return default
     s = v.strip().lower()
     if s in ("1", "true", "yes", "on"):
         return True
@@ -87,10 +87,16 @@ class Settings:
     issuing_kid: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY
     trust_reload_seconds: float = 5.0
+    #: the whole request body must arrive within this many seconds (else 408)
+    body_read_timeout: float = 10.0
     allow_context_now: bool = False
     #: accept ``context.audience`` from callers (test harnesses only: it would let a caller choose which
     #: audience a token must carry)
     allow_context_audience: bool = False
+    #: refuse (422) a request without the context members its profile requires (``context.required``:
+    #: the production profile asks for the patient and the authenticated user); false = the deployment opts
+    #: out, and the decision carries a ``context_not_provided`` warning for each absent binding
+    context_required: bool = True
     instance: str = field(default_factory=socket.gethostname)
     db_pool_size: int = 4
     #: group commit under load: how long the audit writer may wait for more rows (ms); 0 = never waits
@@ -137,8 +143,10 @@ class Settings:
             max_body_bytes=_int(s("ATTEST_MAX_BODY_BYTES"), "ATTEST_MAX_BODY_BYTES", DEFAULT_MAX_BODY,
                                 1024, 16 * 1024 * 1024),
             trust_reload_seconds=_float(s("ATTEST_TRUST_RELOAD_SECONDS"), "ATTEST_TRUST_RELOAD_SECONDS", 5.0),
+            body_read_timeout=(_float(s("ATTEST_BODY_READ_TIMEOUT"), "ATTEST_BODY_READ_TIMEOUT", 10.0) or 10.0),
             allow_context_now=_bool(s("ATTEST_ALLOW_CONTEXT_NOW"), "ATTEST_ALLOW_CONTEXT_NOW"),
             allow_context_audience=_bool(s("ATTEST_ALLOW_CONTEXT_AUDIENCE"), "ATTEST_ALLOW_CONTEXT_AUDIENCE"),
+            context_required=_bool(s("ATTEST_CONTEXT_REQUIRED"), "ATTEST_CONTEXT_REQUIRED", True),
             instance=s("ATTEST_INSTANCE") or socket.gethostname(),
             db_pool_size=_int(s("ATTEST_DB_POOL_SIZE"), "ATTEST_DB_POOL_SIZE", 4, 1, 64),
             audit_commit_wait_ms=_int(s("ATTEST_AUDIT_COMMIT_WAIT_MS"), "ATTEST_AUDIT_COMMIT_WAIT_MS", 4, 0, 100),
@@ -232,6 +240,9 @@ def resolve(settings: Settings) -> Resolved:
                                      "not found relative to the current directory or the repository)")
         s = replace(s, trust_store=found)
         used.append(f"trust store {found} (TEST keys, public private keys)")
+        if s.profile == DEFAULT_PROFILE:  # test material is never verified under a production profile
+            s = replace(s, profile=f"{DEFAULT_PROFILE}-test")
+            used.append(f"profile {DEFAULT_PROFILE}-test (the example trust store is test material)")
     if s.at_rest_keys:
         keyring = KeyRing.parse(s.at_rest_keys, "ATTEST_AT_REST_KEYS")
     elif s.at_rest_keys_file:

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ... import Profile, VerifyContext
+from ...errors import ProfileError
+from ...profiles import load_profile
 from ...trust import DEFAULT_AT_PROFILE
 from ...verify import profile_for
 from ..body import json_body
@@ -70,11 +72,30 @@ async def verify_token(request: Request) -> Response:
     else:
         assert body.token is not None
         token, profile = body.token, settings.profile
+    if settings.context_required:
+        _require_context(profile, context)
     recorded = await decide(request, runtime, token, profile, context)
     # the document is JSON by construction (parsed from the token, or built here): serialised by orjson
     # directly rather than through FastAPI's encoder and response validation (the OpenAPI schema of the
     # operation is unchanged)
     return _json_response(recorded.doc)
+
+
+def _require_context(profile: str | Profile, context: VerifyContext) -> None:
+    """Issue 11 item 1: a permit must be bound to the patient and the user of the request. The members the
+    profile requires (``context.required``) must be given, unless the deployment opted out."""
+    try:
+        required = load_profile(profile).context_required
+    except ProfileError:
+        return  # decide() answers an unknown profile as it always has
+    missing = [m for m in required if getattr(context, m) is None]
+    if missing:
+        names = " and ".join(f"context.{m}" for m in missing)
+        raise ProblemError(422, "context-required", "Unprocessable Content",
+                           f"profile {load_profile(profile).id} requires {names}: without them a permit would "
+                           "not be bound to the patient and the user of this request (ATT-4, ATT-11). Set "
+                           "ATTEST_CONTEXT_REQUIRED=false to accept such requests (each absent binding is then "
+                           "a context_not_provided warning in the decision)")
 
 
 def _json_response(doc: dict[str, Any]) -> Response:
