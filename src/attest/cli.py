@@ -306,6 +306,11 @@ from .conformance.cli import conformance_app  # noqa: E402 - registered after th
 
 app.add_typer(conformance_app, name="conformance")
 
+# --- the HelseID path's client side and the local HelseID (issue 13): a sub-app in its own module ----------
+from .helseid_cli import helseid_app  # noqa: E402 - registered after the commands above
+
+app.add_typer(helseid_app, name="helseid")
+
 
 def main() -> None:
     """Console-script entry point."""

@@ -269,8 +269,20 @@ def check_presentation(*, access_token: str, cnf: Any, proof: str | None, scheme
                         method=method, url=url, now=now, policy=policy)
 
 
-def _check_proof(proof: str, *, ath: str, jkt_claim: str | None, method: str | None, url: str | None,
+def check_token_request_proof(proof: str | None, *, method: str, url: str, now: int,
+                              policy: DPoPPolicy = DPoPPolicy()) -> Presentation:
+    """The proof of a token request (RFC 9449 section 5): every check of section 4.3 except the binding to
+    an access token (there is none yet: no ``ath``, no ``cnf.jkt``); ``info["jkt"]`` is the key the new
+    token is to be bound to. Used by the local HelseID (:mod:`attest.local_helseid`)."""
+    if not proof:
+        return Presentation((_f("dpop_proof_missing", "dpop", "the token request carries no DPoP proof"),), None,
+                            None)
+    return _check_proof(proof, ath=None, jkt_claim=None, method=method, url=url, now=now, policy=policy)
+
+
+def _check_proof(proof: str, *, ath: str | None, jkt_claim: str | None, method: str | None, url: str | None,
                  now: int, policy: DPoPPolicy) -> Presentation:
+    """``ath`` None: a token request's proof (no binding to check)."""
     # --- the proof as a JWS (any failure: invalid_dpop_proof, nothing of it is trusted) --------------------
     if "," in proof:
         return Presentation((_f("invalid_dpop_proof", "dpop", "more than one DPoP proof in the request"),), None,
@@ -312,14 +324,18 @@ def _check_proof(proof: str, *, ath: str, jkt_claim: str | None, method: str | N
                                                            "characters)"))
     if iat is None:
         errors.append(_f("invalid_dpop_proof", "dpop.iat", "the proof has no iat (a NumericDate)"))
-    if jkt_claim is None:
+    if ath is None:
+        pass  # a token request: nothing is bound yet
+    elif jkt_claim is None:
         errors.append(_f("dpop_key_mismatch", "cnf.jkt", "the token is not DPoP-bound (no cnf.jkt), yet it was "
                                                          "presented with the DPoP scheme", RULE_BINDING))
     elif jkt != jkt_claim:
         errors.append(_f("dpop_key_mismatch", "dpop.header.jwk", "the proof's key is not the key the token is "
                                                                  "bound to (cnf.jkt)", RULE_BINDING))
     proof_ath = claims.get("ath")
-    if not isinstance(proof_ath, str) or proof_ath != ath:
+    if ath is None:
+        pass
+    elif not isinstance(proof_ath, str) or proof_ath != ath:
         errors.append(_f("dpop_ath_mismatch", "dpop.ath", "the proof has no ath" if proof_ath is None else
                          "the proof's ath is not the hash of this access token"))
     htm = claims.get("htm")
