@@ -17,6 +17,7 @@ from attest.identifiers import (
     is_ascii_digits,
     mask,
     normalize_system,
+    redact_identity_numbers,
     same_hpr_number,
 )
 
@@ -197,3 +198,17 @@ def test_systems_spelled_urn_oid_are_already_normal(rest: str) -> None:
     """model.normalise skips normalize_system for systems that start with 'urn:oid:' (lower case): for those
     it is the identity."""
     assert normalize_system("urn:oid:" + rest) == "urn:oid:" + rest
+
+
+@pytest.mark.parametrize("text,expected", [
+    # an OID's arcs are not a person: a message naming a code system stays readable
+    ("not in purpose_of_use (urn:oid:2.16.840.1.113883.1.11.20448)",
+     "not in purpose_of_use (urn:oid:2.16.840.1.113883.1.11.20448)"),
+    ("system urn:oid:2.16.578.1.12.4.1.1.9060 for 20086600138", "system urn:oid:2.16.578.1.12.4.1.1.9060 for ***********"),
+    # an identity number dressed as an OID arc, or split over two arcs, is still one
+    ("2.20086600138.5.6.7", "2.***********.5.6.7"),
+    ("2.16.200866.00138.1", "2.16.************.1"),
+    ("20.08.66.00138", "**************"),
+])
+def test_redaction_spares_oids_but_not_numbers_inside_them(text: str, expected: str) -> None:
+    assert redact_identity_numbers(text) == expected

@@ -103,7 +103,7 @@ def proof_cmd(
 def token_cmd(
     attestation: Annotated[str | None, typer.Argument(help="Attestation JSON file ('-' = stdin).")] = None,
     url: Annotated[str, typer.Option("--url", help="HelseID's base URL (its discovery document is read).")] = (
-        "http://127.0.0.1:8443"),
+        "http://127.0.0.1:8444"),
     key: KeyOpt = Path("keys_example/epj-client/private.pem"),
     client_id: ClientOpt = "fagersta-epj",
     dpop_key: Annotated[Path, typer.Option("--dpop-key", help="The key the token is bound to.")] = Path(
@@ -132,7 +132,7 @@ def serve_cmd(
         "keys_example/local-helseid.yaml"),
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback only unless --allow-remote).")] = (
         "127.0.0.1"),
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8443,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8444,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback address.")] = False,
 ) -> None:
     """Run a local HelseID (TEST TOOL): discovery, JWKS with key rotation on demand, and a token endpoint

@@ -279,4 +279,28 @@ def redact_identity_numbers(text: str, replacement: str | None = None) -> str:
     national identity numbers must not, whichever field a buggy client put them in, however spelled."""
     if len(text) < 11:
         return text
-    return IDENTITY_NUMBER.sub((lambda m: "*" * len(m.group())) if replacement is None else replacement, text)
+
+    def redact(m: re.Match[str]) -> str:
+        if _inside_oid(m.string, m.start(), m.end()):
+            return m.group()  # an OID's arcs (urn:oid:2.16.840.1.113883.1.11.20448), not a person
+        return "*" * len(m.group()) if replacement is None else replacement
+
+    return IDENTITY_NUMBER.sub(redact, text)
+
+
+#: an object identifier: a first arc 0-2, then at least four more dotted arcs of at most ten digits, without
+#: leading zeros (a whole identity number as one arc, or one split as 200866.00138, is not an OID)
+_OID_RUN = re.compile(r"[0-2](?:\.(?:0|[1-9]\d{0,9})){4,}")
+
+
+def _inside_oid(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] lies inside a dotted run of digits that is an OID. An identity number written
+    with dots (``20.08.66 00138``) is not one: its first group has two digits, and a space or a fifth group
+    of five digits breaks the run."""
+    lo, hi = start, end
+    while lo > 0 and (text[lo - 1].isascii() and (text[lo - 1].isdigit() or text[lo - 1] == ".")):
+        lo -= 1
+    while hi < len(text) and (text[hi].isascii() and (text[hi].isdigit() or text[hi] == ".")):
+        hi += 1
+    run = text[lo:hi].strip(".")
+    return _OID_RUN.fullmatch(run) is not None and run.find(text[start:end].strip(".")) >= 0
