@@ -7,16 +7,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.gateway import Nginx, Upstream, need_nginx
+from tests.support.gateway import Nginx, Upstream, forward_auth, need_nginx
 from tests.support.helseid import PATIENT, make_at, make_proof
 from tests.support.servers import AttestServer
-from tests.support.service import ADMIN_TOKEN, key_ring
+from tests.support.service import ADMIN_TOKEN
 from tests.support.tokens import KEYS
 
 pytestmark = pytest.mark.integration
@@ -43,24 +42,10 @@ class Gateway:
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     need_nginx()
-    base: Path = tmp_path_factory.mktemp("gateway")
-    attest = AttestServer(base / "attest", {
-        "ATTEST_TRUST_STORE": str(KEYS / "trust.yaml"), "ATTEST_AT_REST_KEYS": key_ring("k1"),
-        "ATTEST_PROFILE": "tillitsrammeverk-1.1-test",  # test material is refused under a production profile
-        "ATTEST_ADMIN_TOKEN": ADMIN_TOKEN, "ATTEST_TRUSTED_PROXIES": "127.0.0.1"}, name="attest-fa")
-    upstream = Upstream()
-    nginx: Nginx | None = None
-    try:
-        attest.start()
-        upstream.start()
-        nginx = Nginx([attest.port], upstream.port)
-        nginx.start()
+    with forward_auth(tmp_path_factory.mktemp("gateway"), {
+            "ATTEST_TRUST_STORE": str(KEYS / "trust.yaml"),
+            "ATTEST_PROFILE": "tillitsrammeverk-1.1-test"}) as (attest, upstream, nginx):  # test material
         yield Gateway(nginx, attest, upstream)
-    finally:
-        if nginx is not None:
-            nginx.stop()
-        upstream.stop()
-        attest.cleanup()
 
 
 def now() -> int:

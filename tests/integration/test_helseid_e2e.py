@@ -22,9 +22,9 @@ import yaml
 from attest import load_private_key
 from attest.helseid import dpop_proof, request_token
 from attest.jose import parse_compact
-from tests.support.gateway import Nginx, Upstream, need_nginx
+from tests.support.gateway import Nginx, Upstream, forward_auth, need_nginx
 from tests.support.servers import ROOT, AttestServer, _tail, _wait_tcp, free_port
-from tests.support.service import ADMIN_TOKEN, key_ring
+from tests.support.service import ADMIN_TOKEN
 from tests.support.tokens import KEYS
 
 pytestmark = pytest.mark.integration
@@ -116,23 +116,11 @@ def topo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         "issuer": helseid.url, "name": "local HelseID (test)",
         "discovery": helseid.url + "/.well-known/openid-configuration",
         "audience": "nhn:phr", "required_scopes": [SCOPE], "dpop": "required"}]}), "utf-8")
-    attest = AttestServer(base / "attest", {
-        "ATTEST_TRUST_STORE": str(trust), "ATTEST_AT_REST_KEYS": key_ring("k1"), "ATTEST_ADMIN_TOKEN": ADMIN_TOKEN,
-        "ATTEST_TRUSTED_PROXIES": "127.0.0.1"}, name="attest-e2e")
-    upstream = Upstream()
-    nginx: Nginx | None = None
     try:
         helseid.start()  # before attest: attest reads HelseID's discovery document and keys at start
-        attest.start()
-        upstream.start()
-        nginx = Nginx([attest.port], upstream.port)
-        nginx.start()
-        yield Topology(helseid, attest, nginx, upstream)
+        with forward_auth(base, {"ATTEST_TRUST_STORE": str(trust)}, name="attest-e2e") as (attest, upstream, nginx):
+            yield Topology(helseid, attest, nginx, upstream)
     finally:
-        if nginx is not None:
-            nginx.stop()
-        upstream.stop()
-        attest.cleanup()
         helseid.stop()
 
 

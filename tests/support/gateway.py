@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 import pytest
 
 from .keyserver import QuietServer
-from .servers import ROOT, _tail, _wait_tcp, free_port
+from .servers import ROOT, AttestServer, _tail, _wait_tcp, free_port
 
 CONF = ROOT / "deploy" / "nginx-forward-auth.conf"
 MAX_UPSTREAM_REQUESTS = 100_000
@@ -145,3 +147,27 @@ class Nginx:
         self.proc = None
         time.sleep(0.05)
         shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+@contextmanager
+def forward_auth(base: Path, env: dict[str, str], name: str = "attest-fa") -> Iterator[tuple[AttestServer, Upstream,
+                                                                                           Nginx]]:
+    """The whole topology: ``attest serve`` (``env``: its settings, on top of an at-rest key ring, the admin
+    token and nginx as the trusted proxy), the upstream and nginx in front; stopped in reverse order."""
+    from .service import ADMIN_TOKEN, key_ring
+
+    attest = AttestServer(base / "attest", {"ATTEST_AT_REST_KEYS": key_ring("k1"), "ATTEST_ADMIN_TOKEN": ADMIN_TOKEN,
+                                            "ATTEST_TRUSTED_PROXIES": "127.0.0.1", **env}, name=name)
+    upstream = Upstream()
+    nginx: Nginx | None = None
+    try:
+        attest.start()
+        upstream.start()
+        nginx = Nginx([attest.port], upstream.port)
+        nginx.start()
+        yield attest, upstream, nginx
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        upstream.stop()
+        attest.cleanup()

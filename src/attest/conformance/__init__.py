@@ -8,6 +8,9 @@ Modules:
   :mod:`~attest.conformance.cases_valid`: the cases (rule violations, attack classes A1-J2, valid
   attestations and the data model's examples);
 * :mod:`~attest.conformance.generate`: building and writing a corpus;
+* :mod:`~attest.conformance.helseid_cases`, :mod:`~attest.conformance.helseid_corpus`,
+  :mod:`~attest.conformance.helseid_mint`, :mod:`~attest.conformance.helseid_targets`: the HelseID mode
+  (recipes for access token + DPoP proof + request, minted at run time; ``--mode http-api``);
 * :mod:`~attest.conformance.runner`: the targets (attest-api, http, command, library) and the run loop;
 * :mod:`~attest.conformance.report`: rich tables, JUnit XML, JSON;
 * :mod:`~attest.conformance.cli`: the typer sub-app.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -17,6 +18,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from .generate import Built
+    from .helseid_corpus import HelseIdBuilt
 
 conformance_app = typer.Typer(
     name="conformance",
@@ -27,7 +29,18 @@ conformance_app = typer.Typer(
 )
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
-MODES = ("attest-api", "http", "command", "library")
+MODES = ("attest-api", "http", "command", "library", "http-api")
+#: what each mode is, for --help and errors
+MODE_HELP = {
+    "attest-api": "an attest-compatible POST /v1/verify (the decision document is compared)",
+    "http": "your own endpoint, the token in a header or JSON field (the status decides)",
+    "command": "a local command per case, the token on stdin (the exit status decides)",
+    "library": "this package's attest.verify in-process (a self-test; either kind of corpus)",
+    "http-api": "a HelseID corpus against your API (or its reverse proxy): an access token and a fresh "
+                "DPoP proof minted per request, the patient in the query (2xx permitted, 401/403 refused)",
+}
+#: the modes that can run a HelseID corpus (its cases are recipes, minted at run time)
+HELSEID_MODES = ("http-api", "library")
 
 
 def _err() -> Console:
@@ -60,6 +73,53 @@ AllOpt = Annotated[
 ]
 
 
+def _build_helseid(now: int | None, seed: str, audience: str, iss: str | None, scopes: list[str] | None,
+                   unsupported: Mapping[str, object]) -> HelseIdBuilt:
+    from .helseid_corpus import DEFAULT_HELSEID_ISSUER, HelseIdGenerateError, build_helseid_corpus
+
+    given = [name for name, value in unsupported.items() if value]
+    if given:
+        _fail(f"{', '.join(given)} do(es) not apply to --helseid (its authorization server's key is derived from "
+              "--seed, and trust.yaml names the profile helseid-at-1.0-test)")
+    try:
+        return build_helseid_corpus(now=now, seed=seed, audience=audience, issuer=iss or DEFAULT_HELSEID_ISSUER,
+                                    scopes=tuple(scopes or ()))
+    except HelseIdGenerateError as exc:
+        _fail(str(exc))
+
+
+def _write_helseid(built: HelseIdBuilt, out: Path, force: bool) -> None:
+    from .corpus import HELSEID_KIND
+    from .helseid_corpus import HelseIdGenerateError, write_helseid_corpus
+    from .report import print_coverage
+
+    try:
+        root = write_helseid_corpus(built, out, force=force)
+    except (HelseIdGenerateError, OSError) as exc:
+        _fail(str(exc))
+    console = Console(highlight=False)
+    meta, s = built.corpus.meta, built.setup
+    counts = meta["counts"]
+    console.print(
+        f"wrote {len(built.corpus)} HelseID cases to {root} ({counts['helseid-valid']} permit, "
+        f"{counts['helseid-token']} access token, {counts['helseid-dpop']} DPoP), now {meta['now']}",
+        markup=False,
+    )
+    console.print(
+        f"TEST MATERIAL: {root / 'keys'} holds PRIVATE keys (the authorization server's, the EPJ's); never "
+        "configure a production API with this corpus",
+        markup=False,
+        style="bold red",
+    )
+    console.print(
+        f"configure the API under test with the trust anchor: issuer {s.issuer}, JWKS {root / 'jwks.json'} "
+        f"(kid {s.kid}), audience {s.audience}, required scope {' '.join(s.scopes)}, DPoP required "
+        f"(attest: ATTEST_TRUST_STORE={root / 'trust.yaml'}); see {root / 'README.md'}",
+        markup=False,
+    )
+    print_coverage(console, built.corpus.cases, HELSEID_KIND)
+
+
 def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, issuer_key: Path | None,
            kid: str | None, alg: str | None, all_variants: bool) -> Built:
     from ..errors import ConfigurationError
@@ -82,12 +142,40 @@ def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, is
 @conformance_app.command()
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the corpus to.")],
-    profile: ProfileOpt = "tillitsrammeverk-1.1",
+    helseid: Annotated[
+        bool,
+        typer.Option(
+            "--helseid",
+            help="A HelseID corpus instead: recipes for (access token, DPoP proof, request) triples, minted at "
+            "run time with key material stored in the corpus (TEST MATERIAL: private keys inside); run it "
+            "with --mode http-api.",
+        ),
+    ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            help="Profile the target verifies with (tillitsrammeverk-1.1 or tillitsrammeverk-1.1-test; "
+            "default tillitsrammeverk-1.1). Not with --helseid.",
+        ),
+    ] = None,
     issuer_key: Annotated[
         Path | None,
         typer.Option("--issuer-key", help="PEM private key for issuer A (default: derived from the seed)."),
     ] = None,
-    iss: Annotated[str, typer.Option("--iss", help="Issuer A's iss.")] = "https://issuer.conformance.example",
+    iss: Annotated[
+        str | None,
+        typer.Option(
+            "--iss",
+            help="Issuer A's iss (default https://issuer.conformance.example); with --helseid the "
+            "authorization server's issuer (default https://helseid.conformance.invalid).",
+        ),
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="--helseid: a scope the API requires (repeatable; default <audience>/read)."),
+    ] = None,
     kid: Annotated[
         str | None, typer.Option("--kid", help="kid of --issuer-key (default: RFC 7638 thumbprint).")
     ] = None,
@@ -102,12 +190,21 @@ def generate(
     all_variants: AllOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory.")] = False,
 ) -> None:
-    """Write a corpus: cases/, manifest.json, trust.yaml (+ jwks/, trust-variants/). Deterministic for a
-    given --seed and --now."""
+    """Write a corpus: cases/, manifest.json, trust.yaml (+ jwks/, trust-variants/; with --helseid: jwks.json,
+    keys/, README.md). Deterministic for a given --seed and --now."""
     from .generate import GenerateError, write_corpus
     from .report import print_coverage
 
-    built = _build(profile, now, seed, audience, iss, issuer_key, kid, alg, all_variants)
+    if helseid:
+        unsupported = {"--profile": profile, "--issuer-key": issuer_key, "--kid": kid, "--alg": alg,
+                       "--all-variants": all_variants}
+        _write_helseid(_build_helseid(now, seed, audience, iss, scope, unsupported), out, force)
+        return
+    if scope:
+        _fail("--scope applies to --helseid only")
+    profile = profile or "tillitsrammeverk-1.1"
+    built = _build(profile, now, seed, audience, iss or "https://issuer.conformance.example", issuer_key, kid, alg,
+                   all_variants)
     try:
         root = write_corpus(built, out, force=force)
     except (GenerateError, OSError) as exc:
@@ -140,6 +237,9 @@ def list_cases(
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Glob to leave out.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable list.")] = False,
     coverage: Annotated[bool, typer.Option("--coverage", help="Also print the coverage table.")] = False,
+    helseid: Annotated[
+        bool, typer.Option("--helseid", help="The cases `generate --helseid` would write (without --corpus).")
+    ] = False,
 ) -> None:
     """The cases with their rule ids, expectations and descriptions."""
     from .corpus import CorpusError, load_corpus
@@ -150,6 +250,10 @@ def list_cases(
             c = load_corpus(corpus)
         except CorpusError as exc:
             _fail(str(exc))
+    elif helseid:
+        from .forge import DEFAULT_AUDIENCE, DEFAULT_SEED
+
+        c = _build_helseid(now, DEFAULT_SEED, DEFAULT_AUDIENCE, None, None, {}).corpus
     else:
         c = _build(profile, now, "attest-conformance", "urn:attest:conformance:source",
                    "https://issuer.conformance.example", None, None, None, all_variants).corpus
@@ -160,23 +264,55 @@ def list_cases(
     console = Console(highlight=False)
     print_case_list(console, c.cases)
     if coverage:
-        print_coverage(console, c.cases)
+        print_coverage(console, c.cases, c.kind)
     else:
         console.print(f"{len(c)} cases")
+
+
+def _mode_for(mode: str, kind: str | None) -> str:
+    """The mode to run a corpus of ``kind`` in (``mode`` empty: the kind's default); a usage error when
+    they do not fit."""
+    if kind is not None:
+        if not mode:
+            return "http-api"
+        if mode not in HELSEID_MODES:
+            _fail(f"a HelseID corpus (recipes minted at run time) runs with --mode {' or '.join(HELSEID_MODES)}, "
+                  f"not {mode}")
+        return mode
+    if mode == "http-api":
+        _fail("--mode http-api runs a HelseID corpus (attest conformance generate --helseid); this corpus holds "
+              "attestation tokens: use --mode attest-api, http or command")
+    return mode or "attest-api"
 
 
 @conformance_app.command()
 def run(
     corpus: Annotated[Path, typer.Option("--corpus", help="Corpus directory written by `generate`.")],
-    mode: Annotated[str, typer.Option("--mode", help=f"Target kind: {', '.join(MODES)}.")] = "attest-api",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="Target kind: " + "; ".join(f"{m}: {h}" for m, h in MODE_HELP.items())
+            + " (default: attest-api; http-api for a HelseID corpus).",
+        ),
+    ] = "",
     target: Annotated[
         str | None,
         typer.Option(
             "--target",
-            help="attest-api/http: the URL; command: the command "
-            "line with {token}-style placeholders (token also on stdin).",
+            help="attest-api/http/http-api: the URL (http-api: the API's URL as the EPJ calls it, the DPoP "
+            "htu; the patient is added to its query); command: the command line with {token}-style "
+            "placeholders (token also on stdin).",
         ),
     ] = None,
+    patient_param: Annotated[
+        str,
+        typer.Option(
+            "--patient-param",
+            help="http-api: the query parameter that names the patient "
+            "(value urn:oid:2.16.578.1.12.4.1.4.1|<F-number>).",
+        ),
+    ] = "patient.identifier",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Cases run concurrently.")] = min(
         8, (os.cpu_count() or 2) * 2
     ),
@@ -206,7 +342,9 @@ def run(
     strict_rules: Annotated[
         bool, typer.Option("--strict-rules", help="Also fail when reported rule ids differ.")
     ] = False,
-    method: Annotated[str, typer.Option("--method", help="http: request method.")] = "POST",
+    method: Annotated[
+        str | None, typer.Option("--method", help="http: request method (POST); http-api: (GET).")
+    ] = None,
     header: Annotated[
         list[str] | None,
         typer.Option(
@@ -221,11 +359,12 @@ def run(
         ),
     ] = None,
     accept_status: Annotated[
-        str, typer.Option("--accept-status", help="http: statuses meaning accepted.")
+        str, typer.Option("--accept-status", help="http, http-api: statuses meaning accepted.")
     ] = "200-299",
     reject_status: Annotated[
-        str, typer.Option("--reject-status", help="http: statuses meaning rejected.")
-    ] = "400-499",
+        str | None,
+        typer.Option("--reject-status", help="http: statuses meaning rejected (400-499); http-api: (401,403)."),
+    ] = None,
     accept_exit: Annotated[
         str, typer.Option("--accept-exit", help="command: exit statuses meaning accepted.")
     ] = "0",
@@ -251,6 +390,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .corpus import CorpusError, load_corpus
+    from .helseid_targets import HelseIdLibraryTarget, HttpApiTarget
     from .report import print_results, write_json_report, write_junit
     from .runner import (
         ApiTarget,
@@ -264,7 +404,7 @@ def run(
     )
     from .runner import run as run_corpus
 
-    if mode not in MODES:
+    if mode and mode not in MODES:
         _fail(f"--mode must be one of {', '.join(MODES)}")
     if clock not in ("auto", "own", "injected"):
         _fail("--target-clock must be auto, own or injected")
@@ -277,25 +417,34 @@ def run(
     except CorpusError as exc:
         _fail(str(exc))
     c = c.select(only or (), exclude or ())
+    mode = _mode_for(mode, c.kind)
     own = None if clock == "auto" else clock == "own"
     tgt: Target
     try:
-        if mode == "library":
+        if mode == "library" and c.kind is not None:
+            tgt = HelseIdLibraryTarget(method=method or "GET", replay=True if replay is None else replay)
+        elif mode == "library":
             tgt = LibraryTarget(profile=profile, replay=True if replay is None else replay)
         elif not target:
             _fail(f"--mode {mode} needs --target")
+        elif mode == "http-api":
+            tgt = HttpApiTarget(target, method=method or "GET", patient_param=patient_param, accept=accept_status,
+                                reject=reject_status or "401,403", timeout=timeout, jobs=jobs)
         elif mode == "attest-api":
             tgt = ApiTarget(target, timeout=timeout, jobs=jobs, replay=True if replay is None else replay)
             if own is not None:
                 tgt.own_clock = own
         elif mode == "http":
             headers = header or ([] if field else ["Authorization: Bearer {token}"])
-            tgt = HttpTarget(target, method=method, headers=headers,
-                             fields=field or [], accept=accept_status, reject=reject_status, timeout=timeout,
+            tgt = HttpTarget(target, method=method or "POST", headers=headers,
+                             fields=field or [], accept=accept_status, reject=reject_status or "400-499",
+                             timeout=timeout,
                              jobs=jobs, replay=True if replay is None else replay, own_clock=own)
         else:
             tgt = CommandTarget(target, accept=accept_exit, reject=reject_exit, json_output=json_output,
                                 timeout=timeout, replay=bool(replay), own_clock=own)
+        if isinstance(tgt, HttpApiTarget | HelseIdLibraryTarget):
+            tgt.material(c)     # the corpus's keys, read before anything is sent
     except RunnerError as exc:
         _fail(str(exc))
 

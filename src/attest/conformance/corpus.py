@@ -9,6 +9,10 @@ A corpus directory holds::
     jwks/*.json            the issuers' public keys (referenced from trust.yaml)
     trust-variants/*.yaml  broken trust stores for the trust-store hygiene cases (attack class C7)
     cases/<id>.json        one file per case: the token, the verify context and the expectation
+
+A HelseID corpus (``kind: helseid`` in the manifest, :mod:`attest.conformance.helseid_corpus`) holds
+recipes instead of tokens: each case says how to mint an access token, a DPoP proof and the HTTP request at
+run time, with key material the corpus itself carries.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from typing import Any
 
 FORMAT = "attest-conformance-corpus/1"
 
-GROUPS = ("rules", "attacks", "examples", "valid")
+GROUPS = ("rules", "attacks", "examples", "valid", "helseid-valid", "helseid-token", "helseid-dpop")
+
+#: ``kind`` of a HelseID corpus's manifest (absent: a corpus of self-signed attestation tokens)
+HELSEID_KIND = "helseid"
 
 #: codes whose presence depends on the evaluation time
 TIME_CODES = frozenset({"token_expired", "token_not_yet_valid", "attestation_has_expired", "toa_in_future"})
@@ -108,6 +115,8 @@ class Case:
     ``window``: ``[lo, hi]`` wall-clock unix times (None = unbounded) within which the expected decision
     holds for a verifier that uses its own clock (leeway 0-60 s); None when the case does not depend on
     time; ``[]`` never (the decision depends on the exact second: only targets given ``now`` can run it).
+    ``recipe``: a HelseID case (then ``token`` is empty): how the runner mints the access token, the DPoP
+    proof and the request at run time (:mod:`attest.conformance.helseid_mint`).
     """
 
     id: str
@@ -126,6 +135,7 @@ class Case:
     window: tuple[int | None, int | None] | None = None
     window_empty: bool = False
     tags: tuple[str, ...] = ()
+    recipe: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.group not in GROUPS:
@@ -161,6 +171,8 @@ class Case:
         d.pop("file")
         d["token"] = self.token
         d["context"] = self.context
+        if self.recipe is not None:
+            d["recipe"] = self.recipe
         if self.prelude:
             d["prelude"] = list(self.prelude)
             if any(e != "permit" for e in self.prelude_decisions()):
@@ -185,6 +197,7 @@ class Case:
             prelude=tuple(d.get("prelude", ())), prelude_expect=tuple(d.get("prelude_expect", ())),
             requires=tuple(d.get("requires", ())), trust=d.get("trust"),
             window=window, window_empty=empty, tags=tuple(d.get("tags", ())),
+            recipe=dict(d["recipe"]) if isinstance(d.get("recipe"), dict) else None,
         )
 
     def prelude_decisions(self) -> tuple[str, ...]:
@@ -216,6 +229,12 @@ class Corpus:
 
     def by_id(self) -> dict[str, Case]:
         return {c.id: c for c in self.cases}
+
+    @property
+    def kind(self) -> str | None:
+        """``helseid`` for a HelseID corpus (recipes), None for a corpus of attestation tokens."""
+        kind = self.meta.get("kind")
+        return kind if isinstance(kind, str) else None
 
     @property
     def trust_path(self) -> Path | None:
@@ -359,15 +378,99 @@ ATTACK_CLASSES: dict[str, str] = {
 }
 
 
-def coverage(cases: Iterable[Case]) -> dict[str, dict[str, int]]:
-    """Case counts per machine-checkable rule and per attack class:
-    ``{"rules": {id: n}, "attacks": {id: n}}``."""
-    rules = dict.fromkeys(MACHINE_CHECKABLE_RULES, 0)
-    attacks = dict.fromkeys(ATTACK_CLASSES, 0)
+#: What a HelseID corpus covers (HELSEID.md sections 9-11 and 14): a valid request, and every check of the
+#: resource server that a client can trigger from outside, by the code a refusal carries.
+HELSEID_CHECKS: dict[str, str] = {
+    "permit": "section 9: a valid access token and DPoP proof (the patient in the request) is permitted",
+    "multiple_audiences": "section 10: more than one audience is a warning, not a refusal",
+    "invalid_token_type": "section 10: typ is at+jwt or JWT",
+    "unsupported_algorithm": "section 10: alg is in the authorization server's allow-list",
+    "unknown_key": "section 10: the key is found by iss + kid in the authorization server's JWKS",
+    "invalid_signature": "section 10: the signature verifies with the authorization server's key",
+    "unknown_issuer": "section 10: iss equals the configured issuer exactly",
+    "invalid_audience": "section 10: aud contains the configured audience",
+    "token_expired": "section 10: exp (leeway 5 s)",
+    "token_not_yet_valid": "section 10: nbf and iat (leeway 5 s)",
+    "lifetime_too_long": "section 10: exp - iat <= 3600",
+    "missing_claim": "section 10: client_id present",
+    "insufficient_scope": "sections 10, 14: every required scope granted",
+    "invalid_person_identifier": "section 10: the user's pid is a valid F- or D-number",
+    "insufficient_security_level": "sections 10, 14: security level 4 or assurance level high (ATT-9)",
+    "missing_attestation": "section 9: the attestation is in the token",
+    "attestation_rules": "section 10: the rules of RULES.md section b run on the attestation",
+    "practitioner_mismatch": "section 10: practitioner.identifier.id equals the pid claim (ATT-11)",
+    "hpr_mismatch": "section 10: hpr_nr.id equals the hpr_number claim (ATT-29b)",
+    "legal_entity_mismatch": "section 10: legal_entity.id equals orgnr_parent",
+    "point_of_care_mismatch": "sections 10, 14: point_of_care.id equals orgnr_child",
+    "dpop_required": "sections 11, 14: a DPoP-bound token presented as Bearer, or an unbound one",
+    "dpop_proof_missing": "sections 11, 14: the DPoP scheme without a proof",
+    "invalid_dpop_proof": "sections 11, 14: the proof is one well-formed, correctly signed dpop+jwt",
+    "dpop_key_mismatch": "sections 11, 14: the proof's key is the token's cnf.jkt",
+    "dpop_ath_mismatch": "sections 11, 14: ath is the hash of the access token",
+    "dpop_htm_mismatch": "sections 11, 14: htm is the request method",
+    "dpop_htu_mismatch": "sections 11, 14: htu is the request URL",
+    "dpop_proof_expired": "sections 11, 14: iat within max age (10 s) and leeway (5 s)",
+    "dpop_replayed": "sections 11, 14: a proof is single-use",
+}
+
+#: The broken-proof switches of HelseID's test-token service (HELSEID.md section 11): each must be refused.
+DPOP_SWITCHES: dict[str, str] = {
+    "switch-no-htu": "no htu", "switch-no-htm": "no htm", "switch-iat-past": "iat in the past",
+    "switch-iat-future": "iat in the future", "switch-no-ath": "no ath", "switch-no-alg": "no alg",
+    "switch-no-jwk": "no jwk", "switch-no-jti": "no jti", "switch-symmetric-alg": "symmetric alg",
+    "switch-private-jwk": "private key in jwk", "switch-wrong-typ": "wrong typ",
+    "switch-bad-signature": "bad signature", "switch-wrong-jkt": "wrong jkt in the token",
+    "switch-replay": "the same proof twice",
+}
+
+#: What a HelseID corpus cannot test from outside, and why.
+HELSEID_NOT_TESTED: dict[str, str] = {
+    "context authenticated_pid / authenticated_hpr": "given by the resource server, not by the client",
+    "JWKS caching and refetching (section 12)": "a property of the key source, not of one request",
+    "server-provided nonces (RFC 9449 section 9)": "optional in HELSEID.md section 11",
+}
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """One coverage table: ``kind`` (row kind in reports), ``key`` (its name in the manifest's
+    ``coverage``), the table titles and the entries (id -> title)."""
+
+    kind: str
+    key: str
+    coverage_title: str
+    results_title: str
+    entries: dict[str, str]
+
+
+_DEFAULT_CATALOGUES = (
+    Catalogue("rule", "rules", "Coverage: machine-checkable rules (RULES.md section b)",
+              "Results by rule (RULES.md section b)", MACHINE_CHECKABLE_RULES),
+    Catalogue("attack", "attacks", "Coverage: attack classes (JWT_ATTACKS.md section 1)",
+              "Results by attack class (JWT_ATTACKS.md section 1)", ATTACK_CLASSES),
+)
+_HELSEID_CATALOGUES = (
+    Catalogue("check", "checks", "Coverage: HelseID checks (HELSEID.md sections 9-11, 14)",
+              "Results by check (HELSEID.md sections 9-11, 14)", HELSEID_CHECKS),
+    Catalogue("switch", "switches", "Coverage: broken-proof switches (HELSEID.md section 11)",
+              "Results by broken-proof switch (HELSEID.md section 11)", DPOP_SWITCHES),
+)
+
+
+def catalogues(kind: str | None = None) -> tuple[Catalogue, ...]:
+    """The coverage tables of a corpus kind (None: attestation tokens; ``helseid``)."""
+    return _HELSEID_CATALOGUES if kind == HELSEID_KIND else _DEFAULT_CATALOGUES
+
+
+def coverage(cases: Iterable[Case], kind: str | None = None) -> dict[str, dict[str, int]]:
+    """Case counts per catalogue entry: ``{"rules": {id: n}, "attacks": {id: n}}`` (a HelseID corpus:
+    ``{"checks": …, "switches": …}``)."""
+    tables = catalogues(kind)
+    counts = {t.key: dict.fromkeys(t.entries, 0) for t in tables}
     for c in cases:
         for k in c.covers:
-            if k in rules:
-                rules[k] += 1
-            elif k in attacks:
-                attacks[k] += 1
-    return {"rules": rules, "attacks": attacks}
+            for t in tables:
+                if k in counts[t.key]:
+                    counts[t.key][k] += 1
+                    break
+    return counts

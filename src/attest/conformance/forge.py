@@ -389,17 +389,25 @@ LIFETIME = 3600   # exp - iat of every well-formed corpus token (the maximum the
 AGE = 60          # iat and toa lie this many seconds before ``now``
 
 
+def practitioner_identity() -> dict[str, Any]:
+    """The corpus practitioner (August September, a GP): identifier, HPR number and authorisation, as
+    HelseID enriches them; the organisations differ by scenario."""
+    return {
+        "identifier": {"id": PRACTITIONER_FNR, "name": "August September", "system": OID_FNR,
+                       "authority": "https://www.skatteetaten.no"},
+        "hpr_nr": {"id": HPR, "system": OID_HPR, "authority": "https://www.helsedirektoratet.no/"},
+        "authorization": {"code": "LE", "text": "Lege", "system": OID_9060,
+                          "assigner": "https://www.helsedirektoratet.no/"},
+    }
+
+
 def base_attestation(toa: int) -> dict[str, Any]:
     """A GP-office attestation (DM example 1, completed: purpose of use, decision ref, a valid patient)
     that passes every rule of tillitsrammeverk-1.1."""
     return {
         "toa": toa,
         "practitioner": {
-            "identifier": {"id": PRACTITIONER_FNR, "name": "August September", "system": OID_FNR,
-                           "authority": "https://www.skatteetaten.no"},
-            "hpr_nr": {"id": HPR, "system": OID_HPR, "authority": "https://www.helsedirektoratet.no/"},
-            "authorization": {"code": "LE", "text": "Lege", "system": OID_9060,
-                              "assigner": "https://www.helsedirektoratet.no/"},
+            **practitioner_identity(),
             "legal_entity": {"id": ORG_GP, "name": "Norsk Helsenett SF Fagersta Testlegekontor",
                              "system": OID_ORGNR, "authority": "https://www.brreg.no"},
             "point_of_care": {"id": ORG_GP, "name": "Norsk Helsenett SF Fagersta Testlegekontor",

@@ -2,8 +2,8 @@
 
 The results table is grouped by rule: one row per machine-checkable rule of RULES.md section b and one
 per attack class of JWT_ATTACKS.md section 1, with the number of cases covering it and how they went
-(that is also the coverage table). Mismatches are listed case by case with what was expected and what
-the target did.
+(that is also the coverage table); a HelseID corpus's by check (HELSEID.md sections 9-11, 14) and by
+broken-proof switch. Mismatches are listed case by case with what was expected and what the target did.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .corpus import ATTACK_CLASSES, MACHINE_CHECKABLE_RULES, NOT_MACHINE_CHECKABLE, Case
+from .corpus import HELSEID_KIND, HELSEID_NOT_TESTED, NOT_MACHINE_CHECKABLE, Case, catalogues
 from .runner import CaseResult, RunResult
 
 REPORT_FORMAT = "attest-conformance-report/1"
@@ -34,12 +34,14 @@ def _by_cover(results: list[CaseResult]) -> dict[str, Counter[str]]:
     return out
 
 
-def coverage_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
-    """One row per rule and attack class: id, kind, title, cases, pass, fail, error, skip."""
+def coverage_rows(results: list[CaseResult], corpus_kind: str | None = None) -> list[dict[str, Any]]:
+    """One row per rule and attack class (a HelseID corpus: per check and broken-proof switch): id, kind,
+    title, cases, pass, fail, error, skip."""
     by = _by_cover(results)
     rows = []
-    for kind, catalogue in (("rule", MACHINE_CHECKABLE_RULES), ("attack", ATTACK_CLASSES)):
-        for key, title in catalogue.items():
+    for table in catalogues(corpus_kind):
+        kind = table.kind
+        for key, title in table.entries.items():
             c = by.get(key, Counter())
             rows.append({"id": key, "kind": kind, "title": title, "cases": c["cases"], "pass": c["pass"],
                          "fail": c["fail"], "error": c["error"], "skip": c["skip"]})
@@ -83,19 +85,23 @@ def _coverage_table(
     return t
 
 
-def print_coverage(console: Console, cases: list[Case]) -> None:
+def print_coverage(console: Console, cases: list[Case], corpus_kind: str | None = None) -> None:
     """The coverage table of a corpus (no results)."""
     fake = [CaseResult(c, "skip") for c in cases]
-    rows = coverage_rows(fake)
-    console.print(_coverage_table("Coverage: machine-checkable rules (RULES.md section b)",
-                                  [r for r in rows if r["kind"] == "rule"], False))
-    console.print(_coverage_table("Coverage: attack classes (JWT_ATTACKS.md section 1)",
-                                  [r for r in rows if r["kind"] == "attack"], False))
+    rows = coverage_rows(fake, corpus_kind)
+    for table in catalogues(corpus_kind):
+        console.print(_coverage_table(table.coverage_title, [r for r in rows if r["kind"] == table.kind], False))
     missing = [r["id"] for r in rows if r["cases"] == 0]
-    console.print(f"{len(cases)} cases; " + ("every rule and attack class is covered" if not missing else
+    helseid = corpus_kind == HELSEID_KIND
+    everything = "every check and broken-proof switch" if helseid else "every rule and attack class"
+    console.print(f"{len(cases)} cases; " + (f"{everything} is covered" if not missing else
                                              f"[bold red]not covered: {', '.join(missing)}[/]"))
-    console.print("Not machine-checkable (no cases): " +
-                  "; ".join(f"{k} ({v})" for k, v in NOT_MACHINE_CHECKABLE.items()), style="dim")
+    if helseid:
+        console.print("Not testable from outside (no cases): " +
+                      "; ".join(f"{k} ({v})" for k, v in HELSEID_NOT_TESTED.items()), style="dim")
+    else:
+        console.print("Not machine-checkable (no cases): " +
+                      "; ".join(f"{k} ({v})" for k, v in NOT_MACHINE_CHECKABLE.items()), style="dim")
 
 
 def _actual(r: CaseResult) -> str:
@@ -111,15 +117,12 @@ def _actual(r: CaseResult) -> str:
 
 
 def print_results(console: Console, result: RunResult, *, show_skips: bool = False) -> None:
-    rows = coverage_rows(result.results)
+    kind = result.corpus.get("kind")
+    rows = coverage_rows(result.results, kind)
     selected = bool(result.corpus.get("selection"))
-    console.print(
-        _coverage_table(
-            "Results by rule (RULES.md section b)", [r for r in rows if r["kind"] == "rule"], True, selected
-        )
-    )
-    console.print(_coverage_table("Results by attack class (JWT_ATTACKS.md section 1)",
-                                  [r for r in rows if r["kind"] == "attack"], True, selected))
+    for table in catalogues(kind):
+        console.print(_coverage_table(table.results_title, [r for r in rows if r["kind"] == table.kind], True,
+                                      selected))
     if selected:
         sel = result.corpus["selection"]
         console.print(
@@ -209,6 +212,13 @@ def print_results(console: Console, result: RunResult, *, show_skips: bool = Fal
             "carry no context. Start the target for the test with ATTEST_CONTEXT_REQUIRED=false (attest's "
             "service), or verify with the test profile."
         )
+    refused_permits = sum(1 for r in bad if r.case.recipe is not None and r.case.expect.decision == "permit")
+    if refused_permits:
+        console.print(
+            f"[yellow]hint:[/] {refused_permits} valid request(s) were not permitted: is the API under test "
+            "configured with the corpus's trust anchor (trust.yaml: issuer, jwks.json, audience, required scope) "
+            "and called at the URL given to --target (the DPoP htu)?"
+        )
     c = result.counts()
     verdict = "[bold green]CONFORMS[/]" if result.ok else f"[bold red]{c['mismatches']} MISMATCH(ES)[/]"
     console.print(
@@ -246,7 +256,7 @@ def report_dict(result: RunResult) -> dict[str, Any]:
         "started": int(result.started),
         "target": result.target,
         "corpus": result.corpus,
-        "coverage": coverage_rows(result.results),
+        "coverage": coverage_rows(result.results, result.corpus.get("kind")),
         "results": [result_dict(r) for r in result.results],
     }
 

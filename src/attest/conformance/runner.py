@@ -11,6 +11,9 @@ Targets (``--mode``):
   environment variables; the exit status says accepted or rejected (optionally the decision document on
   stdout is compared as in ``attest-api``).
 * ``library``: this package's own ``attest.verify`` in-process (a self-test without a server).
+* ``http-api`` (a HelseID corpus, :mod:`attest.conformance.helseid_targets`): the API itself, called as an
+  EPJ calls it: an access token and a fresh DPoP proof minted per request from the case's recipe; the
+  status code says permitted or refused.
 
 Network use is limited to what the user configured: one target URL (no redirects followed, no proxies from
 the environment); nothing in a corpus names an address. Concurrency (``jobs``) and the per-request
@@ -112,12 +115,18 @@ class Target:
     replay = True
     trust_variants = False
     reports_codes = False
+    #: the target mints a HelseID case's token and proof from its recipe (--mode http-api, a HelseID library)
+    mints = False
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "own_clock": self.own_clock, "replay": self.replay,
                 "trust_variants": self.trust_variants, "reports_codes": self.reports_codes}
 
     def skip_reason(self, case: Case, at: float) -> str | None:
+        if case.recipe is not None and not self.mints:
+            return "a HelseID case (a recipe for token, proof and request): run it with --mode http-api or library"
+        if case.recipe is None and self.mints:
+            return "not a HelseID case: run a corpus of attestation tokens with --mode attest-api, http or command"
         if "replay" in case.requires and not self.replay:
             return "needs a replay cache kept across requests (run with --replay if the target has one)"
         if "trust-variant" in case.requires and not self.trust_variants:
@@ -173,6 +182,11 @@ class _HttpBase(Target):
         self._httpx = httpx
 
     async def _send(self, method: str, url: str, **kw: Any) -> tuple[int, bytes] | Outcome:
+        got = await self._exchange(method, url, **kw)
+        return got if isinstance(got, Outcome) else (got[0], got[1])
+
+    async def _exchange(self, method: str, url: str, **kw: Any) -> tuple[int, bytes, dict[str, str]] | Outcome:
+        """One request: ``(status, body, headers with lower-case names)``, or an error outcome."""
         try:
             async with self._client.stream(method, url, **kw) as resp:
                 body = b""
@@ -182,7 +196,7 @@ class _HttpBase(Target):
                         return Outcome(
                             "error", detail=f"HTTP {resp.status_code}: answer over {MAX_BODY} bytes"
                         )
-                return resp.status_code, body
+                return resp.status_code, body, {k.lower(): v for k, v in resp.headers.items()}
         except self._httpx.TimeoutException:
             return Outcome("error", detail="timeout")
         except (self._httpx.HTTPError, ValueError) as exc:
@@ -621,6 +635,8 @@ async def run_async(corpus: Corpus, target: Target, options: RunOptions | None =
         await target.aclose()
     meta = {k: corpus.meta.get(k) for k in ("profile", "seed", "now", "audience", "generator", "variants",
                                             "selection")}
+    if corpus.kind is not None:
+        meta["kind"] = corpus.kind
     meta["directory"] = str(corpus.root) if corpus.root else None
     return RunResult(target.describe(), meta, list(results), started, time.monotonic() - t0)
 
