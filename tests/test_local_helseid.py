@@ -262,3 +262,37 @@ def test_discovery_and_key_rotation(helseid: tuple[LocalHelseId, TestClient]) ->
     c.post("/admin/retire")
     assert [k["kid"] for k in c.get("/jwks").json()["keys"]] == [new_kid]
     assert api_verify(state, old).codes == ["unknown_key"]
+
+
+# --- the test-token service (TTT) -------------------------------------------------------------------------
+
+def test_every_test_token_switch_gets_the_decision_it_announces(helseid: tuple[LocalHelseId, TestClient]) -> None:
+    """Each switch (the conformance suite's HelseID cases) gives a token and proof that attest decides as
+    the switch says, for a request to the API of this test."""
+    state, c = helseid
+    switches = c.get("/test-token/switches").json()
+    names = {s["switch"] for s in switches}
+    assert {"permit-valid", "token-expired", "dpop-no-htu", "dpop-no-ath", "dpop-wrong-jkt", "dpop-replay",
+            "token-security-level-3"} <= names
+    for sw in switches:
+        answer = c.post("/test-token", json={"switch": sw["switch"], "method": "GET", "url": API}).json()
+        assert answer["switch"] == sw["switch"] and answer["request"]["url"].startswith(API)
+        headers = [tuple(h) for h in answer["request"]["headers"]]
+        auth = next((v for k, v in headers if k == "Authorization"), None)
+        proofs = [v for k, v in headers if k == "DPoP"]
+        store = TrustStore.from_dict({"authorization_servers": [{
+            "issuer": state.issuer, "jwks": state.keys.jwks(), "audience": state.config.audience,
+            "required_scopes": list(state.config.clients["fagersta-epj"].scopes), "profile": "helseid-at-1.0-test"}]})
+        from attest import MemoryReplayCache
+
+        cache = MemoryReplayCache()
+        scheme, _, token = (auth or " ").partition(" ")
+        ctx = VerifyContext(dpop_proof=",".join(proofs) or None, http_method="GET", http_url=answer["request"]["url"],
+                            authorization_scheme=scheme or None, patient_id="13116900216")
+        for _ in range(answer["send_times"]):
+            d = verify(token, store, profile_for(token, store), context=ctx, replay=cache)
+        assert d.decision == sw["expect"], (sw, d.codes)
+        if sw["expect"] == "deny":
+            assert set(d.codes) & set(sw["codes"]), (sw, d.codes)
+    assert c.post("/test-token", json={"switch": "nope", "url": API}).json()["error_description"].startswith(
+        "TTT-SWITCH")

@@ -16,6 +16,13 @@ loopback only unless told otherwise. What it does, as HelseID does it:
   attestation must pass ``helseid-rar-1.0`` (HelseID's request schema); it is then enriched: names and texts
   from the packaged code lists and the register, the practitioner's pid and HPR number from the logged-in
   test user (the client's, or ``test_user`` naming a registered person).
+* ``GET /test-token/switches`` and ``POST /test-token`` (in the spirit of HelseID's test-token service, TTT):
+  an access token and DPoP proof for a request (``method``, ``url``) with one **switch** that breaks one
+  thing: every case of the conformance suite's HelseID mode (:mod:`attest.conformance.helseid_cases`):
+  expired, wrong audience, wrong issuer, wrong signing key, security level 3, missing pid, no attestation,
+  and each broken-proof switch of HELSEID.md section 11. The tokens are signed with this server's active key
+  (the wrong-key switches with a key nobody trusts), bound to a DPoP key of this server whose private JWK is
+  in the answer, so the caller can make further proofs.
 * ``POST /admin/rotate`` (a new signing key becomes active), ``POST /admin/retire`` (only the active key stays
   published).
 
@@ -43,6 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,12 +66,14 @@ from fastapi.responses import JSONResponse
 
 from . import codes
 from .build import check_attestation
+from .conformance.helseid_cases import KEY_SERVER, Setup, helseid_cases
+from .conformance.helseid_mint import Material, MintError, mint, private_jwk
 from .dpop import DPoPPolicy, check_token_request_proof
 from .errors import ConfigurationError, TrustStoreError
 from .helseid import CLIENT_ASSERTION_MAX_LIFETIME, CLIENT_ASSERTION_TYP, REQUEST_PROFILE, access_token
 from .identifiers import OID_DNR, OID_FNR, OID_HPR
 from .jose import JoseError, media_type, parse_compact, verify_signature
-from .keys import PrivateKey, load_private_key, public_jwk
+from .keys import PrivateKey, generate_private_key, load_private_key, public_jwk
 from .keysets import TrustedKey, load_jwk, load_jwks
 from .model import RAR_TYPES
 from .replay import MemoryReplayCache
@@ -74,6 +84,7 @@ DOUBLE_STRUCTURE = "HID-DOUBLE-STRUCTURE"
 TOKEN_PATH = "/connect/token"  # noqa: S105 - a URL path, not a secret
 JWKS_PATH = "/jwks"
 _LEEWAY = 5
+DEFAULT_SCOPE = "nhn:phr/mhd/read-documentreferences"
 
 AUTHORITIES = {OID_FNR: "https://www.skatteetaten.no", OID_DNR: "https://www.skatteetaten.no",
                OID_HPR: "https://www.helsedirektoratet.no/",
@@ -263,6 +274,44 @@ class LocalHelseId:
         self.keys = SigningKeys.starting_with(config.signing_key)  # type: ignore[arg-type]
         self.assertions = MemoryReplayCache(max_entries=100_000)
         self.proofs = MemoryReplayCache(max_entries=100_000)
+        # the test-token service's own keys (made once per start): the EPJ's DPoP key it binds tokens to,
+        # another client's, and a signing key nobody trusts
+        self._ttt_keys = {"epj-dpop": generate_private_key("ES256"), "epj-dpop-other": generate_private_key("ES256"),
+                          "untrusted-signer": rsa.generate_private_key(public_exponent=65537, key_size=2048)}
+        self._ttt_secret = os.urandom(32)
+
+    # --- the test-token service -------------------------------------------------------------------------
+
+    def _setup(self) -> Setup:
+        client = next(iter(self.config.clients.values()))
+        return Setup(issuer=self.issuer, audience=self.config.audience, scopes=client.scopes or (DEFAULT_SCOPE,),
+                     client_id=client.client_id, kid=self.keys.active[0], unknown_kid="0" * 40)
+
+    def switches(self) -> list[dict[str, Any]]:
+        """The switches of the test-token service: one per case of the conformance suite's HelseID mode."""
+        return [{"switch": c.id, "description": c.description, "expect": c.expect.decision,
+                 "codes": sorted(c.expect.errors)} for c in helseid_cases(self._setup())]
+
+    def test_token(self, switch: str, method: str, url: str) -> dict[str, Any]:
+        """An access token, its proof(s) and the request for ``method``/``url`` with ``switch``. Raises
+        :class:`TokenError` for an unknown switch or URL."""
+        cases = {c.id: c for c in helseid_cases(self._setup())}
+        case = cases.get(switch)
+        if case is None or case.recipe is None:
+            raise TokenError("invalid_request", "TTT-SWITCH", "unknown switch (GET /test-token/switches lists them)")
+        if not url.startswith(("https://", "http://")) or len(url) > 2048:
+            raise TokenError("invalid_request", "TTT-URL", "url must be an absolute http(s) URL")
+        material = Material({**self._ttt_keys, KEY_SERVER: self.keys.active[1]}, self._ttt_secret)
+        try:
+            minted = mint(case.recipe, material, url=url, method=method)
+        except MintError as exc:
+            raise TokenError("invalid_request", "TTT-MINT", str(exc)) from None
+        return {"switch": case.id, "description": case.description, "expect": case.expect.decision,
+                "codes": sorted(case.expect.errors), "access_token": minted.token,
+                "dpop_proofs": list(minted.proofs), "send_times": int(case.recipe.get("repeat", 1)),
+                "request": {"method": minted.method, "url": minted.url,
+                            "headers": [list(h) for h in minted.headers]},
+                "dpop_key": private_jwk(self._ttt_keys["epj-dpop"])}
 
     @property
     def token_endpoint(self) -> str:
@@ -492,6 +541,27 @@ def create_app(state: LocalHelseId) -> FastAPI:
         except TokenError as exc:
             return exc.response()
         return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    @app.get("/test-token/switches")
+    def switches() -> JSONResponse:
+        return JSONResponse(state.switches())
+
+    @app.post("/test-token")
+    async def test_token(request: Request) -> JSONResponse:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return TokenError("invalid_request", "TTT-BODY", "a JSON object: switch, method, url").response()
+        switch, method, url = body.get("switch", "permit-valid"), body.get("method", "GET"), body.get("url")
+        if not isinstance(switch, str) or not isinstance(method, str) or not isinstance(url, str):
+            return TokenError("invalid_request", "TTT-BODY", "switch, method and url are strings").response()
+        try:
+            answer = state.test_token(switch, method, url)
+        except TokenError as exc:
+            return exc.response()
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     @app.post("/admin/rotate")
     def rotate() -> JSONResponse:
