@@ -19,9 +19,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
 
 from .access_token import (
     ASSURANCE_LEVEL,
@@ -81,6 +84,13 @@ def client_assertion(attestation: dict[str, Any] | None, *, key: PrivateKey, cli
     algorithm = signing_algorithm(key, alg)
     header = {"alg": algorithm, "kid": kid or thumbprint(public_jwk(key, algorithm)), "typ": CLIENT_ASSERTION_TYP}
     return sign_compact(header, claims, key, algorithm)
+
+
+def helseid_kid(key: PrivateKey) -> str:
+    """HelseID's ``kid`` spelling: 40 upper-case hex digits (a SHA-1 thumbprint), here of the public key's
+    DER (SubjectPublicKeyInfo)."""
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
 
 
 def dpop_public_jwk(key: PrivateKey, alg: str | None = None) -> dict[str, Any]:

@@ -48,7 +48,6 @@ The configuration (YAML, :meth:`LocalHelseIdConfig.load`)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -59,7 +58,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import yaml
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -70,7 +68,13 @@ from .conformance.helseid_cases import KEY_SERVER, Setup, helseid_cases
 from .conformance.helseid_mint import Material, MintError, mint, private_jwk
 from .dpop import DPoPPolicy, check_token_request_proof
 from .errors import ConfigurationError, TrustStoreError
-from .helseid import CLIENT_ASSERTION_MAX_LIFETIME, CLIENT_ASSERTION_TYP, REQUEST_PROFILE, access_token
+from .helseid import (
+    CLIENT_ASSERTION_MAX_LIFETIME,
+    CLIENT_ASSERTION_TYP,
+    REQUEST_PROFILE,
+    access_token,
+    helseid_kid,
+)
 from .identifiers import OID_DNR, OID_FNR, OID_HPR
 from .jose import JoseError, media_type, parse_compact, verify_signature
 from .keys import PrivateKey, generate_private_key, load_private_key, public_jwk
@@ -211,12 +215,6 @@ def _client(c: Any, base: Path, where: str) -> Client:
 
 
 # --- signing keys -------------------------------------------------------------------------------------------
-
-def helseid_kid(key: rsa.RSAPrivateKey) -> str:
-    """HelseID's kid spelling: 40 upper-case hex digits (a SHA-1 thumbprint of the public key)."""
-    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
-
 
 @dataclass
 class SigningKeys:

@@ -238,3 +238,34 @@ def test_proofs_are_minted_per_request_and_odd_statuses_are_errors(corpus: Corpu
     assert all(abs(t - float(claims["iat"])) <= 2 and claims["htu"] == url + PATH  # type: ignore[arg-type]
                for t, claims in seen)
     assert len({claims["jti"] for _, claims in seen}) == len(seen)
+
+
+def test_a_corpus_signed_with_the_local_helseids_key_needs_no_new_trust_anchor(tmp_path: Path) -> None:
+    """With --issuer-key (and the local HelseID's issuer, audience and scope), the corpus's access tokens are
+    signed with keys_example/helseid-test: a target configured for the local HelseID (keys_example/trust.yaml,
+    unchanged) permits the corpus's valid request."""
+    from attest import VerifyContext, verify
+    from attest.verify import profile_for
+    from tests.support.tokens import KEYS
+
+    out = tmp_path / "c"
+    r = runner.invoke(app, ["conformance", "generate", "--helseid", "--out", str(out),
+                            "--issuer-key", str(KEYS / "helseid-test" / "private.pem"),
+                            "--iss", "https://helseid-sts.test.example", "--audience", "nhn:phr",
+                            "--scope", "nhn:phr/mhd/read-documentreferences"])
+    assert r.exit_code == 0, r.output
+    published = json.loads((KEYS / "helseid-test" / "jwks.json").read_text())["keys"][0]
+    written = json.loads((out / "jwks.json").read_text())["keys"][0]
+    assert (written["kid"], written["n"], written["e"]) == (published["kid"], published["n"], published["e"])
+    corpus = load_corpus(out)
+    permit = next(c for c in corpus.cases if c.id == "permit-valid")
+    assert permit.recipe is not None
+    minted = mint(permit.recipe, load_material(out, corpus.meta["seed"]), url="https://api.example/fhir/x")
+    example = TrustStore.load(KEYS / "trust.yaml")
+    ctx = VerifyContext(dpop_proof=minted.proofs[0], http_method="GET", http_url=minted.url,
+                        authorization_scheme="DPoP", patient_id=minted.patient)
+    d = verify(minted.token, example, profile_for(minted.token, example), context=ctx)
+    assert d.permitted, d.codes
+    r = runner.invoke(app, ["conformance", "generate", "--helseid", "--out", str(tmp_path / "d"),
+                            "--issuer-key", str(KEYS / "epj-dpop" / "private.pem")])
+    assert r.exit_code == 2 and "RSA" in r.output

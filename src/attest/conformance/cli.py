@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -74,16 +74,16 @@ AllOpt = Annotated[
 
 
 def _build_helseid(now: int | None, seed: str, audience: str, iss: str | None, scopes: list[str] | None,
-                   unsupported: Mapping[str, object]) -> HelseIdBuilt:
+                   unsupported: Mapping[str, object], server_key: Any = None, kid: str | None = None) -> HelseIdBuilt:
     from .helseid_corpus import DEFAULT_HELSEID_ISSUER, HelseIdGenerateError, build_helseid_corpus
 
     given = [name for name, value in unsupported.items() if value]
     if given:
-        _fail(f"{', '.join(given)} do(es) not apply to --helseid (its authorization server's key is derived from "
-              "--seed, and trust.yaml names the profile helseid-at-1.0-test)")
+        _fail(f"{', '.join(given)} do(es) not apply to --helseid (trust.yaml names the profile "
+              "helseid-at-1.0-test; the server signs with RS256)")
     try:
         return build_helseid_corpus(now=now, seed=seed, audience=audience, issuer=iss or DEFAULT_HELSEID_ISSUER,
-                                    scopes=tuple(scopes or ()))
+                                    scopes=tuple(scopes or ()), server_key=server_key, kid=kid)
     except HelseIdGenerateError as exc:
         _fail(str(exc))
 
@@ -120,18 +120,24 @@ def _write_helseid(built: HelseIdBuilt, out: Path, force: bool) -> None:
     print_coverage(console, built.corpus.cases, HELSEID_KIND)
 
 
+def _issuer_key(path: Path | None) -> Any:
+    from ..errors import ConfigurationError
+    from ..keys import load_private_key
+
+    if path is None:
+        return None
+    try:
+        return load_private_key(path)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+
+
 def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, issuer_key: Path | None,
            kid: str | None, alg: str | None, all_variants: bool) -> Built:
     from ..errors import ConfigurationError
-    from ..keys import load_private_key
     from .generate import GenerateError, build_corpus
 
-    key = None
-    if issuer_key is not None:
-        try:
-            key = load_private_key(issuer_key)
-        except ConfigurationError as exc:
-            _fail(str(exc))
+    key = _issuer_key(issuer_key)
     try:
         return build_corpus(profile=profile, now=now, seed=seed, audience=audience, iss=iss, issuer_key=key,
                             issuer_kid=kid, issuer_alg=alg, all_variants=all_variants)
@@ -162,7 +168,8 @@ def generate(
     ] = None,
     issuer_key: Annotated[
         Path | None,
-        typer.Option("--issuer-key", help="PEM private key for issuer A (default: derived from the seed)."),
+        typer.Option("--issuer-key", help="PEM private key for issuer A (default: derived from the seed); with "
+                     "--helseid the authorization server's RSA key (e.g. a local HelseID's)."),
     ] = None,
     iss: Annotated[
         str | None,
@@ -196,9 +203,9 @@ def generate(
     from .report import print_coverage
 
     if helseid:
-        unsupported = {"--profile": profile, "--issuer-key": issuer_key, "--kid": kid, "--alg": alg,
-                       "--all-variants": all_variants}
-        _write_helseid(_build_helseid(now, seed, audience, iss, scope, unsupported), out, force)
+        unsupported = {"--profile": profile, "--alg": alg, "--all-variants": all_variants}
+        _write_helseid(_build_helseid(now, seed, audience, iss, scope, unsupported, _issuer_key(issuer_key), kid),
+                       out, force)
         return
     if scope:
         _fail("--scope applies to --helseid only")

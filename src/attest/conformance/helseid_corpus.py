@@ -18,7 +18,6 @@ is run.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .. import __version__
+from ..helseid import helseid_kid
 from ..keys import PrivateKey, private_key_pem, public_jwk
 from .corpus import FORMAT, HELSEID_KIND, Corpus, coverage, save_cases, write_json
 from .forge import DEFAULT_AUDIENCE, DEFAULT_SEED, OID_FNR, Drbg, derive_key
@@ -79,13 +79,6 @@ class HelseIdBuilt:
         return {"test_material": True, "authorization_servers": [entry]}
 
 
-def server_kid(key: PrivateKey) -> str:
-    """40 upper-case hex digits, as HelseID's ``kid`` (a SHA-1 thumbprint): here of the public key's DER."""
-    der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
-
-
 def derive_keys(seed: str) -> dict[str, PrivateKey]:
     drbg = Drbg(seed)
     return {name: derive_key(drbg, f"helseid/{name}", alg) for name, (alg, _) in _ROLES.items()}
@@ -100,17 +93,25 @@ def _check_options(issuer: str, audience: str, scopes: tuple[str, ...]) -> None:
 
 
 def build_helseid_corpus(*, now: int | None = None, seed: str = DEFAULT_SEED, audience: str = DEFAULT_AUDIENCE,
-                         issuer: str = DEFAULT_HELSEID_ISSUER, scopes: tuple[str, ...] = ()) -> HelseIdBuilt:
+                         issuer: str = DEFAULT_HELSEID_ISSUER, scopes: tuple[str, ...] = (),
+                         server_key: PrivateKey | None = None, kid: str | None = None) -> HelseIdBuilt:
     """Every case in memory, with the keys. ``scopes`` default to ``<audience>/read`` (HelseID's scopes are
-    named after the API's audience)."""
+    named after the API's audience). ``server_key`` (RSA): sign with this key instead of one derived from the
+    seed, e.g. the local HelseID's (``keys_example/helseid-test/``), so that a target already configured for
+    that HelseID needs no new trust anchor; ``kid`` defaults to HelseID's spelling of its thumbprint."""
     scopes = tuple(scopes) or (f"{audience}/read",)
     _check_options(issuer, audience, scopes)
     now = int(time.time()) if now is None else int(now)
     keys = derive_keys(seed)
+    if server_key is not None:
+        if not isinstance(server_key, rsa.RSAPrivateKey):
+            raise HelseIdGenerateError("the authorization server's key must be RSA (HelseID signs with RS256)")
+        keys[KEY_SERVER] = server_key
     drbg = Drbg(seed)
     setup = Setup(issuer=issuer, audience=audience, scopes=scopes,
                   client_id=str(uuid.UUID(bytes=drbg.bytes("helseid/client-id", 16), version=4)),
-                  kid=server_kid(keys[KEY_SERVER]), unknown_kid=drbg.bytes("helseid/unknown-kid", 20).hex().upper())
+                  kid=kid or helseid_kid(keys[KEY_SERVER]),
+                  unknown_kid=drbg.bytes("helseid/unknown-kid", 20).hex().upper())
     cases = helseid_cases(setup)
     meta: dict[str, Any] = {
         "format": FORMAT,
