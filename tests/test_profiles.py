@@ -10,7 +10,7 @@ from attest.profiles import _build
 
 def test_shipped_profiles() -> None:
     assert list_profiles() == ["helseid-at-1.0", "helseid-at-1.0-test", "helseid-rar-1.0", "tillitsrammeverk-1.1",
-                              "tillitsrammeverk-1.1-test"]
+                              "tillitsrammeverk-1.1-test", "xua-saml-1.0", "xua-saml-1.0-test"]
     prod = load_profile("tillitsrammeverk-1.1")
     assert prod.typ == "attestation+jwt" and prod.max_lifetime == 3600 and prod.leeway == 30
     assert "none" not in prod.algorithms and not any(a.startswith("HS") for a in prod.algorithms)

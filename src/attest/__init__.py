@@ -8,6 +8,11 @@ The front door (CONTRACT.md section 8)::
     decision = verify(token, trust=trust, profile="tillitsrammeverk-1.1",
                       context=VerifyContext(audience="nhn:pjd", patient_id="..."))
     decision.permitted, decision.errors, decision.to_dict()
+
+A SAML 2.0 assertion (IHE XUA; trust store ``saml_issuers``) gets the same Decision from ``verify_saml``::
+
+    decision = verify_saml(assertion_xml_or_base64, trust=trust, profile="xua-saml-1.0",
+                           context=VerifyContext(patient_id="..."))
 """
 
 from .build import build, check_attestation, sign
@@ -26,20 +31,21 @@ from .inspect import inspect
 from .keys import generate_private_key, load_private_key, public_jwk, thumbprint
 from .profiles import DEFAULT_PROFILE, Profile, list_profiles, load_profile
 from .replay import MemoryReplayCache, ReplayCache
-from .trust import Issuer, TrustStore
+from .saml import verify_saml
+from .trust import Issuer, SamlIssuer, TrustStore
 from .verify import Decision, verify, verify_async
 
 __version__ = "0.1.0"
 
 __all__ = [
     # verifying
-    "verify", "verify_async", "Decision", "VerifyContext", "Finding", "ERROR_CODES",
+    "verify", "verify_async", "verify_saml", "Decision", "VerifyContext", "Finding", "ERROR_CODES",
     # issuing
     "build", "sign", "check_attestation",
     # inspecting
     "inspect",
     # configuration
-    "TrustStore", "Issuer", "Profile", "load_profile", "list_profiles", "DEFAULT_PROFILE",
+    "TrustStore", "Issuer", "SamlIssuer", "Profile", "load_profile", "list_profiles", "DEFAULT_PROFILE",
     "ReplayCache", "MemoryReplayCache",
     # keys
     "generate_private_key", "load_private_key", "public_jwk", "thumbprint",

@@ -59,6 +59,15 @@ _TABLE: tuple[ErrorCode, ...] = (
     ErrorCode("unknown_issuer", "token", "iss not in the trust store", "8"),
     ErrorCode("unknown_key", "token", "no key of that issuer with that kid (or no kid)", "8"),
     ErrorCode("invalid_signature", "token", "the signature does not verify", "8"),
+    # --- SAML 2.0 assertions (profile xua-saml-1.0; attest.saml) -------------------------------------
+    ErrorCode("invalid_saml", "token",
+              "not one well-formed SAML 2.0 Assertion within the limits: over the size, depth or element "
+              "limit; a DOCTYPE, entity declaration or processing instruction; not UTF-8; bad base64; the root "
+              "is not saml:Assertion; Version, ID, IssueInstant or Issuer missing or malformed", "8"),
+    ErrorCode("not_a_health_personnel_attestation", "token",
+              "the SAML assertion is not about a health-personnel user (a citizen's helsenorge assertion: the "
+              "subject is a person-number user acting for themselves, ISO 14265 purpose 'subject of care uses')",
+              "8"),
     # --- registered claims (signature verified) ----------------------------------------------------
     ErrorCode("missing_claim", "claims", "a required registered claim is absent"),
     ErrorCode("invalid_claim", "claims", "a registered claim is of the wrong type or form"),

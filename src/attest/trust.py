@@ -15,6 +15,13 @@ key members, symmetric (``oct``/HMAC) keys, RSA keys under 2048 bits, RSA moduli
 (CVE-2017-15361), an ``alg`` that does not fit the key type or curve, invalid organisation numbers, unknown
 members, a remote key source that is not https (plain http only to a loopback address) or cannot be
 fetched at load.
+
+``saml_issuers`` (issue 14): the issuers of SAML 2.0 assertions (IHE XUA, e.g. HelseID's XDS SAML service),
+each with its exact ``issuer``, its pinned signing certificate(s) (``certificate`` PEM inline or
+``certificate_file``), optionally the ``audience`` this verifier expects in their assertions, the
+``legal_entities`` whose users they may vouch for and the ``profile`` that verifies them. Load-time refusals:
+no certificate or more than :data:`MAX_SAML_CERTIFICATES`, anything but an RSA (>= 2048 bits, no ROCA
+fingerprint) or P-256/P-384/P-521 key, unknown members.
 """
 
 from __future__ import annotations
@@ -26,10 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .errors import TrustStoreError
 from .identifiers import check_organization_number
 from .jose import ASYMMETRIC_ALGORITHMS
+from .keys import has_roca_fingerprint
 from .keysets import (
     FetchPolicy,
     KeySet,
@@ -41,21 +51,27 @@ from .keysets import (
     load_jwks,
 )
 
-__all__ = ["DPOP_ALGORITHMS", "AuthorizationServer", "Issuer", "KeySet", "TrustStore", "TrustedKey",
-           "build_trust_store", "fetch_jwks", "load_jwk", "load_jwks"]
+__all__ = ["DPOP_ALGORITHMS", "AuthorizationServer", "Issuer", "KeySet", "SamlIssuer", "TrustStore", "TrustedKey",
+           "build_trust_store", "fetch_jwks", "load_jwk", "load_jwks", "load_certificates"]
 
 _ISSUER_KEYS = {"iss", "name", "legal_entities", "member", "jwks", "jwks_file", "jwks_uri", "algorithms",
                 "jwks_cache_seconds"}
 _SERVER_KEYS = {"issuer", "name", "discovery", "jwks", "jwks_file", "jwks_uri", "jwks_cache_seconds", "audience",
                 "required_scopes", "dpop", "algorithms", "legal_entities", "profile", "dpop_max_age",
                 "dpop_leeway", "dpop_algorithms"}
-_TOP_KEYS = {"issuers", "authorization_servers", "audience", "description", "test_material"}
+_SAML_KEYS = {"issuer", "name", "certificate", "certificate_file", "audience", "profile", "legal_entities"}
+_TOP_KEYS = {"issuers", "authorization_servers", "saml_issuers", "audience", "description", "test_material"}
 #: issuer names reserved for the verifier's own bookkeeping (the replay cache's DPoP namespace)
 RESERVED_PREFIX = "urn:attest:"
 
 #: DPoP proof algorithms a resource server accepts by default (HELSEID.md section 11: RS, PS, ES 256-512)
 DPOP_ALGORITHMS = ("ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512")
 DEFAULT_AT_PROFILE = "helseid-at-1.0"
+DEFAULT_SAML_PROFILE = "xua-saml-1.0"
+#: a SAML issuer lists at most this many signing certificates (the one in service and its successor)
+MAX_SAML_CERTIFICATES = 4
+#: elliptic curves a SAML issuer's certificate may use
+SAML_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,26 @@ class AuthorizationServer:
 
 
 @dataclass(frozen=True)
+class SamlIssuer:
+    """An issuer of SAML 2.0 assertions (IHE XUA), e.g. HelseID's XDS SAML service (issue 14).
+
+    ``iss`` is its exact ``saml:Issuer``; ``certificates`` are the pinned signing certificates (an assertion
+    is verified with one of these, never with a certificate it carries only itself); ``audience`` is what
+    this verifier expects in ``AudienceRestriction`` (else the context's or the store's); ``legal_entities``,
+    when set, are the only organisations whose users it may vouch for (None: any, as for an authorization
+    server); ``profile`` verifies its assertions. Like an authorization server it vouches for no Helsenett
+    membership in the trust store (``member`` is None: HelseID checks it)."""
+
+    iss: str
+    name: str
+    certificates: tuple[x509.Certificate, ...]
+    audience: str | None = None
+    legal_entities: frozenset[str] | None = None
+    profile: str = DEFAULT_SAML_PROFILE
+    member: bool | None = None
+
+
+@dataclass(frozen=True)
 class TrustStore:
     """Issuers by exact ``iss``, authorization servers by exact ``issuer``. Build with :meth:`load` (file)
     or :meth:`from_dict`."""
@@ -117,6 +153,8 @@ class TrustStore:
     authorization_servers: Mapping[str, AuthorizationServer] = field(default_factory=dict)
     #: ``test_material: true``: the file says its keys are published test keys
     test_material: bool = False
+    #: SAML 2.0 assertion issuers by exact ``saml:Issuer`` (issue 14)
+    saml_issuers: Mapping[str, SamlIssuer] = field(default_factory=dict)
 
     def issuer(self, iss: str) -> Issuer | None:
         return self.issuers.get(iss)
@@ -158,13 +196,14 @@ class TrustStore:
                   fetch_timeout: float = 5.0, clock: Callable[[], float] = time.time) -> TrustStore:
         """``clock`` is the key sets' clock (cache intervals, refetch limits); tests inject one."""
         if not isinstance(data, dict) or not (isinstance(data.get("issuers"), list)
-                                              or isinstance(data.get("authorization_servers"), list)):
+                                              or isinstance(data.get("authorization_servers"), list)
+                                              or isinstance(data.get("saml_issuers"), list)):
             raise TrustStoreError(f"{source}: a trust store is an object with an 'issuers' list and/or an "
-                                  "'authorization_servers' list")
+                                  "'authorization_servers' list (and/or a 'saml_issuers' list)")
         unknown = set(data) - _TOP_KEYS
         if unknown:
             raise TrustStoreError(f"{source}: unknown top-level member(s) {sorted(unknown)}")
-        for name in ("issuers", "authorization_servers"):
+        for name in ("issuers", "authorization_servers", "saml_issuers"):
             if name in data and not isinstance(data[name], list):
                 raise TrustStoreError(f"{source}: '{name}' must be a list")
         audience = data.get("audience")
@@ -189,8 +228,15 @@ class TrustStore:
             if server.iss in servers or server.iss in issuers:
                 raise TrustStoreError(f"{where}: duplicate issuer {server.iss!r}")
             servers[server.iss] = server
+        saml: dict[str, SamlIssuer] = {}
+        for i, entry in enumerate(data.get("saml_issuers") or []):
+            where = f"{source}: saml_issuers[{i}]"
+            saml_issuer = _load_saml_issuer(entry, where, base)
+            if saml_issuer.iss in saml:  # a SAML issuer may share its name with a JWT issuer: other keys
+                raise TrustStoreError(f"{where}: duplicate issuer {saml_issuer.iss!r}")
+            saml[saml_issuer.iss] = saml_issuer
         return cls(issuers=issuers, audience=audience, source=source, authorization_servers=servers,
-                   test_material=test_material)
+                   test_material=test_material, saml_issuers=saml)
 
     def describe(self) -> list[dict[str, Any]]:
         """A summary for people and the service (no key material beyond public JWKs)."""
@@ -351,6 +397,67 @@ def _load_server(entry: Any, where: str, base_dir: Path | None, policy: FetchPol
         algorithms=algorithms, legal_entities=frozenset(les) if les is not None else None, profile=profile,
         dpop_max_age=times["dpop_max_age"], dpop_leeway=times["dpop_leeway"],
         dpop_algorithms=dpop_algorithms if dpop_algorithms is not None else frozenset(DPOP_ALGORITHMS))
+
+
+def load_certificates(pem: str | bytes, where: str) -> tuple[x509.Certificate, ...]:
+    """The certificates of a PEM text (one or more ``CERTIFICATE`` blocks), each holding a key a SAML
+    signature may use: RSA of at least 2048 bits without the ROCA fingerprint (CVE-2017-15361), or EC on
+    P-256, P-384 or P-521. Raises :class:`~attest.errors.TrustStoreError` naming ``where``."""
+    data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
+    try:
+        certs = tuple(x509.load_pem_x509_certificates(data))
+    except ValueError as exc:
+        raise TrustStoreError(f"{where}: not a PEM certificate ({exc})") from exc
+    if not 1 <= len(certs) <= MAX_SAML_CERTIFICATES:
+        raise TrustStoreError(f"{where}: give 1..{MAX_SAML_CERTIFICATES} certificates")
+    for n, cert in enumerate(certs):
+        what = f"{where} certificate {n}"
+        try:
+            key = cert.public_key()
+        except ValueError as exc:
+            raise TrustStoreError(f"{what}: unreadable public key ({exc})") from exc
+        if isinstance(key, rsa.RSAPublicKey):
+            if key.key_size < 2048:
+                raise TrustStoreError(f"{what}: RSA key of {key.key_size} bits; at least 2048 are required")
+            if has_roca_fingerprint(key.public_numbers().n):
+                raise TrustStoreError(f"{what}: the RSA modulus has the ROCA fingerprint (CVE-2017-15361)")
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            if key.curve.name not in SAML_CURVES:
+                raise TrustStoreError(f"{what}: curve {key.curve.name} is not allowed (P-256, P-384, P-521)")
+        else:
+            raise TrustStoreError(f"{what}: only RSA and EC keys sign SAML assertions here")
+    return certs
+
+
+def _load_saml_issuer(entry: Any, where: str, base_dir: Path | None) -> SamlIssuer:
+    iss, where, name = _entry_head(entry, "a SAML issuer", "issuer", _SAML_KEYS, where)
+    sources = [k for k in ("certificate", "certificate_file") if k in entry]
+    if len(sources) != 1:
+        raise TrustStoreError(f"{where}: give exactly one of 'certificate' (PEM) or 'certificate_file'")
+    if sources[0] == "certificate":
+        pem = entry["certificate"]
+        if not isinstance(pem, str):
+            raise TrustStoreError(f"{where}: 'certificate' must be PEM text")
+        certs = load_certificates(pem, where)
+    else:
+        rel = entry["certificate_file"]
+        if not isinstance(rel, str) or not rel:
+            raise TrustStoreError(f"{where}: 'certificate_file' must be a path")
+        path = (base_dir / rel) if base_dir is not None else Path(rel)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise TrustStoreError(f"{where}: cannot read certificate_file {path} ({exc})") from exc
+        certs = load_certificates(raw, f"{where} certificate_file {path}")
+    audience = entry.get("audience")
+    if audience is not None and (not isinstance(audience, str) or not audience):
+        raise TrustStoreError(f"{where}: 'audience' must be a non-empty string")
+    profile = entry.get("profile", DEFAULT_SAML_PROFILE)
+    if not isinstance(profile, str) or not profile:
+        raise TrustStoreError(f"{where}: 'profile' must be a profile id")
+    les = _organisations(entry, where)
+    return SamlIssuer(iss=iss, name=name, certificates=certs, audience=audience,
+                      legal_entities=frozenset(les) if les is not None else None, profile=profile)
 
 
 def build_trust_store(issuers: Iterable[dict[str, Any]], audience: str | None = None) -> TrustStore:
