@@ -27,3 +27,15 @@ def test_display_texts() -> None:
     assert codes.display("urn:oid:2.16.578.1.12.4.1.1.8655", "KX17") is None
     assert codes.system_name("urn:oid:2.16.578.1.12.4.1.1.8655") == "Tjenestetyper innen spesialisthelsetjenesten"
     assert codes.system_name("urn:oid:2.16.578.1.12.4.1.4.101") == "Organisasjonsnummer (Enhetsregisteret)"
+
+
+def test_display_texts_by_language() -> None:
+    """Norwegian and English where the code list has both (purpose of use); the list's one language else."""
+    pou = "urn:oid:2.16.840.1.113883.1.11.20448"
+    assert codes.display_texts(pou, "TREAT") == {"en": "treatment", "nb": "Behandling"}
+    assert codes.display_texts("http://terminology.hl7.org/CodeSystem/v3-ActReason", "BTG") == {
+        "en": "break the glass", "nb": "Nødtilgang"}
+    assert codes.display_texts("urn:oid:2.16.578.1.12.4.1.1.9060", "LE") == {"nb": "Lege"}
+    assert codes.display_texts("urn:oid:2.16.578.1.12.4.1.1.9060", "QQ") == {}
+    assert codes.display_texts("urn:oid:2.16.578.1.12.4.1.1.8655", "KX17") == {}
+    assert codes.display_texts("https://unknown.example/codes", "A") == {}

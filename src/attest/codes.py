@@ -30,6 +30,9 @@ class CodeList:
     displays: dict[str, str]
     deprecated: frozenset[str] = frozenset()
     extra: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the language of ``displays`` (BCP 47: ``nb`` Norwegian Bokmål, ``en`` English); a concept's
+    #: ``display_<lang>`` in ``extra`` gives the text in another language
+    language: str = "nb"
 
     @cached_property
     def systems(self) -> frozenset[str]:
@@ -69,7 +72,7 @@ def code_lists() -> dict[str, CodeList]:
     out["purpose_of_use"] = CodeList(
         "purpose_of_use", normalize_system(d["system"]), _norm_all(d["system_aliases"]), d["name"], True,
         {c["code"]: c["display"] for c in d["concepts"]},
-        extra={c["code"]: c for c in d["concepts"]},
+        extra={c["code"]: c for c in d["concepts"]}, language="en",
     )
     d = _load_json("carerelation.json")
     out["carerelation"] = CodeList(
@@ -134,6 +137,23 @@ def display(system: str, code: str) -> str | None:
     """Display text of ``code`` in ``system``, if the system is one we have (part of) a list for."""
     cl = code_list_for_system(system)
     return cl.display(code) if cl is not None else None
+
+
+def display_texts(system: str, code: str) -> dict[str, str]:
+    """The display texts of ``code`` in ``system`` by language (``{"nb": "Behandling", "en": "treatment"}``):
+    every language the code list has a text in, none when the system or the code is unknown."""
+    cl = code_list_for_system(system)
+    if cl is None:
+        return {}
+    out: dict[str, str] = {}
+    text = cl.display(code)
+    if text:
+        out[cl.language] = text
+    for lang in ("nb", "en"):
+        other = cl.extra.get(code, {}).get(f"display_{lang}")
+        if isinstance(other, str) and other:
+            out.setdefault(lang, other)
+    return out
 
 
 _VOLVEN_PREFIX = "urn:oid:2.16.578.1.12.4.1.1."

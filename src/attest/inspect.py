@@ -133,6 +133,7 @@ def _describe_field(n: int, path: str, label: str, value: Any, profile: Profile,
             row["system_label"] = codes.short_label(system)
             if isinstance(code, str):
                 row["display"] = codes.display(system, code)
+                row["displays"] = codes.display_texts(system, code)
         return row
     if path.endswith("decision_ref"):
         row["value"] = str(value.get("id"))

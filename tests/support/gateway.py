@@ -19,10 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .keyserver import QuietServer
-from .servers import ROOT, AttestServer, _tail, _wait_tcp, free_port
+from .servers import ROOT, AttestServer, _tail, _wait_tcp, free_port, unavailable
 
 CONF = ROOT / "deploy" / "nginx-forward-auth.conf"
 MAX_UPSTREAM_REQUESTS = 100_000
@@ -35,10 +33,7 @@ def nginx_binary() -> str | None:
 def need_nginx() -> str:
     found = nginx_binary()
     if found is None:
-        reason = "the forward-auth test needs nginx (apt-get install nginx)"
-        if os.environ.get("ATTEST_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(reason + " (ATTEST_REQUIRE_INTEGRATION=1)")
-        pytest.skip(reason)
+        unavailable("the forward-auth test needs nginx (apt-get install nginx)")
     return found
 
 

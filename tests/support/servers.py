@@ -30,13 +30,21 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A test whose real component (a server, a browser, a validator) is missing: skipped with the reason,
+    or failed when ``ATTEST_REQUIRE_INTEGRATION=1`` (as ``.ci/run`` sets: in CI nothing may skip)."""
+    if os.environ.get("ATTEST_REQUIRE_INTEGRATION") == "1":
+        pytest.fail(reason + " (ATTEST_REQUIRE_INTEGRATION=1)")
+    pytest.skip(reason)
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -70,10 +78,7 @@ def need(*what: str) -> None:
     if "redis" in what and shutil.which("redis-server") is None:
         missing.append("redis-server (apt-get install redis-server)")
     if missing:
-        reason = "integration test needs " + ", ".join(missing)
-        if os.environ.get("ATTEST_REQUIRE_INTEGRATION") == "1":
-            pytest.fail(reason + " (ATTEST_REQUIRE_INTEGRATION=1)")
-        pytest.skip(reason)
+        unavailable("integration test needs " + ", ".join(missing))
 
 
 def _tail(path: Path, n: int = 40) -> str:

@@ -33,7 +33,7 @@ from .middleware import BodyLimitMiddleware, RequestContextMiddleware
 from .models import VerifyRequest
 from .problems import ProblemError, problem
 from .ratelimit import EXEMPT, RateLimitMiddleware
-from .routes import attestations, audit, authorize, health, inspect, profiles, verify
+from .routes import attestations, audit, authorize, health, inspect, inspector, profiles, verify
 from .runtime import Runtime
 from .schemas import PROBLEM_MEDIA_TYPE, PROBLEM_REF, Problem, problem_responses
 from .settings import Settings, resolve
@@ -176,7 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(DependencyUnavailable, _unavailable)
     app.add_exception_handler(Exception, _internal)
-    for module in (verify, authorize, inspect, attestations, profiles, audit, health):
+    for module in (verify, authorize, inspect, attestations, profiles, audit, health, inspector):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, resolved.settings.rate_limit is not None)  # type: ignore[method-assign]
     # outermost last: request id and access log, then the rate limit (before the body is read), then the

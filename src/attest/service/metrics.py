@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from ..errors import ERROR_CODES
 
+INSPECTED_KINDS = frozenset({"attestation", "access_token", "undecodable"})
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -27,6 +29,10 @@ class Metrics:
                                    registry=r)
         self.rate_limited = Counter("attest_rate_limited", "Requests refused with 429 (per-client rate limit)",
                                     registry=r)
+        self.inspections = Counter("attest_inspections",
+                                   "Tokens inspected (POST /v1/inspect, the inspector page): not decisions, not "
+                                   "audited; by kind of token and verification result", ["kind", "result"],
+                                   registry=r)
         self.audit_events = Counter("attest_audit_events", "AuditEvents committed", registry=r)
         self.trust_reloads = Counter("attest_trust_store_reloads", "Trust-store reloads by result",
                                      ["result"], registry=r)
@@ -55,6 +61,12 @@ class Metrics:
         self.decisions.labels(decision, outcome).inc()
         for code in codes:
             self.errors.labels(code if code in ERROR_CODES else "other").inc()
+
+    def inspection(self, kind: str, result: str) -> None:
+        """Count one inspection: ``kind`` attestation, access_token or undecodable; ``result`` permit, deny or
+        not_verified (labels from these fixed sets only)."""
+        self.inspections.labels(kind if kind in INSPECTED_KINDS else "undecodable",
+                                result if result in ("permit", "deny") else "not_verified").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 MAX_NUMERIC_DATE = 253402300799
 
@@ -65,8 +65,16 @@ class VerifyRequest(BaseModel):
 
 
 class InspectRequest(BaseModel):
+    """A token to inspect (an attestation JWT or a HelseID access token: told apart by its content), with the
+    DPoP proof and the request it came with, if any."""
+
     model_config = ConfigDict(extra="ignore")
     token: StrictStr
+    dpop: StrictStr | None = Field(None, max_length=16384, description="the DPoP proof presented with an access "
+                                                                       "token (its binding is shown and verified)")
+    request: HttpRequestIn | None = Field(None, description="the request the proof was made for (method and URL)")
+    reveal_identifiers: StrictBool = Field(False, description="answer national identity numbers unmasked (masked "
+                                                              "by default)")
 
 
 class IssueRequest(BaseModel):

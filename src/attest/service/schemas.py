@@ -73,6 +73,11 @@ class InspectReport(BaseModel):
     fields: list[dict[str, Any]]
     attestation: dict[str, Any] | None
     decision: DecisionDocument | None
+    explanations: dict[str, Any] | None = Field(
+        None, description="for every finding: its code's summary and stage (`codes`), its rule's source and "
+                          "the profile's descriptions of it (`rules`)")
+    share_text: str | None = Field(None, description="the report as plain text for people, with no identity "
+                                                     "numbers (masked or not), to paste into a support ticket")
 
 
 class IssuedToken(BaseModel):
