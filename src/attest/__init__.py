@@ -15,6 +15,8 @@ A SAML 2.0 assertion (IHE XUA; trust store ``saml_issuers``) gets the same Decis
                            context=VerifyContext(patient_id="..."))
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .build import build, check_attestation, sign
 from .context import VerifyContext
 from .errors import (
@@ -31,8 +33,10 @@ from .inspect import inspect
 from .keys import generate_private_key, load_private_key, public_jwk, thumbprint
 from .profiles import DEFAULT_PROFILE, Profile, list_profiles, load_profile
 from .replay import MemoryReplayCache, ReplayCache
-from .saml import verify_saml
 from .trust import Issuer, SamlIssuer, TrustStore
+
+if TYPE_CHECKING:
+    from .saml import verify_saml
 from .verify import Decision, verify, verify_async
 
 __version__ = "0.1.0"
@@ -53,3 +57,13 @@ __all__ = [
     "AttestError", "ConfigurationError", "ProfileError", "TrustStoreError", "AttestationRefused",
     "DependencyUnavailable",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``verify_saml`` is imported on first use: it brings lxml and signxml, which a JWT verifier (and every
+    ``attest verify`` process) does not need."""
+    if name == "verify_saml":
+        from .saml import verify_saml
+
+        return verify_saml
+    raise AttributeError(f"module 'attest' has no attribute {name!r}")

@@ -222,10 +222,13 @@ def verify_cmd(
     scheme: Annotated[str | None, typer.Option(
         "--scheme", help="How the access token was presented: DPoP or Bearer (default: DPoP with --dpop).")] = None,
     now: NowOpt = None,
+    saml: Annotated[bool, typer.Option(
+        "--saml", help="The input is a SAML 2.0 assertion in base64 (XML input is recognised by itself).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the decision document.")] = False,
 ) -> None:
-    """Verify a token: a self-signed attestation, or a HelseID access token with its DPoP proof (--dpop,
-    --method, --url). Exit 0 permit, 1 deny, 2 usage or configuration error."""
+    """Verify a token: a self-signed attestation, a HelseID access token with its DPoP proof (--dpop,
+    --method, --url), or a signed SAML 2.0 assertion (profile xua-saml-1.0; the trust store's saml_issuers).
+    Exit 0 permit, 1 deny, 2 usage or configuration error."""
     if profile is not None:
         _check_profile(profile)
     if scheme is not None and scheme not in ("DPoP", "Bearer"):
@@ -233,12 +236,20 @@ def verify_cmd(
     store = _load_trust(trust)
     assert store is not None
     text = _read_token(token)
-    chosen = profile if profile is not None else profile_for(text, store, DEFAULT_PROFILE)
     proof = _read_token(dpop) if dpop else None
-    decision = verify(text, store, chosen,
-                      VerifyContext(audience=audience, authenticated_pid=pid, authenticated_hpr=hpr,
-                                    patient_id=patient, now=now, dpop_proof=proof, http_method=method,
-                                    http_url=url, authorization_scheme=scheme or ("DPoP" if proof else None)))
+    if saml or text.lstrip().startswith("<"):  # XML is never a JWT: a SAML assertion
+        if proof is not None:
+            _fail("--dpop goes with a HelseID access token, not a SAML assertion")
+        from .saml import verify_saml
+
+        decision = verify_saml(text, store, profile, VerifyContext(
+            audience=audience, authenticated_pid=pid, authenticated_hpr=hpr, patient_id=patient, now=now))
+    else:
+        chosen = profile if profile is not None else profile_for(text, store, DEFAULT_PROFILE)
+        decision = verify(text, store, chosen,
+                          VerifyContext(audience=audience, authenticated_pid=pid, authenticated_hpr=hpr,
+                                        patient_id=patient, now=now, dpop_proof=proof, http_method=method,
+                                        http_url=url, authorization_scheme=scheme or ("DPoP" if proof else None)))
     doc = decision.to_dict()
     if as_json:
         typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))

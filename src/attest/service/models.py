@@ -52,14 +52,16 @@ class VerifyRequest(BaseModel):
     authorization_scheme: Literal["DPoP", "Bearer"] | None = Field(
         None, description="how the access token was presented (default: DPoP when a proof is given)")
     request: HttpRequestIn | None = Field(None, description="the request the client made (method and URL)")
+    saml: StrictStr | None = Field(None, description="a signed SAML 2.0 assertion (XML, or base64 of it as it "
+                                                     "travels in a WS-Security header; profile xua-saml-1.0)")
     context: ContextIn | None = None
 
     @model_validator(mode="after")
     def _one_token(self) -> VerifyRequest:
-        if (self.token is None) == (self.access_token is None):
-            raise ValueError("give exactly one of 'token' and 'access_token'")
-        if self.token is not None and (self.dpop is not None or self.request is not None
-                                       or self.authorization_scheme is not None):
+        if sum(v is not None for v in (self.token, self.access_token, self.saml)) != 1:
+            raise ValueError("give exactly one of 'token', 'access_token' and 'saml'")
+        if self.access_token is None and (self.dpop is not None or self.request is not None
+                                          or self.authorization_scheme is not None):
             raise ValueError("'dpop', 'request' and 'authorization_scheme' go with 'access_token'")
         return self
 

@@ -15,10 +15,11 @@ from starlette.responses import Response
 from ... import Profile, VerifyContext
 from ...errors import ProfileError
 from ...profiles import load_profile
+from ...saml import saml_profile_for
 from ...trust import DEFAULT_AT_PROFILE
 from ...verify import profile_for
 from ..body import json_body
-from ..decide import decide
+from ..decide import decide, saml_verifier
 from ..models import VerifyRequest
 from ..problems import ProblemError
 from ..runtime import Runtime
@@ -34,7 +35,8 @@ log = logging.getLogger("attest.service.verify")
     description="200 with the decision document (CONTRACT.md section 4) for permit and deny alike. The body "
                 "carries either `token` (a self-signed attestation JWT, verified with the service's profile) or "
                 "`access_token` with `dpop` and `request` (a HelseID access token, verified with the profile of "
-                "its authorization server, HELSEID.md section 13). The decision's AuditEvents are committed "
+                "its authorization server, HELSEID.md section 13), or `saml` (a signed SAML 2.0 assertion, "
+                "verified with the profile of its SAML issuer, xua-saml-1.0). The decision's AuditEvents are committed "
                 "before the answer; when the audit store or the replay cache is down the answer is 503 and no "
                 "decision.",
     response_model=None,
@@ -69,12 +71,16 @@ async def verify_token(request: Request) -> Response:
             context, dpop_proof=body.dpop, authorization_scheme=scheme,
             http_method=body.request.method if body.request else None,
             http_url=body.request.url if body.request else None)
+    elif body.saml is not None:
+        # issue 14: the profile the trust store configures for the assertion's SAML issuer (xua-saml-1.0)
+        token, profile = body.saml, saml_profile_for(body.saml, runtime.trust.store)
     else:
         assert body.token is not None
         token, profile = body.token, settings.profile
     if settings.context_required:
         _require_context(profile, context)
-    recorded = await decide(request, runtime, token, profile, context)
+    recorded = await decide(request, runtime, token, profile, context,
+                            verifier=saml_verifier if body.saml is not None else None)
     # the document is JSON by construction (parsed from the token, or built here): serialised by orjson
     # directly rather than through FastAPI's encoder and response validation (the OpenAPI schema of the
     # operation is unchanged)

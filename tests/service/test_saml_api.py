@@ -1,0 +1,55 @@
+"""POST /v1/verify with a SAML 2.0 assertion (issue 14, item 5): the decision of attest.verify_saml, audited
+like every decision (filed under the patient of the request, an AuditEvent that conforms to the IG)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import yaml
+from fastapi.testclient import TestClient
+
+from attest.service import create_app
+
+from ..support import saml
+from ..support.fhirval import need_validator, profile_errors
+from ..support.service import admin, service_settings
+
+
+def _client(tmp_path: Path) -> TestClient:
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(yaml.safe_dump({"audience": saml.AUDIENCE, "saml_issuers": [
+        {"issuer": saml.ISSUER, "certificate": saml.pem(saml.issuer_cert()), "audience": saml.AUDIENCE}]}))
+    return TestClient(create_app(service_settings(tmp_path / "data", trust_store=trust, context_required=True)))
+
+
+def test_a_signed_assertion_is_verified_and_audited(tmp_path: Path) -> None:
+    now = int(time.time())
+    assertion = saml.signed_assertion(issued=now - 5)
+    with _client(tmp_path) as c:
+        r = c.post("/v1/verify", json={"saml": saml.b64(assertion), "context": {"patient_id": saml.PATIENT}})
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert doc["decision"] == "permit", doc["errors"]
+        assert doc["profile"] == "xua-saml-1.0" and doc["token"]["format"] == "saml2-assertion"
+        assert doc["attestation"]["practitioner"]["identifier"]["id"] == saml.PRACTITIONER
+        # the raw XML works too; a tampered one is a deny, audited as well
+        tampered = assertion.replace(saml.POINT_OF_CARE.encode(), b"974589095", 1)
+        bad = c.post("/v1/verify", json={"saml": tampered.decode(), "context": {"patient_id": saml.PATIENT}}).json()
+        assert bad["decision"] == "deny" and [e["code"] for e in bad["errors"]] == ["invalid_signature"]
+        bundle = c.get("/v1/audit", params={"patient": saml.PATIENT}, headers=admin()).json()
+        outcomes = sorted(e["resource"]["outcome"] for e in bundle["entry"])
+        assert outcomes == ["0", "8"]
+    need_validator()
+    for entry in bundle["entry"]:
+        assert profile_errors(entry["resource"]) == [], json.dumps(entry["resource"])[:400]
+
+
+def test_exactly_one_credential(tmp_path: Path) -> None:
+    with _client(tmp_path) as c:
+        for body in ({"saml": "<x/>", "token": "a.b.c"}, {"saml": "<x/>", "dpop": "p"}):
+            r = c.post("/v1/verify", json=body)
+            assert r.status_code == 422, r.text
+        garbage = c.post("/v1/verify", json={"saml": "<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"}).json()
+        assert garbage["decision"] == "deny" and [e["code"] for e in garbage["errors"]] == ["invalid_saml"]
