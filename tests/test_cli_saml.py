@@ -30,3 +30,22 @@ def test_verify_a_saml_assertion_file(tmp_path: Path) -> None:
     assert other.exit_code == 1 and "patient_not_in_attestation" in other.output
     r = runner.invoke(app, ["verify", str(tmp_path / "a.xml"), "--trust", str(trust), "--dpop", "x"])
     assert r.exit_code == 2
+
+
+def test_inspect_a_saml_assertion_without_trusting_it(tmp_path: Path) -> None:
+    """`attest inspect` shows an assertion like a token: untrusted, the 13 fields, identity numbers masked."""
+    r = runner.invoke(app, ["inspect", str(saml.FIXTURES / "saml-trust-framework-01.xml"), "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    report = json.loads(r.output)
+    assert report["trusted"] is False and report["shape"] == "saml2-assertion"
+    assert report["profile"] == "xua-saml-1.0" and report["claims"]["iss"] == "https://helseid-xdssaml.test.nhn.no"
+    fields = {row["field"]: row for row in report["fields"]}
+    assert fields["practitioner.authorization"]["value"] == "LE"
+    assert "06828399789" not in r.output and "29698496140" not in r.output  # masked by default
+    revealed = runner.invoke(app, ["inspect", str(saml.FIXTURES / "saml-trust-framework-01.xml"), "--json",
+                                   "--reveal-identifiers"])
+    assert "06828399789" in revealed.output
+    broken = runner.invoke(app, ["inspect", "<!DOCTYPE x><x/>"])
+    assert broken.exit_code == 2 and "invalid_saml" in broken.output

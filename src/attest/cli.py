@@ -198,7 +198,13 @@ def inspect_cmd(
     store = _load_trust(trust)
     context = VerifyContext(audience=audience, now=now, dpop_proof=_read_token(dpop) if dpop else None,
                             http_method=method, http_url=url, authorization_scheme="DPoP" if dpop else None)
-    report = inspect(_read_token(token), trust=store, profile=profile, context=context, reveal_identifiers=reveal)
+    text = _read_token(token)
+    if text.lstrip().startswith("<"):  # XML is never a JWT: a SAML assertion (issue 14)
+        from .saml import inspect_saml
+
+        report = inspect_saml(text, trust=store, profile=profile, context=context, reveal_identifiers=reveal)
+    else:
+        report = inspect(text, trust=store, profile=profile, context=context, reveal_identifiers=reveal)
     if as_json:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:

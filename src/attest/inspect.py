@@ -173,7 +173,7 @@ def _mark_rows(rows: list[dict[str, Any]], errors: list[Finding], warnings: list
             row["check"] = "ok"
 
 
-def _mask_attestation(att: dict[str, Any]) -> dict[str, Any]:
+def mask_attestation(att: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(att)
     ident = get(out, "practitioner", "identifier")
     if isinstance(ident, dict) and isinstance(ident.get("id"), str):
@@ -347,39 +347,49 @@ def inspect(
     else:
         att, _ = normalise(located.raw)
         report["shape"] = located.shape
-        d = describe_time(att.get("toa"), now)
-        if d is not None:
-            times["toa"] = d
-        rows = [_describe_field(n, path, label, get(att, *path.split(".")), prof, reveal_identifiers)
-                for n, path, label in FIELDS]
-        patients = att.get("patients")
-        n_patients = len(patients) if isinstance(patients, list) else 0
-        if isinstance(patients, list) and not patients:
-            rows.append({"n": 11, "field": "patients", "label": "Patients", "present": True,
-                         "value": "none (unbound attestation, ATT-6)"})
-        for i, p in iter_patients(att):
-            rows.extend(_describe_field(n, f"patients[{i}].{name}", f"{label} {i + 1}" if n_patients > 1
-                                        else label, p.get(name), prof, reveal_identifiers)
-                        for n, name, label in PATIENT_FIELDS)
-        errors: list[Finding] = []
-        warnings: list[Finding] = []
-        rules = tuple(r for r in prof.rules if r.kind not in _NEEDS_TRUST)
-        evaluate(rules, RuleContext(now, prof, None, ctx, att, payload), errors, warnings)
-        _mark_rows(rows, errors, warnings)
-        report["fields"] = rows
-        report["findings"] = {"errors": [f.to_dict() for f in errors], "warnings": [f.to_dict() for f in warnings]}
-        report["attestation"] = att if reveal_identifiers else _mask_attestation(att)
+        describe_attestation(report, att, prof, ctx, payload, times, reveal_identifiers)
     report["times"] = times
-    report["summary"] = _summary(times)
+    report["summary"] = summary(times)
     if trust is not None:
         decision = verify(token, trust, prof, ctx).to_dict()
         if decision.get("attestation") and not reveal_identifiers:
-            decision["attestation"] = _mask_attestation(decision["attestation"])
+            decision["attestation"] = mask_attestation(decision["attestation"])
         report["decision"] = decision
     return report
 
 
-def _summary(times: dict[str, Any]) -> str:
+def describe_attestation(report: dict[str, Any], att: dict[str, Any], prof: Profile, ctx: VerifyContext,
+                         claims: dict[str, Any] | None, times: dict[str, Any], reveal_identifiers: bool) -> None:
+    """The 13 fields of a normalised attestation, their checks and the rules' findings (those that need no
+    trust store), into ``report`` (``fields``, ``findings``, ``attestation``); ``toa`` into ``times``. Shared
+    by the JWT and the SAML (:func:`attest.saml.inspect_saml`) views."""
+    now = int(report["now"])
+    d = describe_time(att.get("toa"), now)
+    if d is not None:
+        times["toa"] = d
+    rows = [_describe_field(n, path, label, get(att, *path.split(".")), prof, reveal_identifiers)
+            for n, path, label in FIELDS]
+    patients = att.get("patients")
+    n_patients = len(patients) if isinstance(patients, list) else 0
+    if isinstance(patients, list) and not patients:
+        rows.append({"n": 11, "field": "patients", "label": "Patients", "present": True,
+                     "value": "none (unbound attestation, ATT-6)"})
+    for i, p in iter_patients(att):
+        rows.extend(_describe_field(n, f"patients[{i}].{name}", f"{label} {i + 1}" if n_patients > 1
+                                    else label, p.get(name), prof, reveal_identifiers)
+                    for n, name, label in PATIENT_FIELDS)
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
+    rules = tuple(r for r in prof.rules if r.kind not in _NEEDS_TRUST)
+    evaluate(rules, RuleContext(now, prof, None, ctx, att, claims), errors, warnings)
+    _mark_rows(rows, errors, warnings)
+    report["fields"] = rows
+    report["findings"] = {"errors": [f.to_dict() for f in errors], "warnings": [f.to_dict() for f in warnings]}
+    report["attestation"] = att if reveal_identifiers else mask_attestation(att)
+
+
+def summary(times: dict[str, Any]) -> str:
+    """"made 12 min ago, expires in 48 min" (from ``toa`` or ``iat``, and ``exp``)."""
     parts = []
     made = times.get("toa") or times.get("iat")
     if made:

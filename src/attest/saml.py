@@ -646,3 +646,65 @@ def verify_saml(
     evaluate_groups(prof.rule_groups, RuleContext(now, prof, issuer_any, ctx, attestation, None), errors, warnings)
     return Decision(DENY if errors else PERMIT, prof.id, tuple(errors), tuple(warnings), info, attestation,
                     issuer_any, now)
+
+
+def inspect_saml(assertion: str | bytes, *, trust: TrustStore | None = None, profile: str | Profile | None = None,
+                 context: VerifyContext | None = None, reveal_identifiers: bool = False) -> dict[str, Any]:
+    """A report on a SAML assertion for people, in the shape of :func:`attest.inspect` (so that the CLI and
+    the inspector page show it the same way): the envelope and attributes read **without** verifying the
+    signature (``trusted`` is false, the note says so), the 13 fields with their checks and the findings of
+    the rules that need no trust store; ``decision`` from :func:`verify_saml` when ``trust`` is given. Never
+    raises for the input."""
+    from .identifiers import mask
+    from .inspect import UNTRUSTED_NOTE, describe_attestation, describe_time, mask_attestation, summary
+
+    prof = load_profile(profile if profile is not None else saml_profile_for(assertion, trust))
+    policy = saml_policy(prof)
+    ctx = context or VerifyContext()
+    now = int(time.time()) if ctx.now is None else int(ctx.now)
+    report: dict[str, Any] = {"trusted": False, "note": UNTRUSTED_NOTE, "profile": prof.id, "now": now,
+                              "error": None, "header": None, "claims": None, "times": {}, "fields": [],
+                              "attestation": None, "decision": None, "shape": "saml2-assertion"}
+    info: dict[str, Any] = {}
+    try:
+        root = parse_document(decode_input(assertion, policy.limits), policy.limits)
+        env = _envelope(root, info)
+    except XmlRefused as exc:
+        report["error"] = {"code": "invalid_saml", "rule": R_PARSE, "path": "/", "message": exc.message}
+        return report
+    except _Refused as exc:
+        report["error"] = exc.finding.to_dict()
+        return report
+    signature = root.find(f"{{{DS_NS}}}Signature")
+    method = signature.find(f"{{{DS_NS}}}SignedInfo/{{{DS_NS}}}SignatureMethod") if signature is not None else None
+    report["header"] = {"format": "saml2-assertion", "signed": signature is not None,
+                        "alg": (method.get("Algorithm") or "").rsplit("#", 1)[-1][:64] if method is not None else None}
+    errors: list[Finding] = []
+    _times(root, env, prof, now, info, errors)
+    _audience(root, None, info, [])
+    mapped = map_assertion(_name_id(root), read_attributes(root), policy.limits)
+    claims: dict[str, Any] = {k: v for k, v in {**info, **mapped.info}.items() if k not in ("nbf", "exp")}
+    if mapped.security_level is not None:
+        claims["security_level"] = mapped.security_level[:_UNVERIFIED_TEXT]
+    name_id = _name_id(root)
+    if name_id is not None:
+        claims["subject"] = name_id[:_UNVERIFIED_TEXT] if reveal_identifiers else mask(name_id[:_UNVERIFIED_TEXT])
+    if mapped.citizen:
+        report["attestation_error"] = "a citizen's assertion, not a health-personnel attestation: " + "; ".join(
+            mapped.citizen)
+    report["claims"] = claims
+    times: dict[str, Any] = {}
+    for name in ("iat", "nbf", "exp"):
+        d = describe_time(info.get(name), now)
+        if d is not None:
+            times[name] = d
+    attestation, _ = normalise(mapped.attestation)
+    describe_attestation(report, attestation, prof, ctx, None, times, reveal_identifiers)
+    report["times"] = times
+    report["summary"] = summary(times)
+    if trust is not None:
+        decision = verify_saml(assertion, trust, prof, ctx).to_dict()
+        if decision.get("attestation") and not reveal_identifiers:
+            decision["attestation"] = mask_attestation(decision["attestation"])
+        report["decision"] = decision
+    return report

@@ -53,3 +53,15 @@ def test_exactly_one_credential(tmp_path: Path) -> None:
             assert r.status_code == 422, r.text
         garbage = c.post("/v1/verify", json={"saml": "<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"}).json()
         assert garbage["decision"] == "deny" and [e["code"] for e in garbage["errors"]] == ["invalid_saml"]
+
+
+def test_the_inspector_reads_a_saml_assertion(tmp_path: Path) -> None:
+    now = int(time.time())
+    with _client(tmp_path) as c:
+        r = c.post("/v1/inspect", json={"token": saml.signed_assertion(issued=now - 5).decode()})
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["shape"] == "saml2-assertion" and report["decision"]["decision"] == "permit"
+        assert saml.PRACTITIONER not in r.text  # masked unless asked
+        metrics = c.get("/metrics").text
+        assert 'attest_inspections_total{kind="saml",result="permit"} 1.0' in metrics

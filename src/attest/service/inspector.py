@@ -63,8 +63,13 @@ def inspect_request(runtime: Runtime, body: InspectRequest) -> dict[str, Any]:
                             authorization_scheme="DPoP" if body.dpop is not None else None,
                             http_method=request.method if request else None,
                             http_url=request.url if request else None)
-    report = inspect(body.token, trust=store, profile=profile_for(body.token, store, settings.profile),
-                     context=context, reveal_identifiers=body.reveal_identifiers)
+    if body.token.lstrip().startswith("<"):  # XML is never a JWT: a SAML assertion (issue 14)
+        from ..saml import inspect_saml
+
+        report = inspect_saml(body.token, trust=store, context=context, reveal_identifiers=body.reveal_identifiers)
+    else:
+        report = inspect(body.token, trust=store, profile=profile_for(body.token, store, settings.profile),
+                         context=context, reveal_identifiers=body.reveal_identifiers)
     report["explanations"] = explanations(report)
     report["share_text"] = share_text(report)
     decision = report.get("decision")
@@ -75,6 +80,8 @@ def inspect_request(runtime: Runtime, body: InspectRequest) -> dict[str, Any]:
 def _kind(report: dict[str, Any]) -> str:
     if report.get("error"):
         return "undecodable"
+    if report.get("shape") == "saml2-assertion":
+        return "saml"
     return "access_token" if report.get("access_token") else "attestation"
 
 

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from ..errors import ERROR_CODES
 
-INSPECTED_KINDS = frozenset({"attestation", "access_token", "undecodable"})
+INSPECTED_KINDS = frozenset({"attestation", "access_token", "saml", "undecodable"})
 
 
 class Metrics:
@@ -63,7 +63,7 @@ class Metrics:
             self.errors.labels(code if code in ERROR_CODES else "other").inc()
 
     def inspection(self, kind: str, result: str) -> None:
-        """Count one inspection: ``kind`` attestation, access_token or undecodable; ``result`` permit, deny or
+        """Count one inspection: ``kind`` attestation, access_token, saml or undecodable; ``result`` permit, deny or
         not_verified (labels from these fixed sets only)."""
         self.inspections.labels(kind if kind in INSPECTED_KINDS else "undecodable",
                                 result if result in ("permit", "deny") else "not_verified").inc()
