@@ -212,3 +212,29 @@ def test_systems_spelled_urn_oid_are_already_normal(rest: str) -> None:
 ])
 def test_redaction_spares_oids_but_not_numbers_inside_them(text: str, expected: str) -> None:
     assert redact_identity_numbers(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    # outside review (issue 11 follow-up): a number written after the arcs of a known or made-up OID
+    "urn:oid:2.16.578.1.12.4.1.4.1.150769.41383",
+    "1.2.3.4.5.150769 41383",
+    "code system 'urn:oid:2.16.840.1.113883.1.11.20448.150769.41383' is not allowed",
+    "patient 1.2.3.4.5.150769-41383",
+])
+def test_a_number_after_an_oid_is_masked(text: str) -> None:
+    assert not any(run in redact_identity_numbers(text) for run in ("150769.41383", "150769 41383", "15076941383",
+                                                                   "150769-41383"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(oid=st.sampled_from(["2.16.578.1.12.4.1.4.1", "2.16.840.1.113883.1.11.20448", "1.2.3.4.5", "2.25"]),
+       number=st.sampled_from(["20086600138", "13116900216", "15076941383", "05086900124"]),
+       split=st.integers(1, 10), joint=st.sampled_from([".", " ", "-", "", "\u200b", ". "]),
+       before=st.sampled_from([".", " ", "urn:oid:", ":", " / "]))
+def test_property_a_number_next_to_an_oid_never_survives(oid: str, number: str, split: int, joint: str,
+                                                         before: str) -> None:
+    """Any spelling of an identity number after an OID (known or not), with a boundary between them (a run
+    of 12 or more digits glued together is no 11-digit number), is masked."""
+    spelled = number[:split] + joint + number[split:]
+    out = redact_identity_numbers(f"x {oid}{before}{spelled} y")
+    assert number not in out.replace(joint, "") if joint else number not in out

@@ -139,7 +139,22 @@ def test_unknown_condition() -> None:
                                                  'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
                                                  'xsi:type="x:Custom"/>'))
     assert ("invalid_claim", "saml:Conditions") in paths(d)
-    assert decide(signed_assertion(conditions_extra="<saml:OneTimeUse/>")).permitted
+    # OneTimeUse cannot be enforced without a replay cache for assertions: refused, not accepted unenforced
+    # (an outside review presented the same OneTimeUse assertion three times and got three permits)
+    one_time = decide(signed_assertion(conditions_extra="<saml:OneTimeUse/>"))
+    assert ("invalid_claim", "saml:Conditions/saml:OneTimeUse") in paths(one_time)
+
+
+def test_a_comment_in_the_issuer_does_not_change_the_profile() -> None:
+    """The profile is chosen from the issuer as verification reads it (every text node): a comment inside
+    saml:Issuer of a genuinely signed assertion (c14n drops comments, so the signature holds) must not move it
+    to another issuer's or the default profile (outside review, finding 1)."""
+    from attest.saml import saml_profile_for
+
+    store = trust_store(profile="xua-saml-1.0-test")
+    signed = signed_assertion()
+    commented = signed.replace(ISSUER.encode(), ISSUER[:10].encode() + b"<!---->" + ISSUER[10:].encode(), 1)
+    assert saml_profile_for(signed, store) == saml_profile_for(commented, store) == "xua-saml-1.0-test"
 
 
 def test_session_ended() -> None:

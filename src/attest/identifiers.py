@@ -288,19 +288,28 @@ def redact_identity_numbers(text: str, replacement: str | None = None) -> str:
     return IDENTITY_NUMBER.sub(redact, text)
 
 
-#: an object identifier: a first arc 0-2, then at least four more dotted arcs of at most ten digits, without
-#: leading zeros (a whole identity number as one arc, or one split as 200866.00138, is not an OID)
-_OID_RUN = re.compile(r"[0-2](?:\.(?:0|[1-9]\d{0,9})){4,}")
-
-
 def _inside_oid(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] lies inside a dotted run of digits that is an OID. An identity number written
-    with dots (``20.08.66 00138``) is not one: its first group has two digits, and a space or a fifth group
-    of five digits breaks the run."""
+    """Whether text[start:end] lies inside a dotted run of digits that is exactly a **known** OID (a code
+    system or identifier system of the packaged code lists, or the identifier systems here): only those are
+    spared, so that a message naming ``urn:oid:2.16.840.1.113883.1.11.20448`` stays readable, while an identity
+    number dressed as arcs of some OID (``…4.1.150769.41383``, ``1.2.3.4.5.150769 41383``) is still masked."""
     lo, hi = start, end
     while lo > 0 and (text[lo - 1].isascii() and (text[lo - 1].isdigit() or text[lo - 1] == ".")):
         lo -= 1
     while hi < len(text) and (text[hi].isascii() and (text[hi].isdigit() or text[hi] == ".")):
         hi += 1
-    run = text[lo:hi].strip(".")
-    return _OID_RUN.fullmatch(run) is not None and run.find(text[start:end].strip(".")) >= 0
+    if hi < len(text) and text[hi] in " -/_" and hi + 1 < len(text) and text[hi + 1].isdigit():
+        return False  # the run goes on after a separator: part of a spelled-out number
+    return text[lo:hi].strip(".") in _known_oids()
+
+
+@lru_cache(maxsize=1)
+def _known_oids() -> frozenset[str]:
+    from . import codes  # local: codes imports this module
+
+    systems: set[str] = set(SYSTEM_ALIASES.values()) | set(codes._identifier_system_names())
+    for code_list in codes.code_lists().values():
+        systems |= set(code_list.systems)
+    for entries in codes.system_sets().values():
+        systems |= set(entries)
+    return frozenset(x.removeprefix(OID_PREFIX) for x in systems if x.startswith(OID_PREFIX))

@@ -141,11 +141,10 @@ def saml_profile_for(assertion: str | bytes, trust: TrustStore | None, default: 
         return default
     try:
         root = parse_document(decode_input(assertion, XmlLimits()), XmlLimits())
-    except XmlRefused:
+        env = _envelope(root, None)  # the issuer exactly as verification reads it (every text node)
+    except (XmlRefused, _Refused):
         return default
-    issuer = root.find(f"{{{SAML_NS}}}Issuer")
-    text = issuer.text if issuer is not None and isinstance(issuer.text, str) else None
-    entry = trust.saml_issuers.get(text.strip()) if text else None
+    entry = trust.saml_issuers.get(env.issuer)
     return entry.profile if entry is not None else default
 
 
@@ -466,9 +465,13 @@ def _times(el: Any, env: _Envelope, profile: Profile, now: int, info: dict[str, 
                                   f"the assertion is valid for {int(exp - start)} s; the limit is "
                                   f"{profile.max_lifetime} s"))
     for child in cond:
-        if isinstance(child.tag, str) and child.tag not in (f"{{{SAML_NS}}}AudienceRestriction",
-                                                            f"{{{SAML_NS}}}OneTimeUse",
-                                                            f"{{{SAML_NS}}}ProxyRestriction"):
+        if child.tag == f"{{{SAML_NS}}}OneTimeUse":
+            # not enforced (no replay cache for assertions yet): refused rather than accepted unenforced
+            errors.append(Finding("invalid_claim", R_CONDITIONS, "saml:Conditions/saml:OneTimeUse",
+                                  "the assertion may be used once (OneTimeUse), which this verifier does not "
+                                  "enforce: refused"))
+        elif isinstance(child.tag, str) and child.tag not in (f"{{{SAML_NS}}}AudienceRestriction",
+                                                              f"{{{SAML_NS}}}ProxyRestriction"):
             errors.append(Finding("invalid_claim", R_CONDITIONS, "saml:Conditions",
                                   "the assertion has a condition this verifier does not understand"))
     for statement in el.findall(f"{{{SAML_NS}}}AuthnStatement"):
