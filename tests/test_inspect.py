@@ -5,7 +5,7 @@ import json
 from attest import VerifyContext, inspect
 from attest.inspect import describe_time, humanize_delta
 
-from .support.tokens import NOW, make_token, spec_example, trust_store
+from .support.tokens import NOW, make_token, spec_example, trust_store, valid_attestation
 
 
 def test_report_without_trust_is_marked_untrusted_and_masks_identifiers() -> None:
@@ -52,3 +52,18 @@ def test_time_helpers() -> None:
     assert humanize_delta(3900) == "1 h 5 min" and humanize_delta(90000) == "1 d 1 h"
     assert describe_time(NOW - 720, NOW)["relative"] == "12 min ago"
     assert describe_time(10**20, NOW) is None and describe_time(True, NOW) is None
+
+
+def test_identity_numbers_are_masked_wherever_they_are() -> None:
+    """A claim (sub) or an identifier under a non-person system holding an identity number was shown unmasked
+    by default (outside review, finding 5): every value shaped like one is masked unless revealed."""
+    from attest import inspect as inspect_token
+
+    att = valid_attestation()
+    att["patients"][0]["identifier"]["system"] = "urn:oid:2.16.578.1.12.4.1.4.101"  # a wrong system
+    tok = make_token(att, sub="20086600138")
+    report = inspect_token(tok)
+    text = json.dumps(report)
+    assert "20086600138" not in text and "13116900216" not in text
+    revealed = json.dumps(inspect_token(tok, reveal_identifiers=True))
+    assert "20086600138" in revealed and "13116900216" in revealed

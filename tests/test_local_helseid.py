@@ -5,6 +5,7 @@ verified with attest's own helseid-at-1.0 profile."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ DPOP_KEY = load_private_key(KEYS / "epj-dpop" / "private.pem")
 @pytest.fixture()
 def helseid() -> Iterator[tuple[LocalHelseId, TestClient]]:
     state = LocalHelseId(LocalHelseIdConfig.load(KEYS / "local-helseid.yaml"), BASE)
-    with TestClient(create_app(state), base_url=BASE) as c:
+    with TestClient(create_app(state), base_url=BASE, client=("127.0.0.1", 50000)) as c:
         yield state, c
 
 
@@ -296,3 +297,28 @@ def test_every_test_token_switch_gets_the_decision_it_announces(helseid: tuple[L
             assert set(d.codes) & set(sw["codes"]), (sw, d.codes)
     assert c.post("/test-token", json={"switch": "nope", "url": API}).json()["error_description"].startswith(
         "TTT-SWITCH")
+
+
+def test_a_multi_tenant_client_acts_only_for_its_delegations_and_admin_is_local() -> None:
+    """Outside review (finding 9): a multi-tenant client got a token for any organisation it named, and the
+    admin routes answered anyone when the server listened beyond loopback."""
+    cfg = LocalHelseIdConfig.load(KEYS / "local-helseid.yaml")
+    vendor = dataclasses.replace(cfg.clients["fagersta-epj"], client_id="vendor", orgnr_parent=None,
+                                 orgnr_child=None, legal_entities=frozenset({"100100673"}))
+    cfg.clients = {"vendor": vendor}
+    state = LocalHelseId(cfg, BASE)
+    with TestClient(create_app(state), base_url=BASE, client=("127.0.0.1", 50000)) as c:
+        def token(att: dict[str, Any]) -> Any:
+            return c.post("/connect/token", data={
+                "grant_type": "client_credentials", "client_assertion_type": JWT_BEARER,
+                "client_assertion": client_assertion(att, key=CLIENT_KEY, client_id="vendor", audience=ISSUER)},
+                headers={"DPoP": dpop_proof(DPOP_KEY, method="POST", url=TOKEN_URL)})
+
+        assert token(attestation()).status_code == 200
+        other = attestation()
+        other["practitioner"]["legal_entity"] = {"id": "993467049", "system": "urn:oid:2.16.578.1.12.4.1.4.101"}
+        r = token(other)
+        assert r.status_code == 400 and r.json()["error_description"].startswith("HID-ORGNR")
+    with TestClient(create_app(state), base_url=BASE, client=("192.0.2.7", 50000)) as remote:
+        assert remote.post("/admin/rotate").status_code == 403
+        assert remote.post("/admin/retire").status_code == 403

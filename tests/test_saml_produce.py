@@ -131,3 +131,15 @@ def test_round_trip_property(name: str, org_name: str, decision_id: str, selecte
     pr = back.attestation["practitioner"]
     assert pr["identifier"]["name"] == name and pr["legal_entity"]["name"] == org_name
     assert back.attestation["care_relation"]["decision_ref"] == {"id": decision_id, "user_selected": selected}
+
+
+def test_text_xml_cannot_carry_is_a_produce_error() -> None:
+    """A control character in free text is only a warning under the profile, so the decision is a permit;
+    rendering it is a ProduceError, not an lxml ValueError (outside review, finding 7)."""
+    att = enriched()
+    att["practitioner"]["identifier"]["name"] = "Ben\x01Reddik"
+    d = _helseid_decision(att)
+    assert d.permitted, d.codes
+    with pytest.raises(ProduceError, match="cannot carry"):
+        assertion_from_decision(d, issuer=ISSUER, audience=AUDIENCE, key=saml.rsa_key(),
+                                certificate=saml.issuer_cert(), patient=PATIENT)

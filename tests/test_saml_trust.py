@@ -103,3 +103,17 @@ def test_a_store_needs_some_section() -> None:
         TrustStore.from_dict({"audience": "x"})
     with pytest.raises(TrustStoreError, match="'saml_issuers' must be a list"):
         TrustStore.from_dict({"issuers": [], "saml_issuers": {}})
+
+
+def test_an_issuers_profile_must_exist_and_fit_at_load() -> None:
+    """A typo in a SAML issuer's (or an authorization server's) profile made every request from it a 500;
+    it is now refused when the trust store loads (outside review, finding 4)."""
+    from attest import TrustStore, TrustStoreError
+
+    base = {"issuer": "https://saml.example", "certificate": pem(issuer_cert())}
+    for bad, needle in (("xua-saml-1.0-tset", "unknown profile"), ("tillitsrammeverk-1.1", "not a SAML profile")):
+        with pytest.raises(TrustStoreError, match=needle):
+            TrustStore.from_dict({"saml_issuers": [{**base, "profile": bad}]})
+    with pytest.raises(TrustStoreError, match="not an access-token profile"):
+        TrustStore.from_dict({"authorization_servers": [{"issuer": "https://as.example", "jwks": {"keys": []},
+                                                         "profile": "xua-saml-1.0"}]})

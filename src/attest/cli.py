@@ -18,6 +18,7 @@ from . import (
     DEFAULT_PROFILE,
     AttestationRefused,
     ConfigurationError,
+    ProfileError,
     TrustStore,
     VerifyContext,
     build,
@@ -202,7 +203,10 @@ def inspect_cmd(
     if text.lstrip().startswith("<"):  # XML is never a JWT: a SAML assertion (issue 14)
         from .saml import inspect_saml
 
-        report = inspect_saml(text, trust=store, profile=profile, context=context, reveal_identifiers=reveal)
+        try:
+            report = inspect_saml(text, trust=store, profile=profile, context=context, reveal_identifiers=reveal)
+        except ProfileError as exc:
+            _fail(f"--profile: {exc}")
     else:
         report = inspect(text, trust=store, profile=profile, context=context, reveal_identifiers=reveal)
     if as_json:
@@ -248,8 +252,11 @@ def verify_cmd(
             _fail("--dpop goes with a HelseID access token, not a SAML assertion")
         from .saml import verify_saml
 
-        decision = verify_saml(text, store, profile, VerifyContext(
-            audience=audience, authenticated_pid=pid, authenticated_hpr=hpr, patient_id=patient, now=now))
+        try:
+            decision = verify_saml(text, store, profile, VerifyContext(
+                audience=audience, authenticated_pid=pid, authenticated_hpr=hpr, patient_id=patient, now=now))
+        except ProfileError as exc:
+            _fail(f"--profile: {exc}")
     else:
         chosen = profile if profile is not None else profile_for(text, store, DEFAULT_PROFILE)
         decision = verify(text, store, chosen,

@@ -19,6 +19,7 @@ from .context import VerifyContext
 from .dpop import PROOF_LIMITS, access_token_hash, normalize_htu, proof_key
 from .errors import Finding
 from .identifiers import (
+    IDENTITY_NUMBER,
     OID_DNR,
     OID_FNR,
     OID_HNR,
@@ -30,6 +31,7 @@ from .identifiers import (
     check_person_number,
     check_resh_id,
     mask,
+    redact_identity_numbers,
 )
 from .jose import JoseError, parse_compact, verify_signature
 from .model import AT_CLAIM, RAR_CONTAINERS, get, iter_patients, locate, locate_access_token, normalise
@@ -147,7 +149,10 @@ def _describe_field(n: int, path: str, label: str, value: Any, profile: Profile,
     system = value.get("system")
     # a system that is not a string may still hold a person's number: mask unless it is known not to be one
     person = system in _PERSON if isinstance(system, str) else True
-    row["value"] = (mask(ident) if person and not reveal and isinstance(ident, str) else str(ident))
+    # any value shaped like an identity number is masked too, whatever system it claims (a person's number
+    # under an organisation system is still a person's number)
+    shaped = isinstance(ident, str) and IDENTITY_NUMBER.search(ident) is not None
+    row["value"] = (mask(ident) if (person or shaped) and not reveal and isinstance(ident, str) else str(ident))
     row["text"] = value.get("name")
     if isinstance(value.get("system"), str):
         row["system"] = value["system"]
@@ -325,6 +330,8 @@ def inspect(
     pid_claim = (prof.access_token or at.AccessTokenPolicy()).pid_claim
     if isinstance(claims.get(pid_claim), str) and not reveal_identifiers:
         claims[pid_claim] = mask(claims[pid_claim])
+    if not reveal_identifiers:  # any other claim holding an identity number (a sub, a custom claim)
+        claims = mask_numbers(claims)
     report["claims"] = claims
     times: dict[str, Any] = {}
     for name in ("iat", "nbf", "exp"):
@@ -356,6 +363,17 @@ def inspect(
             decision["attestation"] = mask_attestation(decision["attestation"])
         report["decision"] = decision
     return report
+
+
+def mask_numbers(value: Any) -> Any:
+    """``value`` with every string that holds an identity number in any spelling masked (recursively)."""
+    if isinstance(value, str):
+        return redact_identity_numbers(value) if len(value) >= 11 else value
+    if isinstance(value, dict):
+        return {k: mask_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_numbers(v) for v in value]
+    return value
 
 
 def describe_attestation(report: dict[str, Any], att: dict[str, Any], prof: Profile, ctx: VerifyContext,

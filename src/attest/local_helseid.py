@@ -133,6 +133,9 @@ class Client:
     orgnr_parent: str | None = None
     orgnr_child: str | None = None
     orgnr_supplier: str | None = None
+    #: a multi-tenant client (no orgnr_parent): the legal entities it may act for (HelseID checks a
+    #: supplier's delegation); an empty set: none
+    legal_entities: frozenset[str] = frozenset()
 
     @property
     def tenancy(self) -> str:
@@ -211,7 +214,8 @@ def _client(c: Any, base: Path, where: str) -> Client:
         raise ConfigurationError(f"{where}: cannot load the client's keys ({exc})") from None
     return Client(c["client_id"], str(c.get("name", c["client_id"])), keys,
                   tuple(str(s) for s in c.get("scopes") or ()), _opt_str(c.get("user")),
-                  _opt_str(c.get("orgnr_parent")), _opt_str(c.get("orgnr_child")), _opt_str(c.get("orgnr_supplier")))
+                  _opt_str(c.get("orgnr_parent")), _opt_str(c.get("orgnr_child")), _opt_str(c.get("orgnr_supplier")),
+                  frozenset(str(x) for x in c.get("legal_entities") or ()))
 
 
 # --- signing keys -------------------------------------------------------------------------------------------
@@ -431,6 +435,9 @@ class LocalHelseId:
         if client.orgnr_parent and le is not None and le != client.orgnr_parent:
             raise TokenError("invalid_request", "HID-ORGNR", "practitioner.legal_entity is not the organisation "
                                                              "this single-tenant client is registered for")
+        if not client.orgnr_parent and (le is None or le not in client.legal_entities):
+            raise TokenError("invalid_request", "HID-ORGNR", "this multi-tenant client has no delegation from "
+                                                             "practitioner.legal_entity (legal_entities)")
         return normalised
 
     def enrich(self, att: dict[str, Any], client: Client, user: Person) -> dict[str, Any]:
@@ -498,6 +505,20 @@ def _elements(v: Any) -> list[dict[str, Any]]:
     return [e for e in items if isinstance(e, dict) and e.get("type") in RAR_TYPES]
 
 
+def _local(request: Request) -> bool:
+    """Whether the caller is on this machine (the admin routes answer only to loopback, even when the server
+    was told to listen elsewhere)."""
+    from .keysets import is_loopback_host
+
+    host = request.client.host if request.client is not None else None
+    return host is not None and is_loopback_host(host)
+
+
+def _admin_refused() -> JSONResponse:
+    return JSONResponse({"error": "access_denied", "error_description": "the admin routes answer to loopback only"},
+                        status_code=403)
+
+
 # --- the app -----------------------------------------------------------------------------------------------
 
 MAX_FORM = 64 * 1024
@@ -562,11 +583,15 @@ def create_app(state: LocalHelseId) -> FastAPI:
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     @app.post("/admin/rotate")
-    def rotate() -> JSONResponse:
+    def rotate(request: Request) -> JSONResponse:
+        if not _local(request):
+            return _admin_refused()
         return JSONResponse({"active_kid": state.keys.rotate()})
 
     @app.post("/admin/retire")
-    def retire() -> JSONResponse:
+    def retire(request: Request) -> JSONResponse:
+        if not _local(request):
+            return _admin_refused()
         return JSONResponse({"retired": state.keys.retire(), "active_kid": state.keys.active[0]})
 
     return app

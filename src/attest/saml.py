@@ -659,7 +659,7 @@ def inspect_saml(assertion: str | bytes, *, trust: TrustStore | None = None, pro
     the rules that need no trust store; ``decision`` from :func:`verify_saml` when ``trust`` is given. Never
     raises for the input."""
     from .identifiers import mask
-    from .inspect import UNTRUSTED_NOTE, describe_attestation, describe_time, mask_attestation, summary
+    from .inspect import UNTRUSTED_NOTE, describe_attestation, describe_time, mask_attestation, mask_numbers, summary
 
     prof = load_profile(profile if profile is not None else saml_profile_for(assertion, trust))
     policy = saml_policy(prof)
@@ -695,7 +695,7 @@ def inspect_saml(assertion: str | bytes, *, trust: TrustStore | None = None, pro
     if mapped.citizen:
         report["attestation_error"] = "a citizen's assertion, not a health-personnel attestation: " + "; ".join(
             mapped.citizen)
-    report["claims"] = claims
+    report["claims"] = claims if reveal_identifiers else mask_numbers(claims)
     times: dict[str, Any] = {}
     for name in ("iat", "nbf", "exp"):
         d = describe_time(info.get(name), now)

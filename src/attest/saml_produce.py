@@ -191,6 +191,9 @@ def assertion_from_decision(decision: Decision, *, issuer: str, audience: str, k
     attrs = attributes(att, patient=patient, patient_system=patient_system, security_level=level,
                        client_id=info.get("client_id") if isinstance(info.get("client_id"), str) else None,
                        scope=scope)
-    root = build_assertion(att, issuer=issuer, audience=audience, subject=pid, attrs=attrs, lifetime=lifetime,
-                           now=now)
+    try:
+        root = build_assertion(att, issuer=issuer, audience=audience, subject=pid, attrs=attrs, lifetime=lifetime,
+                               now=now)
+    except ValueError as exc:  # lxml: a value XML 1.0 cannot carry (a control character in free text)
+        raise ProduceError(f"the attestation holds text an XML document cannot carry ({exc})") from None
     return sign_assertion(root, key=key, certificate=certificate)

@@ -367,6 +367,27 @@ def _load_issuer(entry: Any, where: str, base_dir: Path | None, policy: FetchPol
                   jwks_uri=jwks_uri)
 
 
+def _entry_profile(profile: Any, where: str, kind: str) -> str:
+    """An entry's ``profile``: a profile that exists and is made for the entry's kind of credential (an
+    access-token profile for an authorization server, a SAML profile for a SAML issuer). Checked when the
+    store loads, so that a typo is a configuration error, never a failed request."""
+    from .errors import ProfileError
+    from .profiles import load_profile
+
+    if not isinstance(profile, str) or not profile:
+        raise TrustStoreError(f"{where}: 'profile' must be a profile id")
+    try:
+        prof = load_profile(profile)
+    except ProfileError as exc:
+        raise TrustStoreError(f"{where}: 'profile': {exc}") from None
+    fits = prof.issuer_kind == "authorization_server" if kind == "authorization_server" else "saml" in prof.data
+    if not fits:
+        what = "an access-token profile (helseid-at-1.0…)" if kind == "authorization_server" else \
+            "a SAML profile (xua-saml-1.0…)"
+        raise TrustStoreError(f"{where}: 'profile' {profile!r} is not {what}")
+    return profile
+
+
 def _load_server(entry: Any, where: str, base_dir: Path | None, policy: FetchPolicy,
                  clock: Callable[[], float]) -> AuthorizationServer:
     iss, where, name = _entry_head(entry, "an authorization server", "issuer", _SERVER_KEYS, where)
@@ -382,9 +403,7 @@ def _load_server(entry: Any, where: str, base_dir: Path | None, policy: FetchPol
     algorithms = _algorithms(entry, "algorithms", where, ASYMMETRIC_ALGORITHMS) or frozenset({"RS256"})
     dpop_algorithms = _algorithms(entry, "dpop_algorithms", where, (*DPOP_ALGORITHMS, "EdDSA"))
     les = _organisations(entry, where)
-    profile = entry.get("profile", DEFAULT_AT_PROFILE)
-    if not isinstance(profile, str) or not profile:
-        raise TrustStoreError(f"{where}: 'profile' must be a profile id")
+    profile = _entry_profile(entry.get("profile", DEFAULT_AT_PROFILE), where, "authorization_server")
     times: dict[str, int] = {}
     for key, default, hi in (("dpop_max_age", 10, 3600), ("dpop_leeway", 5, 300)):
         v = entry.get(key, default)
@@ -452,9 +471,7 @@ def _load_saml_issuer(entry: Any, where: str, base_dir: Path | None) -> SamlIssu
     audience = entry.get("audience")
     if audience is not None and (not isinstance(audience, str) or not audience):
         raise TrustStoreError(f"{where}: 'audience' must be a non-empty string")
-    profile = entry.get("profile", DEFAULT_SAML_PROFILE)
-    if not isinstance(profile, str) or not profile:
-        raise TrustStoreError(f"{where}: 'profile' must be a profile id")
+    profile = _entry_profile(entry.get("profile", DEFAULT_SAML_PROFILE), where, "saml")
     les = _organisations(entry, where)
     return SamlIssuer(iss=iss, name=name, certificates=certs, audience=audience,
                       legal_entities=frozenset(les) if les is not None else None, profile=profile)

@@ -51,8 +51,12 @@ def test_exactly_one_credential(tmp_path: Path) -> None:
         for body in ({"saml": "<x/>", "token": "a.b.c"}, {"saml": "<x/>", "dpop": "p"}):
             r = c.post("/v1/verify", json=body)
             assert r.status_code == 422, r.text
-        garbage = c.post("/v1/verify", json={"saml": "<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"}).json()
+        garbage = c.post("/v1/verify", json={"saml": "<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>",
+                                             "context": {"patient_id": saml.PATIENT}}).json()
         assert garbage["decision"] == "deny" and [e["code"] for e in garbage["errors"]] == ["invalid_saml"]
+        # xua-saml-1.0 requires the patient of the request (the assertion has no DPoP or single use)
+        unbound = c.post("/v1/verify", json={"saml": saml.b64(saml.signed_assertion(issued=int(time.time())))})
+        assert unbound.status_code == 422 and unbound.json()["type"] == "urn:attest:problem:context-required"
 
 
 def test_the_inspector_reads_a_saml_assertion(tmp_path: Path) -> None:

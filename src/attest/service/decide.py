@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import DependencyUnavailable, VerifyContext, verify_async
 from ..audit.fhir import audit_outcome
 from ..dpop import REPLAY_NAMESPACE
-from ..profiles import Profile
+from ..profiles import Profile, load_profile
 from ..verify import Decision
 from .runtime import Runtime
 
@@ -69,8 +69,11 @@ async def decide(request: Request, runtime: Runtime, token: str, profile: str | 
         info = decision.token or {}
         release = getattr(runtime.replay, "release", None)
         if decision.permitted and callable(release):
-            # the jtis were recorded for a decision nobody received: let the caller retry with them
-            if isinstance(info.get("jti"), str) and isinstance(info.get("iss"), str):
+            # the jtis were recorded for a decision nobody received: let the caller retry with them (only
+            # those verification recorded: an access token's or a SAML assertion's jti never was, and
+            # releasing it could free another token's entry of the same issuer name)
+            if (load_profile(decision.profile).token_replay and isinstance(info.get("jti"), str)
+                    and isinstance(info.get("iss"), str)):
                 await run_in_threadpool(release, info["iss"], info["jti"])
             proof = info.get("dpop")
             if isinstance(proof, dict) and isinstance(proof.get("jti"), str) and isinstance(proof.get("jkt"), str):
