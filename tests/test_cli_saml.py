@@ -49,3 +49,32 @@ def test_inspect_a_saml_assertion_without_trusting_it(tmp_path: Path) -> None:
     assert "06828399789" in revealed.output
     broken = runner.invoke(app, ["inspect", "<!DOCTYPE x><x/>"])
     assert broken.exit_code == 2 and "invalid_saml" in broken.output
+
+
+def test_saml_issue_renders_a_verified_token(tmp_path: Path) -> None:
+    """`attest saml issue`: verify the user's token, then print a signed assertion of its attestation, which
+    verify_saml reads back; a refused token gets no assertion (exit 1)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from attest import TrustStore, VerifyContext
+    from attest.saml import verify_saml
+
+    from .support.service import fresh_token
+    from .support.tokens import KEYS
+
+    key = tmp_path / "key.pem"
+    key.write_bytes(saml.rsa_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+    cert = tmp_path / "cert.pem"
+    cert.write_text(saml.pem(saml.issuer_cert()))
+    args = ["saml", "issue", fresh_token(), "--trust", str(KEYS / "trust.yaml"), "--key", str(key), "--cert",
+            str(cert), "--issuer", saml.ISSUER, "--audience", saml.AUDIENCE, "--patient", "13116900216",
+            "--security-level", "4"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    store = TrustStore.from_dict({"saml_issuers": [{"issuer": saml.ISSUER, "certificate": saml.pem(saml.issuer_cert()),
+                                                    "audience": saml.AUDIENCE}]})
+    back = verify_saml(r.output.strip(), store, "xua-saml-1.0", VerifyContext(patient_id="13116900216"))
+    assert back.permitted, back.codes
+    refused = runner.invoke(app, ["saml", "issue", "not.a.token", *args[3:]])
+    assert refused.exit_code == 1 and "no assertion" in refused.output

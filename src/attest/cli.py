@@ -335,6 +335,11 @@ from .helseid_cli import helseid_app  # noqa: E402 - registered after the comman
 
 app.add_typer(helseid_app, name="helseid")
 
+# --- SAML assertions (issue 14): producing one from a verified token --------------------------------------
+from .saml_cli import saml_app  # noqa: E402 - registered after the commands above
+
+app.add_typer(saml_app, name="saml")
+
 
 def main() -> None:
     """Console-script entry point."""
