@@ -21,7 +21,8 @@ from attest.local_helseid import DOUBLE_STRUCTURE, JWT_BEARER, LocalHelseId, Loc
 from attest.model import AT_CLAIM
 from attest.verify import profile_for
 
-from .support.tokens import KEYS, ROOT
+from .support.helseid import fagersta_request_attestation
+from .support.tokens import KEYS
 
 BASE = "http://127.0.0.1:8443"
 TOKEN_URL = BASE + "/connect/token"
@@ -30,14 +31,7 @@ API = "https://api.source.example/fhir/DocumentReference"
 
 
 def attestation() -> dict[str, Any]:
-    """The example attestation, for the Fagersta client (its registered organisation), every field HelseID's
-    request schema needs."""
-    att = json.loads((ROOT / "examples" / "helseid-enriched-attestation.json").read_text("utf-8"))
-    org = {"id": "100100673", "system": "urn:oid:2.16.578.1.12.4.1.4.101"}
-    att["practitioner"]["legal_entity"] = dict(org)
-    att["practitioner"]["point_of_care"] = dict(org)
-    att["patients"][0]["department"] = {"id": "705592", "system": "urn:oid:2.16.578.1.12.4.1.4.102"}
-    return att
+    return fagersta_request_attestation()
 
 
 CLIENT_KEY = load_private_key(KEYS / "epj-client" / "private.pem")

@@ -38,7 +38,7 @@ from .model import AT_CLAIM, RAR_CONTAINERS, get, iter_patients, locate, locate_
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate
 from .trust import TrustStore
-from .verify import is_access_token, profile_for, verify
+from .verify import Decision, is_access_token, profile_for, verify
 
 UNTRUSTED_NOTE = ("Decoded without trusting it: nothing below is proven until the signature is verified "
                   "against a trust store.")
@@ -355,14 +355,20 @@ def inspect(
         att, _ = normalise(located.raw)
         report["shape"] = located.shape
         describe_attestation(report, att, prof, ctx, payload, times, reveal_identifiers)
+    finish(report, times, verify(token, trust, prof, ctx) if trust is not None else None, reveal_identifiers)
+    return report
+
+
+def finish(report: dict[str, Any], times: dict[str, Any], decision: Decision | None, reveal: bool) -> None:
+    """The report's times, summary and (with a trust store) the decision, its attestation masked unless
+    revealed. Shared by the JWT and the SAML reports."""
     report["times"] = times
     report["summary"] = summary(times)
-    if trust is not None:
-        decision = verify(token, trust, prof, ctx).to_dict()
-        if decision.get("attestation") and not reveal_identifiers:
-            decision["attestation"] = mask_attestation(decision["attestation"])
-        report["decision"] = decision
-    return report
+    if decision is not None:
+        doc = decision.to_dict()
+        if doc.get("attestation") and not reveal:
+            doc["attestation"] = mask_attestation(doc["attestation"])
+        report["decision"] = doc
 
 
 def mask_numbers(value: Any) -> Any:

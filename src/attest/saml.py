@@ -659,7 +659,7 @@ def inspect_saml(assertion: str | bytes, *, trust: TrustStore | None = None, pro
     the rules that need no trust store; ``decision`` from :func:`verify_saml` when ``trust`` is given. Never
     raises for the input."""
     from .identifiers import mask
-    from .inspect import UNTRUSTED_NOTE, describe_attestation, describe_time, mask_attestation, mask_numbers, summary
+    from .inspect import UNTRUSTED_NOTE, describe_attestation, describe_time, finish, mask_numbers
 
     prof = load_profile(profile if profile is not None else saml_profile_for(assertion, trust))
     policy = saml_policy(prof)
@@ -703,11 +703,6 @@ def inspect_saml(assertion: str | bytes, *, trust: TrustStore | None = None, pro
             times[name] = d
     attestation, _ = normalise(mapped.attestation)
     describe_attestation(report, attestation, prof, ctx, None, times, reveal_identifiers)
-    report["times"] = times
-    report["summary"] = summary(times)
-    if trust is not None:
-        decision = verify_saml(assertion, trust, prof, ctx).to_dict()
-        if decision.get("attestation") and not reveal_identifiers:
-            decision["attestation"] = mask_attestation(decision["attestation"])
-        report["decision"] = decision
+    finish(report, times, verify_saml(assertion, trust, prof, ctx) if trust is not None else None,
+           reveal_identifiers)
     return report

@@ -5,7 +5,6 @@ and gets the document; broken variants never reach the upstream. Every process l
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from attest import load_private_key
 from attest.helseid import dpop_proof, request_token
 from attest.jose import parse_compact
 from tests.support.gateway import Nginx, Upstream, forward_auth, need_nginx
+from tests.support.helseid import fagersta_request_attestation
 from tests.support.servers import ROOT, AttestServer, _tail, _wait_tcp, free_port
 from tests.support.service import ADMIN_TOKEN
 from tests.support.tokens import KEYS
@@ -38,12 +38,7 @@ DPOP_KEY = load_private_key(KEYS / "epj-dpop" / "private.pem")
 
 
 def attestation() -> dict[str, Any]:
-    att = json.loads((ROOT / "examples" / "helseid-enriched-attestation.json").read_text("utf-8"))
-    org = {"id": "100100673", "system": "urn:oid:2.16.578.1.12.4.1.4.101"}
-    att["practitioner"]["legal_entity"] = dict(org)
-    att["practitioner"]["point_of_care"] = dict(org)
-    att["patients"][0]["department"] = {"id": "705592", "system": "urn:oid:2.16.578.1.12.4.1.4.102"}
-    return att
+    return fagersta_request_attestation()
 
 
 class LocalHelseIdServer:

@@ -67,3 +67,14 @@ def make_at(attestation: Any = ..., *, now: int = NOW, key: Any = None, kid: str
 def make_proof(token: str | None, *, method: str = METHOD, url: str = URL, now: int = NOW, key: Any = None,
                **kw: Any) -> str:
     return dpop_proof(key or dpop_key(), method=method, url=url, access_token=token, now=now, **kw)
+
+
+def fagersta_request_attestation() -> dict[str, Any]:
+    """The example attestation for the local HelseID's Fagersta client (its registered organisation), with
+    every field HelseID's request schema needs (the patients' department)."""
+    att = enriched()
+    org = {"id": "100100673", "system": "urn:oid:2.16.578.1.12.4.1.4.101"}
+    att["practitioner"]["legal_entity"] = dict(org)
+    att["practitioner"]["point_of_care"] = dict(org)
+    att["patients"][0]["department"] = {"id": "705592", "system": "urn:oid:2.16.578.1.12.4.1.4.102"}
+    return att

@@ -25,6 +25,16 @@ from .runner import CaseResult, RunResult
 REPORT_FORMAT = "attest-conformance-report/1"
 
 
+#: what a 422 from an attest-compatible target means, by a word of its answer
+_REFUSAL_HINTS = (
+    ("now", "mentioning 'now': the service evaluates with its own clock. Enable context.now for the test "
+            "(attest's service: ATTEST_ALLOW_CONTEXT_NOW=true) or run with --target-clock own."),
+    ("context-required", "context-required: the service requires the patient and the user of every request "
+                         "under a production profile, and most cases carry no context. Start the target for "
+                         "the test with ATTEST_CONTEXT_REQUIRED=false (attest's service), or verify with the "
+                         "test profile."),
+)
+
 def _by_cover(results: list[CaseResult]) -> dict[str, Counter[str]]:
     out: dict[str, Counter[str]] = {}
     for r in results:
@@ -193,25 +203,10 @@ def print_results(console: Console, result: RunResult, *, show_skips: bool = Fal
             "cache remembers an earlier run of this corpus; generate a fresh corpus (its jti values "
             "depend on --now) or reset the cache."
         )
-    refused_now = sum(
-        1 for r in bad if r.outcome and "HTTP 422" in r.outcome.detail and "now" in r.outcome.detail
-    )
-    if refused_now:
-        console.print(
-            f"[yellow]hint:[/] {refused_now} request(s) were refused with 422 mentioning 'now': the service "
-            "evaluates with its own clock. Enable context.now for the test (attest's service: "
-            "ATTEST_ALLOW_CONTEXT_NOW=true) or run with --target-clock own."
-        )
-    refused_context = sum(
-        1 for r in bad if r.outcome and "HTTP 422" in r.outcome.detail and "context-required" in r.outcome.detail
-    )
-    if refused_context:
-        console.print(
-            f"[yellow]hint:[/] {refused_context} request(s) were refused with 422 context-required: the service "
-            "requires the patient and the user of every request under a production profile, and most cases "
-            "carry no context. Start the target for the test with ATTEST_CONTEXT_REQUIRED=false (attest's "
-            "service), or verify with the test profile."
-        )
+    for needle, hint in _REFUSAL_HINTS:
+        refused = sum(1 for r in bad if r.outcome and "HTTP 422" in r.outcome.detail and needle in r.outcome.detail)
+        if refused:
+            console.print(f"[yellow]hint:[/] {refused} request(s) were refused with 422 {hint}")
     refused_permits = sum(1 for r in bad if r.case.recipe is not None and r.case.expect.decision == "permit")
     if refused_permits:
         console.print(
