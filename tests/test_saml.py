@@ -420,3 +420,25 @@ def test_decode_input() -> None:
             decode_input(bad, limits)
     with pytest.raises(XmlRefused):
         parse_document(b'<a xmlns="urn:x">' + b"<b/>" * 3 + b"</a>", XmlLimits(max_elements=3))
+
+
+@pytest.mark.parametrize("algorithm", ["rsa-sha256", "rsa-sha384", "rsa-sha512", "sha256-rsa-MGF1",
+                                       "sha384-rsa-MGF1", "sha512-rsa-MGF1"])
+def test_every_allowed_rsa_method_verifies(algorithm: str) -> None:
+    """The profile's RSA methods, PKCS#1 v1.5 and PSS (MGF1), each verify with the pinned certificate."""
+    from lxml import etree
+
+    from .support.saml import assertion_xml, sign
+
+    assert decide(etree.tostring(sign(assertion_xml(), signature_algorithm=algorithm))).permitted
+
+
+def test_ecdsa_verifies_with_a_pinned_ec_certificate() -> None:
+    from lxml import etree
+
+    from .support.saml import assertion_xml, certificate, ec_key, sign
+
+    key = ec_key()
+    cert = certificate(key)
+    signed = etree.tostring(sign(assertion_xml(), key=key, cert=cert, signature_algorithm="ecdsa-sha256"))
+    assert decide(signed, trust=trust_store(cert)).permitted
