@@ -153,3 +153,14 @@ def test_jwks_uri_needs_https_off_loopback() -> None:
         TrustStore.from_dict({"issuers": [{"iss": "a", "jwks_uri": "http://jwks.example/keys"}]})
     with pytest.raises(TrustStoreError, match="cannot fetch"):
         TrustStore.from_dict({"issuers": [{"iss": "a", "jwks_uri": "http://127.0.0.1:9/keys"}]}, fetch_timeout=0.5)
+
+
+def test_declared_profiles_are_read_without_loading_keys(tmp_path: Path) -> None:
+    """What `attest serve` checks test material against: every authorization server's and SAML issuer's
+    profile (defaults included), read from the file without loading or fetching a key."""
+    assert TrustStore.declared_profiles(KEYS / "trust.yaml") == ["helseid-at-1.0-test"]
+    p = tmp_path / "t.yaml"
+    p.write_text("saml_issuers:\n  - {issuer: x, certificate_file: nowhere.pem}\n"
+                 "authorization_servers:\n  - {issuer: y, jwks_uri: 'https://unreachable.invalid/jwks'}\n")
+    assert TrustStore.declared_profiles(p) == ["helseid-at-1.0", "xua-saml-1.0"]
+    assert TrustStore.declared_profiles(tmp_path / "missing.yaml") == []

@@ -9,10 +9,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from . import (
     DEFAULT_PROFILE,
@@ -30,6 +29,7 @@ from . import (
     public_jwk,
     verify,
 )
+from .cli_io import fail, read_arg, stderr, stdout
 from .keys import KEYGEN_ALGORITHMS, private_key_pem, signing_algorithm
 from .render import print_decision, print_inspect
 from .verify import profile_for
@@ -45,50 +45,20 @@ app = typer.Typer(
 EXIT_OK, EXIT_DENY, EXIT_USAGE = 0, 1, 2
 
 
-def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=False)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err = _stderr()
-    err.print("[bold red]error:[/bold red] ", end="")
-    err.print(message, markup=False)
-    raise typer.Exit(code)
-
-
-def _read_token(arg: str) -> str:
-    """``-`` reads standard input; an existing file is read; anything else is the token itself. Only the
-    line ending of a file or of standard input is removed: other whitespace stays and makes the token
-    malformed, exactly as the library and the service see it."""
-    if arg == "-":
-        return sys.stdin.read().rstrip("\r\n")
-    try:
-        p = Path(arg)
-        if len(arg) < 4096 and p.is_file():
-            return p.read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, ValueError):
-        pass
-    return arg
-
-
 def _load_trust(path: Path | None) -> TrustStore | None:
     if path is None:
         return None
     try:
         return TrustStore.load(path)
     except ConfigurationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _check_profile(profile: str) -> str:
     try:
         load_profile(profile)
     except ConfigurationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return profile
 
 
@@ -111,14 +81,14 @@ def keygen(
 ) -> None:
     """New key pair: private key PEM (mode 0600), public JWK and JWKS; kid = RFC 7638 thumbprint."""
     if alg not in KEYGEN_ALGORITHMS:
-        _fail(f"unknown algorithm {alg!r}; choose one of {', '.join(KEYGEN_ALGORITHMS)}")
+        fail(f"unknown algorithm {alg!r}; choose one of {', '.join(KEYGEN_ALGORITHMS)}")
     key = generate_private_key(alg)
     jwk = public_jwk(key, alg)
     out.mkdir(parents=True, exist_ok=True)
     priv, pub, jwks = out / "private.pem", out / "public.jwk.json", out / "jwks.json"
     existing = [str(p) for p in (priv, pub, jwks) if p.exists()]
     if existing and not force:
-        _fail(f"refusing to overwrite {', '.join(existing)} (use --force)")
+        fail(f"refusing to overwrite {', '.join(existing)} (use --force)")
     fd = os.open(priv, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     # O_CREAT's mode applies only to a new file: an old one overwritten with --force keeps its mode unless
     # it is set here, before the key is written
@@ -127,7 +97,7 @@ def keygen(
         f.write(private_key_pem(key))
     pub.write_text(json.dumps(jwk, indent=2) + "\n", encoding="utf-8")
     jwks.write_text(json.dumps({"keys": [jwk]}, indent=2) + "\n", encoding="utf-8")
-    err = _stderr()
+    err = stderr()
     err.print(f"private key  {priv}  (keep it secret)", markup=False)
     err.print(f"public JWK   {pub}", markup=False)
     err.print(f"JWKS         {jwks}  (publish it, or reference it from a trust store's jwks_file)", markup=False)
@@ -153,27 +123,27 @@ def issue(
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except OSError as exc:
-        _fail(f"{file}: cannot read ({exc.strerror})")
+        fail(f"{file}: cannot read ({exc.strerror})")
     try:
         attestation = json.loads(text)
     except ValueError as exc:
-        _fail(f"{file}: not JSON ({exc})")
+        fail(f"{file}: not JSON ({exc})")
     if not isinstance(attestation, dict):
-        _fail(f"{file}: the attestation must be a JSON object")
+        fail(f"{file}: the attestation must be a JSON object")
     try:
         private_key = load_private_key(key)
         algorithm = signing_algorithm(private_key, alg)
         token = build(attestation, key=private_key, kid=kid or public_jwk(private_key, algorithm)["kid"],
                       iss=iss, audience=aud, profile=profile, lifetime=lifetime, toa=toa, alg=algorithm, now=now)
     except AttestationRefused as exc:
-        err = _stderr()
+        err = stderr()
         err.print(f"[bold red]refused:[/bold red] the attestation breaks profile {profile} "
                   f"({len(exc.findings)} problem(s))")
         for f in exc.findings:
             err.print(f"  {f.code:<30} {f.rule:<8} {f.path}: {f.message}", markup=False)
         raise typer.Exit(EXIT_DENY) from None
     except (ConfigurationError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(token)
 
 
@@ -197,22 +167,22 @@ def inspect_cmd(
     if profile is not None:
         _check_profile(profile)
     store = _load_trust(trust)
-    context = VerifyContext(audience=audience, now=now, dpop_proof=_read_token(dpop) if dpop else None,
+    context = VerifyContext(audience=audience, now=now, dpop_proof=read_arg(dpop) if dpop else None,
                             http_method=method, http_url=url, authorization_scheme="DPoP" if dpop else None)
-    text = _read_token(token)
+    text = read_arg(token)
     if text.lstrip().startswith("<"):  # XML is never a JWT: a SAML assertion (issue 14)
         from .saml import inspect_saml
 
         try:
             report = inspect_saml(text, trust=store, profile=profile, context=context, reveal_identifiers=reveal)
         except ProfileError as exc:
-            _fail(f"--profile: {exc}")
+            fail(f"--profile: {exc}")
     else:
         report = inspect(text, trust=store, profile=profile, context=context, reveal_identifiers=reveal)
     if as_json:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        print_inspect(_stdout(), report)
+        print_inspect(stdout(), report)
     if report.get("error"):
         raise typer.Exit(EXIT_USAGE)
 
@@ -242,21 +212,21 @@ def verify_cmd(
     if profile is not None:
         _check_profile(profile)
     if scheme is not None and scheme not in ("DPoP", "Bearer"):
-        _fail("--scheme must be DPoP or Bearer")
+        fail("--scheme must be DPoP or Bearer")
     store = _load_trust(trust)
     assert store is not None
-    text = _read_token(token)
-    proof = _read_token(dpop) if dpop else None
+    text = read_arg(token)
+    proof = read_arg(dpop) if dpop else None
     if saml or text.lstrip().startswith("<"):  # XML is never a JWT: a SAML assertion
         if proof is not None:
-            _fail("--dpop goes with a HelseID access token, not a SAML assertion")
+            fail("--dpop goes with a HelseID access token, not a SAML assertion")
         from .saml import verify_saml
 
         try:
             decision = verify_saml(text, store, profile, VerifyContext(
                 audience=audience, authenticated_pid=pid, authenticated_hpr=hpr, patient_id=patient, now=now))
         except ProfileError as exc:
-            _fail(f"--profile: {exc}")
+            fail(f"--profile: {exc}")
     else:
         chosen = profile if profile is not None else profile_for(text, store, DEFAULT_PROFILE)
         decision = verify(text, store, chosen,
@@ -267,7 +237,7 @@ def verify_cmd(
     if as_json:
         typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        print_decision(_stdout(), doc)
+        print_decision(stdout(), doc)
     raise typer.Exit(EXIT_OK if decision.permitted else EXIT_DENY)
 
 
@@ -277,7 +247,7 @@ def profiles(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the profiles, or show one profile's rules."""
-    console = _stdout()
+    console = stdout()
     if profile_id is None:
         rows: list[dict[str, Any]] = []
         for pid in list_profiles():
@@ -321,7 +291,7 @@ def serve(
     from .service.serve import run
 
     if log_format not in ("json", "text"):
-        _fail("--log-format must be json or text")
+        fail("--log-format must be json or text")
     raise typer.Exit(run(host, port, workers, data_dir, log_format))
 
 

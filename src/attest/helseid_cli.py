@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from .cli_io import fail, read_arg
 from .errors import AttestationRefused, ConfigurationError
 from .keys import load_private_key
 
@@ -23,34 +23,29 @@ helseid_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+EXIT_REFUSED = 1
 BANNER = "!" * 78
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    err.print("[bold red]error:[/bold red] ", end="")
-    err.print(message, markup=False)
-    raise typer.Exit(code)
 
 
 def _key(path: Path) -> Any:
     try:
         return load_private_key(path)
     except (OSError, ValueError) as exc:
-        _fail(f"{path}: cannot load the private key ({exc})")
+        fail(f"{path}: cannot load the private key ({exc})")
 
 
 def _attestation(path: str | None) -> dict[str, Any] | None:
     if path is None:
         return None
+    text = read_arg(path)
+    if path != "-" and text == path and not path.lstrip().startswith("{"):
+        fail(f"{path}: no such file (give an attestation JSON file, '-' for standard input, or the JSON itself)")
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         data = json.loads(text)
-    except (OSError, ValueError) as exc:
-        _fail(f"{path}: cannot read the attestation JSON ({exc})")
+    except ValueError as exc:
+        fail(f"{path}: cannot read the attestation JSON ({exc})")
     if not isinstance(data, dict):
-        _fail(f"{path}: the attestation is a JSON object")
+        fail(f"{path}: the attestation is a JSON object")
     return data
 
 
@@ -78,9 +73,9 @@ def client_assertion_cmd(
         token = client_assertion(_attestation(attestation), key=_key(key), client_id=client_id,
                                  audience=audience, kid=kid, lifetime=lifetime)
     except AttestationRefused as exc:
-        _fail("\n".join(f"{f.code} at {f.path}: {f.message}" for f in exc.findings), EXIT_REFUSED)
+        fail("\n".join(f"{f.code} at {f.path}: {f.message}" for f in exc.findings), EXIT_REFUSED)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(token)
 
 
@@ -120,9 +115,9 @@ def token_cmd(
         answer = request_token(url, _attestation(attestation), client_key=_key(key), client_id=client_id,
                                dpop_key=_key(dpop_key), scope=scope)
     except AttestationRefused as exc:
-        _fail("\n".join(f"{f.code} at {f.path}: {f.message}" for f in exc.findings), EXIT_REFUSED)
+        fail("\n".join(f"{f.code} at {f.path}: {f.message}" for f in exc.findings), EXIT_REFUSED)
     except TokenRequestError as exc:
-        _fail(str(exc), EXIT_REFUSED)
+        fail(str(exc), EXIT_REFUSED)
     typer.echo(json.dumps(answer, indent=2) if json_out else answer["access_token"])
 
 
@@ -144,12 +139,12 @@ def serve_cmd(
     from .local_helseid import LocalHelseId, LocalHelseIdConfig, create_app
 
     if not is_loopback_host(host) and not allow_remote:
-        _fail(f"the local HelseID is a test tool with published keys: refusing to listen on {host} (use "
+        fail(f"the local HelseID is a test tool with published keys: refusing to listen on {host} (use "
               "--host 127.0.0.1, or --allow-remote if you really mean it)")
     try:
         cfg = LocalHelseIdConfig.load(config)
     except ConfigurationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     state = LocalHelseId(cfg, f"http://{host if ':' not in host else f'[{host}]'}:{port}")
     print("\n".join([BANNER, "!!! attest helseid serve: a LOCAL HelseID for tests. NOT HelseID, NOT FOR PRODUCTION.",
                      f"!!!   issuer {state.issuer}, token endpoint {state.token_endpoint}",

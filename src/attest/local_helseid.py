@@ -77,7 +77,7 @@ from .helseid import (
 )
 from .identifiers import OID_DNR, OID_FNR, OID_HPR
 from .jose import JoseError, media_type, parse_compact, verify_signature
-from .keys import PrivateKey, generate_private_key, load_private_key, public_jwk
+from .keys import generate_private_key, load_private_key, public_jwk
 from .keysets import TrustedKey, load_jwk, load_jwks
 from .model import RAR_TYPES
 from .replay import MemoryReplayCache
@@ -146,7 +146,7 @@ class Client:
 class LocalHelseIdConfig:
     issuer: str | None
     audience: str
-    signing_key: PrivateKey
+    signing_key: rsa.RSAPrivateKey  # checked at load: HelseID signs with RS256
     clients: dict[str, Client]
     people: dict[str, Person]
     organisations: dict[str, str]
@@ -229,8 +229,8 @@ class SigningKeys:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def starting_with(cls, key: rsa.RSAPrivateKey, kid: str | None = None) -> SigningKeys:
-        entry = (kid or helseid_kid(key), key)
+    def starting_with(cls, key: rsa.RSAPrivateKey) -> SigningKeys:
+        entry = (helseid_kid(key), key)
         return cls(entry, [entry])
 
     def rotate(self) -> str:
@@ -273,7 +273,7 @@ class LocalHelseId:
         self.config = config
         self.base_url = base_url.rstrip("/")
         self.issuer = config.issuer or self.base_url
-        self.keys = SigningKeys.starting_with(config.signing_key)  # type: ignore[arg-type]
+        self.keys = SigningKeys.starting_with(config.signing_key)
         self.assertions = MemoryReplayCache(max_entries=100_000)
         self.proofs = MemoryReplayCache(max_entries=100_000)
         # the test-token service's own keys (made once per start): the EPJ's DPoP key it binds tokens to,

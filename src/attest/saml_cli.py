@@ -5,12 +5,12 @@ permitted, render the attestation as a signed SAML 2.0 assertion (:mod:`attest.s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from cryptography import x509
-from rich.console import Console
 
+from .cli_io import fail, read_arg
 from .context import VerifyContext
 from .errors import ConfigurationError, ProfileError
 from .keys import load_private_key
@@ -24,14 +24,7 @@ saml_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_OK, EXIT_DENY, EXIT_USAGE = 0, 1, 2
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    err.print("[bold red]error:[/bold red] ", end="")
-    err.print(message, markup=False)
-    raise typer.Exit(code)
+EXIT_DENY = 1
 
 
 @saml_app.command("issue")
@@ -52,7 +45,6 @@ def issue_cmd(
 ) -> None:
     """Verify TOKEN (the profile its issuer calls for) and print a signed SAML assertion of its attestation;
     exit 1 without an assertion when the token is refused."""
-    from .cli import _read_token as _read  # one reading of "a token, a file holding it, or -"
     from .saml_produce import ProduceError, assertion_from_decision
     from .verify import profile_for, verify
 
@@ -61,21 +53,21 @@ def issue_cmd(
         signing_key = load_private_key(key)
         certificate = x509.load_pem_x509_certificate(cert.read_bytes())
     except (ConfigurationError, OSError, ValueError) as exc:
-        _fail(str(exc))
-    text = _read(token)
-    proof = _read(dpop) if dpop else None
+        fail(str(exc))
+    text = read_arg(token)
+    proof = read_arg(dpop) if dpop else None
     context = VerifyContext(patient_id=patient, dpop_proof=proof, http_method=method, http_url=url,
                             authorization_scheme="DPoP" if proof else None)
     try:
         decision = verify(text, store, profile_for(text, store), context)
     except ProfileError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if not decision.permitted:
-        _fail("the token is refused, so no assertion is made: " + ", ".join(decision.codes), EXIT_DENY)
+        fail("the token is refused, so no assertion is made: " + ", ".join(decision.codes), EXIT_DENY)
     try:
         produced = assertion_from_decision(decision, issuer=issuer, audience=audience, key=signing_key,
                                            certificate=certificate, patient=patient,
                                            security_level=security_level, lifetime=lifetime)
     except ProduceError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(produced.decode("utf-8"))

@@ -125,7 +125,7 @@ def _decision_ref(v: dict[str, Any] | None) -> str | None:
     return str(etree.tostring(root, encoding="unicode"))
 
 
-def build_assertion(attestation: dict[str, Any], *, issuer: str, audience: str, subject: str,
+def build_assertion(*, issuer: str, audience: str, subject: str,
                     attrs: Iterable[tuple[str, str]], lifetime: int = 300, now: int | None = None,
                     assertion_id: str | None = None) -> Any:
     """The unsigned assertion (an lxml element) with a signature placeholder after the Issuer."""
@@ -192,7 +192,7 @@ def assertion_from_decision(decision: Decision, *, issuer: str, audience: str, k
                        client_id=info.get("client_id") if isinstance(info.get("client_id"), str) else None,
                        scope=scope)
     try:
-        root = build_assertion(att, issuer=issuer, audience=audience, subject=pid, attrs=attrs, lifetime=lifetime,
+        root = build_assertion(issuer=issuer, audience=audience, subject=pid, attrs=attrs, lifetime=lifetime,
                                now=now)
     except ValueError as exc:  # lxml: a value XML 1.0 cannot carry (a control character in free text)
         raise ProduceError(f"the attestation holds text an XML document cannot carry ({exc})") from None

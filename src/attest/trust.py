@@ -172,6 +172,26 @@ class TrustStore:
             return False
         return isinstance(data, dict) and data.get("test_material") is True
 
+    @staticmethod
+    def declared_profiles(path: str | Path) -> list[str]:
+        """The profiles the file's authorization servers and SAML issuers name (their defaults where they name
+        none), read without loading any key or fetching anything; [] for a file that cannot be read (loading
+        it reports why)."""
+        try:
+            data = _parse_document(Path(path).read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError, TrustStoreError):
+            return []
+        if not isinstance(data, dict):
+            return []
+        out: list[str] = []
+        for section, default in (("authorization_servers", DEFAULT_AT_PROFILE), ("saml_issuers", DEFAULT_SAML_PROFILE)):
+            entries = data.get(section)
+            for entry in entries if isinstance(entries, list) else []:
+                profile = entry.get("profile", default) if isinstance(entry, dict) else None
+                if isinstance(profile, str):
+                    out.append(profile)
+        return out
+
     def key_sets(self) -> list[tuple[str, KeySet]]:
         """Every entry's key set, named (``issuer <iss>`` / ``authorization server <issuer>``)."""
         return ([(f"issuer {i.iss}", i.keyset) for i in self.issuers.values()]

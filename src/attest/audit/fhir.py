@@ -164,12 +164,12 @@ def _purpose_of_use(v: Any) -> dict[str, Any] | None:
     (a deny for a wrong system or code) is not a purpose of use the record can state: None."""
     if not isinstance(v, dict) or not isinstance(v.get("system"), str) or not isinstance(v.get("code"), str):
         return None
-    pou = codes.code_lists()["purpose_of_use"]
-    if v["system"] not in pou.systems or codes.display(v["system"], v["code"]) is None:
+    display = codes.display(v["system"], v["code"])
+    if v["system"] not in codes.code_lists()["purpose_of_use"].systems or display is None:
         return None
     coding = _coding(v, system_override=ACT_REASON)
     if coding is not None:
-        coding["display"] = str(codes.display(v["system"], v["code"]))
+        coding["display"] = display
     return coding
 
 

@@ -11,10 +11,12 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+
+from ..cli_io import fail
 
 if TYPE_CHECKING:
     from .generate import Built
@@ -47,13 +49,6 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def _fail(message: str) -> NoReturn:
-    c = _err()
-    c.print("[bold red]error:[/bold red] ", end="")
-    c.print(message, markup=False)
-    raise typer.Exit(EXIT_USAGE)
-
-
 ProfileOpt = Annotated[
     str,
     typer.Option(
@@ -79,13 +74,13 @@ def _build_helseid(now: int | None, seed: str, audience: str, iss: str | None, s
 
     given = [name for name, value in unsupported.items() if value]
     if given:
-        _fail(f"{', '.join(given)} do(es) not apply to --helseid (trust.yaml names the profile "
+        fail(f"{', '.join(given)} do(es) not apply to --helseid (trust.yaml names the profile "
               "helseid-at-1.0-test; the server signs with RS256)")
     try:
         return build_helseid_corpus(now=now, seed=seed, audience=audience, issuer=iss or DEFAULT_HELSEID_ISSUER,
                                     scopes=tuple(scopes or ()), server_key=server_key, kid=kid)
     except HelseIdGenerateError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _write_helseid(built: HelseIdBuilt, out: Path, force: bool) -> None:
@@ -96,7 +91,7 @@ def _write_helseid(built: HelseIdBuilt, out: Path, force: bool) -> None:
     try:
         root = write_helseid_corpus(built, out, force=force)
     except (HelseIdGenerateError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console = Console(highlight=False)
     meta, s = built.corpus.meta, built.setup
     counts = meta["counts"]
@@ -129,7 +124,7 @@ def _issuer_key(path: Path | None) -> Any:
     try:
         return load_private_key(path)
     except ConfigurationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, issuer_key: Path | None,
@@ -142,7 +137,7 @@ def _build(profile: str, now: int | None, seed: str, audience: str, iss: str, is
         return build_corpus(profile=profile, now=now, seed=seed, audience=audience, iss=iss, issuer_key=key,
                             issuer_kid=kid, issuer_alg=alg, all_variants=all_variants)
     except (GenerateError, ConfigurationError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @conformance_app.command()
@@ -208,14 +203,14 @@ def generate(
                        out, force)
         return
     if scope:
-        _fail("--scope applies to --helseid only")
+        fail("--scope applies to --helseid only")
     profile = profile or "tillitsrammeverk-1.1"
     built = _build(profile, now, seed, audience, iss or "https://issuer.conformance.example", issuer_key, kid, alg,
                    all_variants)
     try:
         root = write_corpus(built, out, force=force)
     except (GenerateError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console = Console(highlight=False)
     meta = built.corpus.meta
     counts = meta["counts"]
@@ -256,7 +251,7 @@ def list_cases(
         try:
             c = load_corpus(corpus)
         except CorpusError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     elif helseid:
         from .forge import DEFAULT_AUDIENCE, DEFAULT_SEED
 
@@ -283,11 +278,11 @@ def _mode_for(mode: str, kind: str | None) -> str:
         if not mode:
             return "http-api"
         if mode not in HELSEID_MODES:
-            _fail(f"a HelseID corpus (recipes minted at run time) runs with --mode {' or '.join(HELSEID_MODES)}, "
+            fail(f"a HelseID corpus (recipes minted at run time) runs with --mode {' or '.join(HELSEID_MODES)}, "
                   f"not {mode}")
         return mode
     if mode == "http-api":
-        _fail("--mode http-api runs a HelseID corpus (attest conformance generate --helseid); this corpus holds "
+        fail("--mode http-api runs a HelseID corpus (attest conformance generate --helseid); this corpus holds "
               "attestation tokens: use --mode attest-api, http or command")
     return mode or "attest-api"
 
@@ -412,17 +407,17 @@ def run(
     from .runner import run as run_corpus
 
     if mode and mode not in MODES:
-        _fail(f"--mode must be one of {', '.join(MODES)}")
+        fail(f"--mode must be one of {', '.join(MODES)}")
     if clock not in ("auto", "own", "injected"):
-        _fail("--target-clock must be auto, own or injected")
+        fail("--target-clock must be auto, own or injected")
     if jobs < 1 or jobs > 64:
-        _fail("--jobs must be 1-64")
+        fail("--jobs must be 1-64")
     if timeout <= 0:
-        _fail("--timeout must be positive")
+        fail("--timeout must be positive")
     try:
         c = load_corpus(corpus)
     except CorpusError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     c = c.select(only or (), exclude or ())
     mode = _mode_for(mode, c.kind)
     own = None if clock == "auto" else clock == "own"
@@ -433,7 +428,7 @@ def run(
         elif mode == "library":
             tgt = LibraryTarget(profile=profile, replay=True if replay is None else replay)
         elif not target:
-            _fail(f"--mode {mode} needs --target")
+            fail(f"--mode {mode} needs --target")
         elif mode == "http-api":
             tgt = HttpApiTarget(target, method=method or "GET", patient_param=patient_param, accept=accept_status,
                                 reject=reject_status or "401,403", timeout=timeout, jobs=jobs)
@@ -453,7 +448,7 @@ def run(
         if isinstance(tgt, HttpApiTarget | HelseIdLibraryTarget):
             tgt.material(c)     # the corpus's keys, read before anything is sent
     except RunnerError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     console = Console(highlight=False)
     err = _err()
@@ -489,7 +484,7 @@ def run(
         with progress:
             result = run_corpus(c, tgt, RunOptions(jobs=jobs, strict_rules=strict_rules, progress=tick))
     except RunnerError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if junit is not None:
         write_junit(junit, result)
     if json_report is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -81,16 +80,14 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
 
 
 def _production_profiles(s: Settings) -> list[str]:
-    """The production profiles the service would verify with: its own, and each authorization server's."""
-    from ..errors import ProfileError, TrustStoreError
+    """The production profiles the service would verify with: its own, and each authorization server's and
+    SAML issuer's (read from the file: no key is loaded or fetched twice at start)."""
+    from ..errors import ProfileError
     from ..profiles import load_profile
     from ..trust import TrustStore
 
     assert s.trust_store is not None
-    names = [s.profile]
-    with contextlib.suppress(TrustStoreError):  # create_app reports it
-        names += [a.profile for a in TrustStore.load(s.trust_store).authorization_servers.values()
-                  if isinstance(a.profile, str)]
+    names = [s.profile, *TrustStore.declared_profiles(s.trust_store)]
     out = []
     for name in dict.fromkeys(names):
         try:
