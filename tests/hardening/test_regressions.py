@@ -9,7 +9,7 @@ import pytest
 
 from attest import VerifyContext, verify
 from attest.jose import JoseError, check_header
-from attest.rules import _short
+from attest.rules.kinds import _short
 
 from ..support.tokens import AUDIENCE, NOW, make_token, trust_store, valid_attestation
 

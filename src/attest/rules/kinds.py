@@ -1,10 +1,12 @@
-"""Rule kinds and the evaluator.
+"""Rule kinds: one small function per kind of check.
 
 A profile file lists rule entries (``id: ATT-10``, ``kind: identifier_system``, ``path:
-practitioner.identifier``, ``params: {...}``, ``severity``). Each ``kind`` is a small function
-``(value, params, ctx, path) -> Iterator[Issue]``; the evaluator resolves the path (``patients[*]`` expands
-to every patient), calls the function and stamps the rule id and the full JSON path onto each finding.
-A new rule that fits an existing kind is a profile edit, not code.
+practitioner.identifier``, ``params: {...}``, ``severity``). Each ``kind`` is a function
+``(value, params, ctx, path) -> Sequence[Issue]`` registered in :data:`KINDS` with a preparer that turns
+the entry's ``params`` into what the function reads (sets, compiled patterns) once, when the profile loads.
+:mod:`attest.rules.evaluator` resolves the path and stamps the rule id and full JSON path onto each issue.
+A new rule that fits an existing kind is a profile edit, not code. Each kind tests its usual case (the
+value passes) first and returns the shared :data:`NO_ISSUES`, so a passing rule allocates nothing.
 
 Kinds see only the normalised attestation (spec v1.1 spelling) of a token whose signature verified, plus
 the verify context and the issuer's trust-store entry.
@@ -15,12 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from . import codes as codes_mod
-from .context import VerifyContext
-from .errors import ERROR_CODES, Finding
-from .identifiers import (
+from .. import codes as codes_mod
+from ..context import VerifyContext
+from ..identifiers import (
     OID_DNR,
     OID_FNR,
     OID_HNR,
@@ -38,11 +39,11 @@ from .identifiers import (
     redact_identity_numbers,
     same_hpr_number,
 )
-from .model import get, iter_patients
-from .trust import AuthorizationServer, Issuer
+from ..model import get, iter_patients
+from ..trust import AuthorizationServer, Issuer, SamlIssuer
 
 if TYPE_CHECKING:
-    from .profiles import Profile
+    from ..profiles import Profile
 
 
 class _Missing:
@@ -63,18 +64,21 @@ class Issue(NamedTuple):
     message: str
 
 
-class RuleContext(NamedTuple):
+class RuleContext:
     """What kinds see besides the value: the evaluation time, the profile, the issuer whose key verified the
-    token, the verify context and the whole (normalised) attestation. Built once per verification (a named
-    tuple: cheap to build, read-only)."""
+    token (a JWT issuer, an authorization server or a SAML issuer), the verify context, the whole
+    (normalised) attestation and the verified token's payload (HelseID claims for the cross-checks of
+    HELSEID.md section 10). Built once per verification; kinds only read it. (A plain class: compiled, its
+    attributes are read directly.)"""
 
-    now: int
-    profile: Profile
-    issuer: Issuer | AuthorizationServer | None
-    context: VerifyContext
-    attestation: dict[str, Any]
-    #: the verified token's payload (HelseID claims for the cross-checks of HELSEID.md section 10)
-    claims: dict[str, Any] | None = None
+    def __init__(self, now: int, profile: Profile, issuer: Issuer | AuthorizationServer | SamlIssuer | None,
+                 context: VerifyContext, attestation: dict[str, Any], claims: dict[str, Any] | None = None) -> None:
+        self.now: Final = now
+        self.profile: Final = profile
+        self.issuer: Final = issuer
+        self.context: Final = context
+        self.attestation: Final = attestation
+        self.claims: Final = claims
 
 
 KindFn = Callable[[Any, Any, RuleContext, str], Sequence[Issue]]
@@ -84,17 +88,6 @@ NO_ISSUES: tuple[Issue, ...] = ()
 
 #: kind name -> (check function, params preparer)
 KINDS: dict[str, tuple[KindFn, Callable[[dict[str, Any]], Any]]] = {}
-
-#: A guard writes a Python expression that is true only for values on which the kind reports nothing, so
-#: that the compiled evaluator can skip the call in the usual case. Arguments: the name of the local that
-#: holds the value, the rule's prepared params, and ``bind(obj, prefix)``, which binds an object to a
-#: generated name (no profile text is pasted into code). Returning None means "no guard". A guard may
-#: be conservative (false for some values that pass); it must never be true for a value the kind reports.
-Guard = Callable[[str, Any, Callable[[Any, str], str]], str | None]
-
-#: kind name -> its guard (kinds without one are always called); filled in the guards section below
-GUARDS: dict[str, Guard] = {}
-
 
 def kind(name: str, prepare: Callable[[dict[str, Any]], Any] | None = None) -> Callable[[KindFn], KindFn]:
     def register(fn: KindFn) -> KindFn:
@@ -717,447 +710,3 @@ def issuer_member(value: Any, params: Any, ctx: RuleContext, path: str) -> Seque
     elif ctx.issuer.member is None:
         out.append(_no_context("the trust store's 'member' flag for this issuer", "Helsenett membership (ATT-12)"))
     return out
-
-
-# --- guards: the usual case decided inline (see GUARDS; tests/test_rules.py holds each to its kind) ------
-
-def _guard(name: str) -> Callable[[Guard], Guard]:
-    def register(fn: Guard) -> Guard:
-        GUARDS[name] = fn
-        return fn
-    return register
-
-
-def _absent_or(v: str, condition: str) -> str:
-    return f"({v} is MISSING or ({condition}))"
-
-
-def _system_in(v: str, allowed: frozenset[str], bind: Callable[[Any, str], str]) -> str:
-    """An object whose ``system`` is a string in ``allowed`` (``_g`` is the guards' scratch local)."""
-    return (f"type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str "
-            f"and _g in {bind(allowed, 'systems')}")
-
-
-@_guard("required")
-def _required_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return f"({v} is not MISSING and {v} is not None)"
-
-
-@_guard("object")
-def _object_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"type({v}) is dict")
-
-
-@_guard("struct")
-def _struct_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    """Absent, or an object whose required members are strings and whose optional members are strings or
-    absent (an explicit null, which the kind also lets through, takes the call)."""
-    required_members, optional_members, _ = params
-    parts = [f"type({v}) is dict"]
-    parts += [f"type({v}.get({bind(m, 'k')})) is str" for m in required_members]
-    parts += [f"type({v}.get({bind(m, 'k')}, '')) is str" for m in optional_members]
-    return _absent_or(v, " and ".join(parts))
-
-
-@_guard("identifier_system")
-def _identifier_system_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, _system_in(v, params, bind))
-
-
-@_guard("code_system")
-def _code_system_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, _system_in(v, params.allowed - params.deprecated, bind))
-
-
-@_guard("array")
-def _array_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"type({v}) is list and len({v}) <= {bind(params['max_items'], 'c')}")
-
-
-@_guard("department")
-def _department_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"{_system_in(v, params, bind)} and {v}.get({bind('authority', 'k')}) is not None")
-
-
-@_guard("department_authority")
-def _department_authority_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, _system_in(v, params, bind))
-
-
-@_guard("code_value")
-def _code_value_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    """The list that decides the code's system (the first naming it, as the kind looks them up): a complete
-    list holds the code and does not retire it; an incomplete one does not retire it; a system no list
-    names needs a non-blank code."""
-    complete: dict[str, frozenset[str]] = {}
-    incomplete: dict[str, frozenset[str]] = {}
-    for cl in params:
-        for system in cl.systems:
-            if system not in complete and system not in incomplete:
-                if cl.complete:
-                    complete[system] = frozenset(cl.displays) - cl.deprecated
-                else:
-                    incomplete[system] = cl.deprecated
-    named = frozenset(complete) | frozenset(incomplete)
-    return _absent_or(v, f"type({v}) is dict and type(_g := {v}.get({bind('system', 'k')})) is str and "
-                         f"type(_h := {v}.get({bind('code', 'k')})) is str and "
-                         f"(_h in {bind(complete, 'codes')}.get(_g, ()) or "
-                         f"(_g in {bind(incomplete, 'codes')} and _h not in {bind(incomplete, 'codes')}[_g]) or "
-                         f"(_g not in {bind(named, 'systems')} and _h != '' and not _h.isspace()))")
-
-
-@_guard("one_of")
-def _one_of_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    members, _ = params
-    present = " or ".join(f"{v}.get({bind(m, 'k')}) is not None" for m in members)
-    return _absent_or(v, f"type({v}) is dict and ({present or 'False'})")
-
-
-@_guard("decision_ref")
-def _decision_ref_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"{v} is None or (type({v}) is dict and type(_g := {v}.get({bind('id', 'k')})) is str"
-                         f" and 0 < len(_g) <= {bind(params, 'c')} and not _g.isspace()"
-                         f" and type({v}.get({bind('description', 'k')}, '')) is str)")
-
-
-@_guard("boolean")
-def _boolean_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return f"type({v}) is bool"
-
-
-@_guard("unix_time")
-def _unix_time_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"{v} is None or (type({v}) is int and "
-                         f"{bind(params, 'c')} <= {v} <= {bind(MAX_NUMERIC_DATE, 'c')})")
-
-
-@_guard("toa")
-def _toa_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    max_age, min_value = params
-    return (f"(type({v}) is int and {bind(min_value, 'c')} <= {v} <= {bind(MAX_NUMERIC_DATE, 'c')} and "
-            f"ctx.now - {v} <= {bind(max_age, 'c')} and {v} <= ctx.now + ctx.profile.leeway)")
-
-
-@_guard("free_text")
-def _free_text_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    """Every member absent, or a string within the length limit that ``str.isprintable`` accepts (it
-    refuses every character _CONTROL matches: Cc, Zl, Zp and the Cf bidi controls)."""
-    members, max_length = params
-    n = bind(max_length, "c")
-    clauses = [f"((_g := {v}.get({bind(m, 'k')})) is None or (type(_g) is str and len(_g) <= {n} and "
-               f"_g.isprintable()))" for m in members]
-    return _absent_or(v, " and ".join([f"type({v}) is dict", *clauses]))
-
-
-@_guard("btg_user_selected")
-def _btg_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"type({v}) is dict and type(_g := {v}.get({bind('purpose_of_use', 'k')})) is dict and "
-                         f"_g.get({bind('code', 'k')}) != {bind('BTG', 'k')}")
-
-
-@_guard("authorization_without_hpr")
-def _authorization_without_hpr_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return _absent_or(v, f"type({v}) is dict and ({v}.get({bind('hpr_nr', 'k')}) is not None or "
-                         f"{v}.get({bind('authorization', 'k')}) is None)")
-
-
-@_guard("context_pid")
-def _context_pid_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return (f"(ctx.context.authenticated_pid is not None and type({v}) is dict and "
-            f"{v}.get({bind('id', 'k')}) == ctx.context.authenticated_pid)")
-
-
-@_guard("context_hpr")
-def _context_hpr_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return (f"(type({v}) is dict and type(_g := {v}.get({bind('id', 'k')})) is str and "
-            f"_g == ctx.context.authenticated_hpr and {bind(is_ascii_digits, 'fn')}(_g, 1, 9))")
-
-
-@_guard("issuer_legal_entity")
-def _issuer_legal_entity_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return (f"(ctx.issuer is None or ctx.issuer.legal_entities is None or type({v}) is not dict or "
-            f"(type(_g := {v}.get({bind('id', 'k')})) is str and _g in ctx.issuer.legal_entities))")
-
-
-@_guard("issuer_member")
-def _issuer_member_guard(v: str, params: Any, bind: Callable[[Any, str], str]) -> str:
-    return "(ctx.issuer is None or ctx.issuer.member is True)"
-
-
-# --- evaluator -----------------------------------------------------------------------------------------
-
-def compile_path(path: str) -> tuple[str, ...]:
-    """``patients[*].identifier`` -> ``("patients", "*", "identifier")``; ``""`` is the attestation itself."""
-    steps: list[str] = []
-    for part in path.split(".") if path else []:
-        if part.endswith("[*]"):
-            steps.extend((part[:-3], "*"))
-        else:
-            steps.append(part)
-    return tuple(steps)
-
-
-def resolve(root: Any, steps: tuple[str, ...], base: str = "attestation") -> list[tuple[str, Any]]:
-    """Concrete ``(path, value)`` pairs; ``value`` is :data:`MISSING` when the last step is absent. Paths
-    through an absent or wrongly typed container yield nothing (another rule reports the container)."""
-    nodes: list[tuple[str, Any]] = [(base, root)]
-    for step in steps:
-        nxt: list[tuple[str, Any]] = []
-        for path, node in nodes:
-            if step == "*":
-                if isinstance(node, list):
-                    nxt.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
-            elif isinstance(node, dict):
-                nxt.append((f"{path}.{step}", node.get(step, MISSING)))
-        nodes = nxt
-    return nodes
-
-
-def _resolve_static(root: Any, steps: tuple[str, ...]) -> Any:
-    """The value at a path without wildcards: MISSING when only the last step is absent, ``_UNREACHABLE``
-    when a container on the way is absent or not an object."""
-    node = root
-    for step in steps:
-        if type(node) is not dict:
-            return _UNREACHABLE
-        node = node.get(step, MISSING)
-    return node
-
-
-class _Unreachable:
-    __slots__ = ()
-
-
-_UNREACHABLE: Any = _Unreachable()
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledRule:
-    id: str
-    name: str
-    kind: str
-    path: str
-    steps: tuple[str, ...]
-    fn: KindFn
-    params: Any
-    severity: str  # "error" | "warning"
-    description: str
-
-
-def compile_rule(entry: dict[str, Any], where: str) -> CompiledRule:
-    """Check and compile one rule entry of a profile file."""
-    for key in ("id", "kind"):
-        if not isinstance(entry.get(key), str):
-            raise ValueError(f"{where}: rule needs a string '{key}'")
-    kind_name = entry["kind"]
-    if kind_name not in KINDS:
-        raise ValueError(f"{where}: unknown rule kind {kind_name!r} (known: {', '.join(sorted(KINDS))})")
-    severity = entry.get("severity", "error")
-    if severity not in ("error", "warning"):
-        raise ValueError(f"{where}: severity must be 'error' or 'warning'")
-    fn, prepare = KINDS[kind_name]
-    path = entry.get("path", "")
-    try:
-        params = prepare(dict(entry.get("params") or {}))
-    except (KeyError, ValueError, TypeError, re.error) as exc:
-        raise ValueError(f"{where}: bad params for kind {kind_name}: {exc}") from exc
-    name = entry.get("name") or f"{entry['id']}:{kind_name}:{path}"
-    return CompiledRule(entry["id"], name, kind_name, path, compile_path(path), fn, params, severity,
-                        str(entry.get("description", "")))
-
-
-@dataclass(frozen=True, slots=True)
-class RuleGroup:
-    """Rules that share a path, so the path is resolved once per verification."""
-
-    steps: tuple[str, ...]
-    #: the concrete path when ``steps`` has no wildcard (then it is resolved without building strings)
-    static_path: str | None
-    rules: tuple[CompiledRule, ...]
-
-
-#: runs a profile's grouped rules: ``(ctx, errors, warnings)``; findings are appended
-Evaluator = Callable[["RuleContext", list[Finding], list[Finding]], None]
-
-
-class RuleGroups(tuple[RuleGroup, ...]):
-    """The groups of a rule set, in order, with the evaluator compiled for them (see :func:`_compile`)."""
-
-    evaluator: Evaluator
-    #: the evaluator's generated source (for reading and debugging; no profile text is pasted into it)
-    source: str
-
-
-def group_rules(rules: tuple[CompiledRule, ...]) -> RuleGroups:
-    """Group ``rules`` by path, groups in order of first appearance, rules in profile order, and compile
-    the evaluator for them once."""
-    by_steps: dict[tuple[str, ...], list[CompiledRule]] = {}
-    for rule in rules:
-        by_steps.setdefault(rule.steps, []).append(rule)
-    groups = RuleGroups(
-        RuleGroup(steps, None if "*" in steps else ".".join(("attestation", *steps)), tuple(group))
-        for steps, group in by_steps.items())
-    groups.evaluator, groups.source = _compile(groups)
-    return groups
-
-
-def _record(rule: CompiledRule, issues: Sequence[Issue], path: str,
-            errors: list[Finding], warnings: list[Finding]) -> None:
-    for issue in issues:
-        # the message is redacted here as well, for kinds that format a value without _short
-        finding = Finding(issue.code, rule.id, path + issue.suffix, redact_identity_numbers(issue.message))
-        if rule.severity == "warning" or ERROR_CODES[issue.code].stage == "warning":
-            warnings.append(finding)
-        else:
-            errors.append(finding)
-
-
-def _extend_paths(paths: list[str], head: str, tail: str, n: int) -> None:
-    while len(paths) < n:
-        paths.append(f"{head}[{len(paths)}]{tail}")
-
-
-def _compile(groups: tuple[RuleGroup, ...]) -> tuple[Evaluator, str]:
-    """Generate one function that evaluates every group in order, as straight-line code: each path
-    resolved once (objects on the way kept in locals and shared between groups), each rule one direct call
-    of its kind with its prepared params (skipped when the kind's guard, see :data:`GUARDS`, shows inline
-    that it would report nothing), findings recorded only when a kind reports some. For a
-    ``prefix[*].suffix`` path the concrete paths (``attestation.patients[3].identifier``) are built once per
-    index and kept. The source refers to kinds, params, rules, member names and paths through generated
-    names only (no profile text is pasted into code). It resolves exactly like :func:`_resolve_static`
-    (static paths) and :func:`resolve` (wildcards), so it reports what :func:`_evaluate_reference` reports,
-    in the same order (tests/test_rules.py compares them on generated attestations); an attestation that
-    is not a plain object, and paths with several wildcards, are left to the reference code."""
-    ns: dict[str, Any] = {"MISSING": MISSING, "UNREACHABLE": _UNREACHABLE, "record": _record,
-                          "extend_paths": _extend_paths, "reference": _evaluate_reference,
-                          "group_reference": _evaluate_group_reference, "groups": groups}
-    names: dict[Any, str] = {}
-
-    def name(obj: Any, prefix: str) -> str:
-        """A generated name bound to ``obj`` in the namespace (one per distinct object)."""
-        key = (prefix, id(obj))
-        if key not in names:
-            names[key] = f"{prefix}{len(names)}"
-            ns[names[key]] = obj
-        return names[key]
-
-    lines = ["def evaluate(ctx, errors, warnings):",
-             "    root = ctx.attestation",
-             "    if type(root) is not dict:",
-             "        reference(groups, ctx, errors, warnings)",
-             "        return"]
-    # static resolution: a local per path prefix, computed once (kinds never change the attestation)
-    nodes: dict[tuple[str, ...], str] = {(): "root"}
-
-    def static_node(steps: tuple[str, ...]) -> str:
-        if steps not in nodes:
-            parent = static_node(steps[:-1])
-            local = f"n{len(nodes)}"
-            step = name(steps[-1], "k")
-            if parent == "root":  # known to be a plain object here
-                lines.append(f"    {local} = root.get({step}, MISSING)")
-            else:
-                lines.append(f"    {local} = {parent}.get({step}, MISSING) if type({parent}) is dict else UNREACHABLE")
-            nodes[steps] = local
-        return nodes[steps]
-
-    def calls(indent: str, value: str, path: str, rules: tuple[CompiledRule, ...]) -> None:
-        for rule in rules:
-            fn, params, r = name(rule.fn, "fn"), name(rule.params, "params"), name(rule, "rule")
-            guard = GUARDS.get(rule.kind)
-            condition = guard(value, rule.params, name) if guard is not None else None
-            inner = indent
-            if condition is not None:  # the usual case is decided inline, without calling the kind
-                lines.append(f"{indent}if not ({condition}):")
-                inner = indent + "    "
-            lines.append(f"{inner}issues = {fn}({value}, {params}, ctx, {path})")
-            lines.append(f"{inner}if issues:")
-            lines.append(f"{inner}    record({r}, issues, {path}, errors, warnings)")
-
-    for g, group in enumerate(groups):
-        lines.append(f"    # group {g}")
-        if group.static_path is not None:
-            local = static_node(group.steps)
-            path = name(group.static_path, "path")
-            if local == "root":
-                calls("    ", "root", path, group.rules)
-            else:
-                lines.append(f"    if {local} is not UNREACHABLE:")
-                calls("        ", local, path, group.rules)
-            continue
-        star = group.steps.index("*")
-        if "*" in group.steps[star + 1:]:
-            lines.append(f"    group_reference(groups[{g}], ctx, errors, warnings)")
-            continue
-        prefix, suffix = group.steps[:star], group.steps[star + 1:]
-        # resolve(): every prefix step needs an object (isinstance), the wildcard a list, every suffix step
-        # an object before it; an absent last step is MISSING
-        lines.append("    node = root")
-        indent = "    "
-        for step in prefix:
-            lines.append(f"{indent}if isinstance(node, dict):")
-            indent += "    "
-            lines.append(f"{indent}node = node.get({name(step, 'k')}, MISSING)")
-        paths = name([], "paths")
-        head = name(".".join(("attestation", *prefix)), "head")
-        tail = name("".join(f".{s}" for s in suffix), "tail")
-        lines.append(f"{indent}if isinstance(node, list):")
-        indent += "    "
-        lines.append(f"{indent}if len({paths}) < len(node):")
-        lines.append(f"{indent}    extend_paths({paths}, {head}, {tail}, len(node))")
-        lines.append(f"{indent}for i, value in enumerate(node):")
-        indent += "    "
-        for step in suffix:
-            lines.append(f"{indent}if isinstance(value, dict):")
-            indent += "    "
-            lines.append(f"{indent}value = value.get({name(step, 'k')}, MISSING)")
-        lines.append(f"{indent}path = {paths}[i]")
-        calls(indent, "value", "path", group.rules)
-    if len(lines) == 5:
-        lines.append("    pass")
-    source = "\n".join(lines) + "\n"
-    exec(compile(source, "<attest rules>", "exec"), ns)  # noqa: S102 - source generated above, from names only
-    evaluator: Evaluator = ns["evaluate"]
-    return evaluator, source
-
-
-def evaluate_groups(groups: tuple[RuleGroup, ...], ctx: RuleContext,
-                    errors: list[Finding], warnings: list[Finding]) -> None:
-    """Run grouped rules over ``ctx.attestation``; append findings (see :func:`evaluate`)."""
-    if isinstance(groups, RuleGroups):
-        groups.evaluator(ctx, errors, warnings)
-    else:
-        _evaluate_reference(groups, ctx, errors, warnings)
-
-
-def _evaluate_group_reference(group: RuleGroup, ctx: RuleContext,
-                              errors: list[Finding], warnings: list[Finding]) -> None:
-    """The evaluator spelled out plainly: the reference the compiled groups are tested against."""
-    root = ctx.attestation
-    if group.static_path is not None:
-        value = _resolve_static(root, group.steps)
-        if value is _UNREACHABLE:
-            return
-        for rule in group.rules:
-            issues = rule.fn(value, rule.params, ctx, group.static_path)
-            if issues:
-                _record(rule, issues, group.static_path, errors, warnings)
-    else:
-        for path, value in resolve(root, group.steps):
-            for rule in group.rules:
-                issues = rule.fn(value, rule.params, ctx, path)
-                if issues:
-                    _record(rule, issues, path, errors, warnings)
-
-
-def _evaluate_reference(groups: tuple[RuleGroup, ...], ctx: RuleContext,
-                        errors: list[Finding], warnings: list[Finding]) -> None:
-    for group in groups:
-        _evaluate_group_reference(group, ctx, errors, warnings)
-
-
-def evaluate(rules: tuple[CompiledRule, ...], ctx: RuleContext,
-             errors: list[Finding], warnings: list[Finding]) -> None:
-    """Run ``rules`` over ``ctx.attestation``; append findings. Warning-only codes (``context_not_provided``,
-    ``deprecated_code``, ``advisory``) and rules of severity ``warning`` go to ``warnings``."""
-    evaluate_groups(group_rules(rules), ctx, errors, warnings)
