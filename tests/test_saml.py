@@ -36,10 +36,10 @@ PROFILE = "xua-saml-1.0"
 
 
 def decide(data: bytes | str | None = None, *, trust: Any = None, profile: str | None = PROFILE,
-           now: int = NOW + 10, **ctx: Any) -> Any:
+           now: int = NOW + 10, replay: Any = None, **ctx: Any) -> Any:
     ctx.setdefault("patient_id", PATIENT)
     d = verify_saml(data if data is not None else signed_assertion(), trust or trust_store(), profile,
-                    VerifyContext(now=now, **ctx))
+                    VerifyContext(now=now, **ctx), replay=replay)
     assert {f.code for f in (*d.errors, *d.warnings)} <= set(ERROR_CODES)
     return d
 
@@ -139,10 +139,134 @@ def test_unknown_condition() -> None:
                                                  'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
                                                  'xsi:type="x:Custom"/>'))
     assert ("invalid_claim", "saml:Conditions") in paths(d)
-    # OneTimeUse cannot be enforced without a replay cache for assertions: refused, not accepted unenforced
-    # (an outside review presented the same OneTimeUse assertion three times and got three permits)
+    # OneTimeUse cannot be enforced without a replay cache: refused, not accepted unenforced (an outside
+    # review presented the same OneTimeUse assertion three times and got three permits); with one, see below
     one_time = decide(signed_assertion(conditions_extra="<saml:OneTimeUse/>"))
-    assert ("invalid_claim", "saml:Conditions/saml:OneTimeUse") in paths(one_time)
+    assert paths(one_time) == [("invalid_claim", "saml:Conditions/saml:OneTimeUse")]
+
+
+# --- OneTimeUse and the replay cache ------------------------------------------------------------------------
+
+ONE_TIME = "<saml:OneTimeUse/>"
+
+
+class _Recording:
+    """A replay cache that remembers what it was asked to record."""
+
+    def __init__(self) -> None:
+        from attest.replay import MemoryReplayCache
+
+        self.cache = MemoryReplayCache()
+        self.calls: list[tuple[str, str, int]] = []
+
+    def check_and_store(self, iss: str, jti: str, expires_at: int) -> bool:
+        self.calls.append((iss, jti, expires_at))
+        return self.cache.check_and_store(iss, jti, expires_at)
+
+    def ping(self) -> bool:
+        return True
+
+
+def test_one_time_use_is_accepted_once_with_a_replay_cache() -> None:
+    import time
+
+    from attest.saml import REPLAY_PREFIX
+
+    cache = _Recording()
+    data = signed_assertion(conditions_extra=ONE_TIME)
+    first = decide(data, replay=cache)
+    assert first.permitted, first.errors
+    assert first.token["one_time_use"] is True
+    second = decide(data, replay=cache)
+    assert paths(second) == [("token_replayed", "saml:Conditions/saml:OneTimeUse")]
+    assert second.errors[0].rule == "SAML2-core-2.5.1.5"
+    # keyed by the issuer in the SAML namespace, kept while the assertion is acceptable by the evaluation
+    # clock (NotOnOrAfter + leeway), on the cache's clock (shifted when context.now is in the past)
+    ns, jti, until = cache.calls[0]
+    assert (ns, jti) == (REPLAY_PREFIX + ISSUER, "_6aaebd1c-09dc-4667-b3fe-dcc150211a52")
+    shift = max(0, int(time.time()) - (NOW + 10))  # never shorter than NotOnOrAfter + leeway
+    assert abs(until - (NOW + 3600 + 30 + shift)) <= 2
+    past = int(time.time()) - 1000
+    assert decide(signed_assertion(issued=past, assertion_id="_past", conditions_extra=ONE_TIME), now=past + 10,
+                  replay=cache).permitted
+    assert abs(cache.calls[-1][2] - (int(time.time()) + 3600 + 30 - 10)) <= 2
+
+
+def test_an_invalid_assertion_does_not_burn_its_id() -> None:
+    from attest.replay import MemoryReplayCache
+
+    cache = MemoryReplayCache()
+    data = signed_assertion(conditions_extra=ONE_TIME)
+    assert decide(data, replay=cache, patient_id="03117000205").codes == ["patient_not_in_attestation"]
+    assert len(cache) == 0
+    assert decide(data, replay=cache).permitted
+    assert decide(data, replay=cache).codes == ["token_replayed"]
+
+
+def test_an_assertion_id_does_not_meet_a_jwt_jti() -> None:
+    """The same issuer name and ID as a JWT's (iss, jti) already in the cache: another namespace."""
+    from attest.replay import MemoryReplayCache
+
+    cache = MemoryReplayCache()
+    assert cache.check_and_store(ISSUER, "_6aaebd1c-09dc-4667-b3fe-dcc150211a52", NOW + 10**9)
+    assert decide(signed_assertion(conditions_extra=ONE_TIME), replay=cache).permitted
+
+
+def test_without_one_time_use_nothing_is_recorded_under_xua_saml() -> None:
+    """xua-saml-1.0 makes no token single-use (claims.replay: false): a XUA bearer assertion serves many
+    requests, as verify does not record an access token's jti."""
+    from attest.replay import MemoryReplayCache
+
+    cache = MemoryReplayCache()
+    data = signed_assertion()
+    assert decide(data, replay=cache).permitted and decide(data, replay=cache).permitted
+    assert len(cache) == 0 and "one_time_use" not in decide(data, replay=cache).token
+
+
+def test_a_profile_whose_tokens_are_single_use_records_every_assertion() -> None:
+    import dataclasses
+
+    from attest.profiles import load_profile
+    from attest.replay import MemoryReplayCache
+
+    single = dataclasses.replace(load_profile(PROFILE), token_replay=True)
+    cache = MemoryReplayCache()
+    ctx = VerifyContext(now=NOW + 10, patient_id=PATIENT)
+    assert verify_saml(signed_assertion(), trust_store(), single, ctx, replay=cache).permitted
+    again = verify_saml(signed_assertion(), trust_store(), single, ctx, replay=cache)
+    assert paths(again) == [("token_replayed", "saml:Assertion/@ID")]
+
+
+def test_one_time_use_at_most_once_in_the_conditions() -> None:
+    from attest.replay import MemoryReplayCache
+
+    d = decide(signed_assertion(conditions_extra=ONE_TIME * 2), replay=MemoryReplayCache())
+    assert paths(d) == [("invalid_claim", "saml:Conditions/saml:OneTimeUse")]
+
+
+def test_a_replay_cache_that_cannot_answer_fails_closed() -> None:
+    from attest import DependencyUnavailable
+
+    class Down:
+        def check_and_store(self, iss: str, jti: str, expires_at: int) -> bool:
+            raise DependencyUnavailable("down (test)")
+
+        def ping(self) -> bool:
+            return False
+
+    with pytest.raises(DependencyUnavailable):
+        decide(signed_assertion(conditions_extra=ONE_TIME), replay=Down())
+    assert decide(signed_assertion(), replay=Down()).permitted  # nothing to record: the cache is not asked
+
+
+def test_replay_entry() -> None:
+    from attest.replay import MemoryReplayCache
+    from attest.saml import REPLAY_PREFIX, replay_entry
+
+    permit = decide(signed_assertion(conditions_extra=ONE_TIME), replay=MemoryReplayCache())
+    assert replay_entry(permit) == (REPLAY_PREFIX + ISSUER, "_6aaebd1c-09dc-4667-b3fe-dcc150211a52")
+    assert replay_entry(decide()) is None  # no OneTimeUse: not recorded
+    assert replay_entry(decide(signed_assertion(conditions_extra=ONE_TIME))) is None  # a deny
 
 
 def test_a_comment_in_the_issuer_does_not_change_the_profile() -> None:
@@ -219,6 +343,62 @@ def test_subject_confirmation_data_expired() -> None:
                          '</saml:SubjectConfirmation>'.encode())
     d = decide(etree.tostring(sign(xml)), now=NOW + 60)
     assert ("token_expired", "saml:SubjectConfirmationData/@NotOnOrAfter") in paths(d)
+
+
+def _confirmation_data(attributes: str, *, method: str = "bearer") -> bytes:
+    xml = assertion_xml(confirmation=f"urn:oasis:names:tc:SAML:2.0:cm:{method}").replace(
+        f'cm:{method}"/>'.encode(), f'cm:{method}"><saml:SubjectConfirmationData {attributes}/>'
+                                   '</saml:SubjectConfirmation>'.encode())
+    return etree.tostring(sign(xml))
+
+
+def test_subject_confirmation_data_not_on_or_after_with_leeway() -> None:
+    data = _confirmation_data(f'NotOnOrAfter="{_iso(NOW + 5)}"')
+    assert decide(data, now=NOW + 5 + 29).permitted
+    assert paths(decide(data, now=NOW + 5 + 30)) == [("token_expired", "saml:SubjectConfirmationData/@NotOnOrAfter")]
+
+
+def test_subject_confirmation_data_times_must_be_instants() -> None:
+    for attrs in ('NotOnOrAfter="tomorrow"', 'NotBefore="2025-07-31T18:49:15"'):
+        assert paths(decide(_confirmation_data(attrs))) == [("invalid_claim", "saml:SubjectConfirmationData")]
+
+
+def test_recipient_is_the_audience_unless_one_is_configured() -> None:
+    assert decide(_confirmation_data(f'Recipient="{AUDIENCE}"')).permitted
+    other = decide(_confirmation_data('Recipient="https://elsewhere.example/xca"'))
+    assert paths(other) == [("invalid_audience", "saml:SubjectConfirmationData/@Recipient")]
+    gateway = trust_store(recipient="https://gateway.example/xca")
+    assert decide(_confirmation_data('Recipient="https://gateway.example/xca"'), trust=gateway).permitted
+    assert paths(decide(_confirmation_data(f'Recipient="{AUDIENCE}"'), trust=gateway)) == [
+        ("invalid_audience", "saml:SubjectConfirmationData/@Recipient")]
+
+
+def test_a_recipient_with_nothing_to_compare_it_with_is_refused() -> None:
+    from attest import TrustStore
+
+    from .support.saml import pem
+
+    trust = TrustStore.from_dict({"saml_issuers": [{"issuer": ISSUER, "certificate": pem(_cert())}]})
+    d = decide(_confirmation_data('Recipient="https://gateway.example/xca"'), trust=trust)
+    assert ("invalid_audience", "saml:SubjectConfirmationData/@Recipient") in paths(d)
+
+
+def test_another_subject_confirmation_may_be_the_one_that_holds() -> None:
+    bad = ('<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData '
+           'Recipient="https://elsewhere.example"/></saml:SubjectConfirmation>')
+    xml = assertion_xml().replace(b"<saml:SubjectConfirmation ", bad.encode() + b"<saml:SubjectConfirmation ", 1)
+    assert decide(etree.tostring(sign(xml))).permitted
+    two = ('<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData/>'
+           '<saml:SubjectConfirmationData/></saml:SubjectConfirmation>')
+    xml = assertion_xml().replace(b'<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"/>',
+                                  two.encode())
+    assert paths(decide(etree.tostring(sign(xml)))) == [("invalid_claim", "saml:SubjectConfirmationData")]
+
+
+def test_in_response_to_is_a_warning_only() -> None:
+    d = decide(_confirmation_data('InResponseTo="_request-1"'))
+    assert d.permitted, d.errors
+    assert [(f.code, f.path) for f in d.warnings] == [("advisory", "saml:SubjectConfirmationData/@InResponseTo")]
 
 
 def test_no_name_id() -> None:

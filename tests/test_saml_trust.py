@@ -1,4 +1,5 @@
-"""The trust store's ``saml_issuers`` section (issue 14): pinned certificates for SAML assertion issuers."""
+"""The trust store's ``saml_issuers`` section (issue 14): pinned certificates, or the CAs a signing certificate
+must chain to, for SAML assertion issuers (the chain itself: test_saml_chain.py)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,13 @@ def test_beside_jwt_issuers() -> None:
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ({"certificate": None}, "exactly one of 'certificate'"),
-    ({"certificate_file": "x.pem"}, "exactly one of 'certificate'"),
+    ({"certificate": None}, "exactly one source of trust"),
+    ({"certificate_file": "x.pem"}, "exactly one source of trust"),
+    ({"ca_certificate": "x"}, "exactly one source of trust"),
+    ({"ca_certificate_file": "ca.pem"}, "exactly one source of trust"),
+    ({"certificate": None, "ca_certificate": 42}, "'ca_certificate' must be PEM text"),
+    ({"certificate": None, "ca_certificate_file": ""}, "'ca_certificate_file' must be a path"),
+    ({"recipient": ""}, "'recipient'"),
     ({"certificate": "not a pem"}, "not a PEM certificate|give 1"),
     ({"certificate": 42}, "must be PEM text"),
     ({"certificate": pem(issuer_cert()) * 5}, "give 1..4"),
@@ -117,3 +123,67 @@ def test_an_issuers_profile_must_exist_and_fit_at_load() -> None:
     with pytest.raises(TrustStoreError, match="not an access-token profile"):
         TrustStore.from_dict({"authorization_servers": [{"issuer": "https://as.example", "jwks": {"keys": []},
                                                          "profile": "xua-saml-1.0"}]})
+
+
+# --- trust through a CA ---------------------------------------------------------------------------------------
+
+def _ca() -> Any:
+    from .test_saml_chain import intermediate, root
+
+    return root().cert, intermediate().cert
+
+
+def test_ca_certificates_inline_and_from_a_file(tmp_path: Path) -> None:
+    root, intermediate = _ca()
+    entry = load(certificate=None, ca_certificate=pem(root) + pem(intermediate)).saml_issuers[ISSUER]
+    assert entry.ca_certificates == (root, intermediate) and entry.certificates == ()
+    assert entry.recipient is None
+    (tmp_path / "ca.pem").write_text(pem(root))
+    (tmp_path / "trust.yaml").write_text(
+        f"saml_issuers:\n  - issuer: {ISSUER}\n    ca_certificate_file: ca.pem\n"
+        "    recipient: https://gateway.example/xca\n")
+    entry = TrustStore.load(tmp_path / "trust.yaml").saml_issuers[ISSUER]
+    assert entry.ca_certificates == (root,) and entry.certificates == ()
+    assert entry.recipient == "https://gateway.example/xca"
+    with pytest.raises(TrustStoreError, match="cannot read ca_certificate_file"):
+        TrustStore.from_dict({"saml_issuers": [{"issuer": ISSUER, "ca_certificate_file": "nope.pem"}]},
+                             base_dir=tmp_path)
+
+
+def test_pinned_and_ca_trust_together_are_refused() -> None:
+    root, _ = _ca()
+    with pytest.raises(TrustStoreError, match="exactly one source of trust"):
+        load(ca_certificate=pem(root))
+
+
+def test_a_ca_certificate_must_be_a_ca() -> None:
+    from .test_saml_chain import leaf
+
+    for not_a_ca in (issuer_cert(), leaf().cert):  # no extensions at all; an end-entity certificate
+        with pytest.raises(TrustStoreError, match="CA certificate 0: not a CA certificate"):
+            load(certificate=None, ca_certificate=pem(not_a_ca))
+    with pytest.raises(TrustStoreError, match="keyCertSign"):
+        load(certificate=None, ca_certificate=pem(_ca_without_key_cert_sign()))
+    # the key rules of pinned certificates apply to CA certificates too
+    with pytest.raises(TrustStoreError, match="at least 2048"):
+        load(certificate=None, ca_certificate=pem(certificate(rsa_key(1024, "weak"))))
+
+
+def _ca_without_key_cert_sign() -> Any:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "no keyCertSign")])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .sign(key, hashes.SHA256()))

@@ -2,34 +2,41 @@
 carries (issue 14, reading and verifying).
 
     input ─► xmlsafe (caps, UTF-8, no DTD, hardened lxml) ─► envelope (saml:Assertion, Version, ID, Issuer)
-          ─► citizen? (deny only) ─► trust (saml_issuers: exact Issuer → pinned certificates)
+          ─► citizen? (deny only) ─► trust (saml_issuers: exact Issuer → pinned certificates or CAs)
           ─► signature structure (one enveloped ds:Signature, child of the root; one Reference to the root's
-             ID; enveloped-signature + exclusive c14n; allowed algorithms; KeyInfo only the pinned certificate)
-          ─► signxml XMLVerifier with the pinned certificate and an explicit SignatureConfiguration
+             ID; enveloped-signature + exclusive c14n; allowed algorithms; KeyInfo only X509Data: the pinned
+             certificate, or a signing certificate and its intermediates)
+          ─► the key: a pinned certificate, or the KeyInfo certificate that chains to the issuer's CA at the
+             evaluation time (cryptography's path validation), then the key rules (RSA ≥ 2048, curves)
+          ─► signxml XMLVerifier with that certificate and an explicit SignatureConfiguration
           ─► everything below reads ONLY the element signxml returns as signed (``signed_xml``)
-          ─► envelope again, Conditions, AudienceRestriction, SubjectConfirmation, AuthnStatement
-          ─► saml_map (attributes → attestation) ─► model.normalise ─► the profile's rules ─► Decision
+          ─► envelope again, Conditions (OneTimeUse), AudienceRestriction, SubjectConfirmation (Recipient,
+             times), AuthnStatement
+          ─► saml_map (attributes → attestation) ─► model.normalise ─► the profile's rules
+          ─► replay cache (OneTimeUse; only for an otherwise valid assertion) ─► Decision
 
 :func:`verify_saml` is the sibling of :func:`attest.verify` and returns the same
 :class:`~attest.verify.Decision`: ``errors`` and ``warnings`` with the codes of :mod:`attest.errors`, the
 ``token`` information (``format``, ``iss``, ``jti`` = the assertion's ``ID``, ``iat``/``nbf``/``exp`` in unix
 seconds, ``aud``, ``alg``, the certificate's ``x5t#S256``, ``client_id``, ``scope``, ``home_community_id``,
-``security_level``), and the normalised ``attestation``. A token-level refusal (``invalid_saml``,
-``unknown_issuer``, ``unknown_key``, ``unsupported_algorithm``, ``invalid_signature``,
-``not_a_health_personnel_attestation``) has that one error and no attestation.
+``security_level``, ``one_time_use`` when the Conditions say so), and the normalised ``attestation``. A
+token-level refusal (``invalid_saml``, ``unknown_issuer``, ``unknown_key``, ``unsupported_algorithm``,
+``invalid_signature``, ``not_a_health_personnel_attestation``) has that one error and no attestation.
 
 Why a sibling and not a branch of :func:`attest.verify`: verify's pipeline is the JOSE one (compact
 parsing, header policy, ``kid`` lookup in key sets, JWT claims, replay of ``jti``); a SAML assertion has
-another envelope, another trust entry (pinned certificates) and another time model. The stages after the
-envelope are shared: :func:`attest.model.normalise`, :func:`attest.rules.evaluate_groups` and the profile's
-rules, and the Decision document. The caller says which format it holds (CONVENTIONS.md: no guessing).
+another envelope, another trust entry (pinned certificates or CAs) and another time model. The replay cache
+is the same :class:`~attest.replay.ReplayCache`, in a namespace of its own (:data:`REPLAY_PREFIX`). The
+stages after the envelope are shared: :func:`attest.model.normalise`, :func:`attest.rules.evaluate_groups`
+and the profile's rules, and the Decision document. The caller says which format it holds (CONVENTIONS.md: no guessing).
 
 One deny-only check reads the assertion before its signature is checked: an assertion about a citizen
 (helsenorge) is refused as ``not_a_health_personnel_attestation`` whoever signed it. Refusing needs no trust;
 nothing that can lead to a permit is read from unverified content.
 
 :func:`verify_saml` never raises for anything about the input; it raises ``TypeError`` for wrong argument
-types and :class:`~attest.errors.ProfileError` for an unknown profile or one without a ``saml`` section.
+types, :class:`~attest.errors.ProfileError` for an unknown profile or one without a ``saml`` section and
+:class:`~attest.errors.DependencyUnavailable` when a replay cache it was given cannot answer.
 """
 
 from __future__ import annotations
@@ -46,6 +53,15 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.verification import (
+    ClientVerifier,
+    Criticality,
+    ExtensionPolicy,
+    Policy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidDigest, InvalidInput
 from signxml.exceptions import InvalidSignature as SignxmlInvalidSignature
@@ -54,15 +70,18 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from .context import VerifyContext
 from .errors import Finding, ProfileError
 from .identifiers import redact_identity_numbers
+from .keys import has_roca_fingerprint
 from .model import normalise
 from .profiles import Profile, load_profile
+from .replay import ReplayCache
 from .rules import RuleContext, evaluate_groups
 from .saml_map import SAML_NS, Attributes, map_assertion, read_attributes
-from .trust import DEFAULT_SAML_PROFILE, SamlIssuer, TrustStore
+from .trust import DEFAULT_SAML_PROFILE, RESERVED_PREFIX, SAML_CURVES, SamlIssuer, TrustStore
 from .verify import DENY, PERMIT, Decision
 from .xmlsafe import XmlLimits, XmlRefused, decode_input, hardened_parser, parse_document, text_content
 
-__all__ = ["SAML_PROFILE", "SamlPolicy", "saml_policy", "saml_profile_for", "verify_saml"]
+__all__ = ["REPLAY_PREFIX", "SAML_PROFILE", "SamlPolicy", "replay_entry", "saml_policy", "saml_profile_for",
+           "verify_saml"]
 
 SAML_PROFILE = DEFAULT_SAML_PROFILE
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -73,6 +92,14 @@ _ID_NAMES = frozenset({"ID", "Id", "id"})
 _INSTANT = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.ASCII)
 _NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,255}", re.ASCII)
 _UNVERIFIED_TEXT = 256
+#: the replay cache's namespace of an assertion ID is this prefix + the exact Issuer: an issuer name in the trust
+#: store never starts with ``urn:attest:``, so an assertion ID never meets a JWT ``jti`` (namespace ``iss``) or
+#: a DPoP proof's (``urn:attest:dpop-proof``)
+REPLAY_PREFIX = RESERVED_PREFIX + "saml-assertion:"
+#: KeyInfo carries at most this many certificates (the signing certificate, intermediates, perhaps the root)
+MAX_KEYINFO_CERTIFICATES = 5
+#: at most this many intermediate CAs between the signing certificate and the trust store's CA
+MAX_CHAIN_DEPTH = 3
 
 # rule references: SAML 2.0 core (saml-core-2.0-os) sections, RULES.md ATT ids
 R_PARSE = "ATT-1"
@@ -83,6 +110,8 @@ R_ISSUER = "SAML2-core-2.2.5"
 R_SUBJECT = "SAML2-core-2.4.1"
 R_CONFIRMATION = "SAML2-core-2.4.1.2"
 R_CONDITIONS = "SAML2-core-2.5.1"
+R_ONE_TIME_USE = "SAML2-core-2.5.1.5"
+R_CHAIN = "RFC5280-6.1"
 R_AUDIENCE = "SAML2-core-2.5.1.4"
 R_AUTHN = "SAML2-core-2.7.2"
 R_CITIZEN = "DM-6.3"
@@ -325,12 +354,12 @@ def _allowed(element: Any, allowed: Any, path: str, what: str) -> str:
     return str(algorithm)
 
 
-def _candidates(signature: Any, issuer: SamlIssuer) -> list[x509.Certificate]:
-    """The pinned certificates to try: the one the KeyInfo names, which must be pinned, else all pinned.
-    KeyInfo may hold only X509Data/X509Certificate (no KeyValue, RetrievalMethod or other key sources)."""
+def _carried(signature: Any) -> list[bytes]:
+    """The DER certificates the signature's KeyInfo carries (none without a KeyInfo). KeyInfo may hold only
+    X509Data/X509Certificate (no KeyValue, RetrievalMethod or other key sources)."""
     key_infos = signature.findall(f"{{{DS_NS}}}KeyInfo")
     if not key_infos:
-        return list(issuer.certificates)
+        return []
     if len(key_infos) > 1:
         raise _Refused("invalid_signature", R_SIG_PROFILE, "ds:KeyInfo", "more than one KeyInfo")
     carried: list[bytes] = []
@@ -339,7 +368,8 @@ def _candidates(signature: Any, issuer: SamlIssuer) -> list[x509.Certificate]:
             continue
         if child.tag != f"{{{DS_NS}}}X509Data":
             raise _Refused("invalid_signature", R_SIG_PROFILE, "ds:KeyInfo",
-                           "KeyInfo may only carry X509Data (the key is the trust store's pinned certificate)")
+                           "KeyInfo may only carry X509Data (the key is the trust store's certificate, or one "
+                           "that chains to the trust store's CA)")
         for cert in child:
             if not isinstance(cert.tag, str):
                 continue
@@ -348,6 +378,19 @@ def _candidates(signature: Any, issuer: SamlIssuer) -> list[x509.Certificate]:
                 raise _Refused("invalid_signature", R_SIG_PROFILE, "ds:KeyInfo/ds:X509Data",
                                "X509Data may only carry base64 X509Certificate elements")
             carried.append(der)
+    if len(carried) > MAX_KEYINFO_CERTIFICATES:
+        raise _Refused("invalid_signature", R_SIG_PROFILE, "ds:KeyInfo/ds:X509Data",
+                       f"KeyInfo carries more than {MAX_KEYINFO_CERTIFICATES} certificates")
+    return carried
+
+
+def _candidates(signature: Any, issuer: SamlIssuer, when: datetime.datetime) -> list[x509.Certificate]:
+    """The certificates to try, each trusted before any signature value is looked at. Pinned trust: the pinned
+    certificate the KeyInfo carries (it must be pinned), else every pinned one. CA trust: the certificates the
+    KeyInfo carries that chain to one of the issuer's CAs at ``when`` (:func:`_chained`)."""
+    carried = _carried(signature)
+    if issuer.ca_certificates:
+        return _chained(carried, issuer, when)
     pinned = {c.public_bytes(Encoding.DER): c for c in issuer.certificates}
     if not carried:
         return list(issuer.certificates)
@@ -357,16 +400,115 @@ def _candidates(signature: Any, issuer: SamlIssuer) -> list[x509.Certificate]:
     return [pinned[carried[0]]]
 
 
+# --- trust through a CA ------------------------------------------------------------------------------------
+
+def _signing_key_usage(policy: Policy, cert: x509.Certificate, usage: x509.KeyUsage) -> None:
+    if not usage.digital_signature:
+        raise ValueError("the signing certificate's keyUsage lacks digitalSignature")
+
+
+def _not_a_ca(policy: Policy, cert: x509.Certificate, constraints: x509.BasicConstraints | None) -> None:
+    if constraints is not None and constraints.ca:
+        raise ValueError("the signing certificate is a CA certificate")
+
+
+# Path validation is cryptography's (RFC 5280 path building and the CA/B Forum's "webpki" profile): the
+# signature of every link, every certificate (the trust anchor too) valid at the evaluation time,
+# basicConstraints CA and pathLenConstraint, keyUsage keyCertSign on every issuer, name constraints, no
+# unknown critical extension, no SHA-1 and no RSA key under 2048 bits in a certificate signature, at most
+# MAX_CHAIN_DEPTH intermediates. cryptography builds a verifier for a TLS server (which needs a DNS name or IP
+# address to match) or for a TLS client. The client verifier is used, with both of its extension policies
+# replaced, because its defaults are TLS semantics a signing certificate does not have: the end-entity policy
+# (EKU clientAuth, a SAN) becomes "keyUsage with digitalSignature, not a CA" (no EKU is defined for SAML
+# signing, so none is required or refused), and the CA policy is webpki's except that an EKU on a CA, which
+# webpki would require to include clientAuth, is not checked.
+_EE_POLICY = (ExtensionPolicy.permit_all()
+              .require_present(x509.KeyUsage, Criticality.AGNOSTIC, _signing_key_usage)
+              .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _not_a_ca))
+_CA_POLICY = ExtensionPolicy.webpki_defaults_ca().may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
+
+# why a chain was refused, in fixed words: cryptography's messages name certificates by subject, and a
+# subject may hold a person's name or national identity number
+_CHAIN_REASONS = (
+    ("not valid at validation time", "a certificate of the chain is not valid at the evaluation time"),
+    ("path length", "a CA's path length constraint is exceeded"),
+    ("max depth", f"the chain has more than {MAX_CHAIN_DEPTH} intermediate CAs"),
+    ("digitalSignature", "the signing certificate's keyUsage lacks digitalSignature"),
+    ("is a CA certificate", "the signing certificate is a CA certificate"),
+    ("basicConstraints", "an issuing certificate is not a CA"),
+    ("2.5.29.15", "a certificate of the chain has no keyUsage (or an issuer's lacks keyCertSign)"),
+    ("signature does not match", "a certificate's signature does not verify with its issuer's key"),
+    ("critical extension", "a certificate has a critical extension this verifier does not understand"),
+)
+
+
+def _chain_reason(message: str) -> str:
+    return next((reason for needle, reason in _CHAIN_REASONS if needle in message),
+                "no path to a CA of this issuer in the trust store")
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+
+
+def _chain_verifier(cas: tuple[x509.Certificate, ...], when: datetime.datetime) -> ClientVerifier:
+    return (PolicyBuilder().store(Store(list(cas))).time(when).max_chain_depth(MAX_CHAIN_DEPTH)
+            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY).build_client_verifier())
+
+
+def _chained(carried: list[bytes], issuer: SamlIssuer, when: datetime.datetime) -> list[x509.Certificate]:
+    """The certificates of KeyInfo that chain to one of the issuer's CAs at ``when``, each tried as the signing
+    certificate with the others as intermediates (XML-DSig implies no order in X509Data; a CA certificate is
+    never a signing certificate, so an intermediate cannot pass as one). ``unknown_key`` when none does."""
+    path = "ds:KeyInfo/ds:X509Data/ds:X509Certificate"
+    if not carried:
+        raise _Refused("unknown_key", R_SIGNATURE, path, "this issuer is trusted through its CA: the assertion "
+                                                         "must carry its signing certificate in KeyInfo")
+    try:
+        certs = [x509.load_der_x509_certificate(der) for der in carried]
+    except ValueError:
+        raise _Refused("invalid_signature", R_SIG_PROFILE, path,
+                       "a KeyInfo certificate is not a DER X.509 certificate") from None
+    verifier = _chain_verifier(issuer.ca_certificates, when)
+    chained: list[x509.Certificate] = []
+    reasons: list[str] = []
+    # end-entity certificates first, so that the reason given is the signing certificate's, not that an
+    # intermediate is no signing certificate
+    for n in sorted(range(len(certs)), key=lambda i: _is_ca(certs[i])):
+        leaf = certs[n]
+        try:
+            verifier.verify(leaf, certs[:n] + certs[n + 1:])
+        except VerificationError as exc:
+            reasons.append(_chain_reason(str(exc)))
+            continue
+        except Exception:  # hostile certificate content: a refusal, never a raise
+            reasons.append("a certificate of the chain cannot be processed")
+            continue
+        if leaf not in chained:
+            chained.append(leaf)
+    if not chained:
+        raise _Refused("unknown_key", R_CHAIN, path, "the certificate in KeyInfo does not chain to a CA this issuer "
+                                                     f"is trusted through: {reasons[0]}")
+    return chained
+
+
 def _usable(cert: x509.Certificate, method: str, policy: SamlPolicy, now: datetime.datetime) -> str | None:
-    """Why ``cert`` cannot verify a ``method`` signature at ``now`` (None: it can)."""
+    """Why ``cert`` cannot verify a ``method`` signature at ``now`` (None: it can). The key rules are those the
+    trust store applies to a pinned certificate at load (RSA of ``min_rsa_bits`` without the ROCA
+    fingerprint, EC on an allowed curve), here for a signing certificate that chains to a CA too."""
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         return "validity"
     key = cert.public_key()
     name = SignatureMethod(method).name
     if name.startswith("ECDSA_"):
-        return None if isinstance(key, ec.EllipticCurvePublicKey) else "type"
+        return None if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in SAML_CURVES else "type"
     if isinstance(key, rsa.RSAPublicKey):
-        return None if key.key_size >= policy.min_rsa_bits else "size"
+        if key.key_size < policy.min_rsa_bits:
+            return "size"
+        return "roca" if has_roca_fingerprint(key.public_numbers().n) else None
     return "type"
 
 
@@ -374,9 +516,10 @@ def _verify_signature(raw: bytes, root: Any, env: _Envelope, issuer: SamlIssuer,
                       now: int) -> _Verified:
     signature, method, digest = _signature_structure(root, env, policy)
     when = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    what = "signing certificate" if issuer.ca_certificates else "pinned certificate"
     reasons: list[str] = []
     usable: list[x509.Certificate] = []
-    for cert in _candidates(signature, issuer):
+    for cert in _candidates(signature, issuer, when):
         reason = _usable(cert, method, policy, when)
         if reason is None:
             usable.append(cert)
@@ -385,17 +528,20 @@ def _verify_signature(raw: bytes, root: Any, env: _Envelope, issuer: SamlIssuer,
     if not usable:
         if "size" in reasons or "type" in reasons:
             raise _Refused("unsupported_algorithm", R_SIGNATURE, "ds:KeyInfo",
-                           f"the pinned certificate's key does not fit the signature method or is under "
-                           f"{policy.min_rsa_bits} bits")
+                           f"the {what}'s key does not fit the signature method, is on a curve not allowed or "
+                           f"is under {policy.min_rsa_bits} bits")
+        if "roca" in reasons:
+            raise _Refused("unknown_key", R_SIGNATURE, "ds:KeyInfo",
+                           f"the {what}'s RSA modulus has the ROCA fingerprint (CVE-2017-15361)")
         raise _Refused("unknown_key", R_SIGNATURE, "ds:KeyInfo",
-                       "no pinned certificate of this issuer is valid at the evaluation time")
+                       f"no {what} of this issuer is valid at the evaluation time")
     config = SignatureConfiguration(
         require_x509=True, location="./", expect_references=1,
         signature_methods=frozenset(SignatureMethod(m) for m in policy.signature_methods),
         digest_algorithms=frozenset(DigestAlgorithm(d) for d in policy.digest_methods),
         ignore_ambiguous_key_info=False, verification_time=when,
         default_reference_c14n_method=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
-    failure = "the signature does not verify with the issuer's pinned certificate"
+    failure = f"the signature does not verify with the issuer's {what}"
     for cert in usable:
         try:
             result = XMLVerifier().verify(raw, x509_cert=cert, parser=hardened_parser(), id_attribute="ID",
@@ -404,7 +550,7 @@ def _verify_signature(raw: bytes, root: Any, env: _Envelope, issuer: SamlIssuer,
             failure = "the assertion's digest does not match: its signed content was changed"
             continue
         except SignxmlInvalidSignature:
-            failure = "the signature value does not verify with the issuer's pinned certificate"
+            failure = f"the signature value does not verify with the issuer's {what}"
             continue
         except InvalidInput as exc:
             failure = "the signature is malformed: " + _short(str(exc))
@@ -423,9 +569,10 @@ def _verify_signature(raw: bytes, root: Any, env: _Envelope, issuer: SamlIssuer,
 # --- the verified assertion --------------------------------------------------------------------------------
 
 def _times(el: Any, env: _Envelope, profile: Profile, now: int, info: dict[str, Any],
-           errors: list[Finding]) -> None:
+           errors: list[Finding]) -> bool:
     """IssueInstant, Conditions (NotBefore, NotOnOrAfter, lifetime, conditions understood) and the
-    AuthnStatement's session end, with the profile's leeway."""
+    AuthnStatement's session end, with the profile's leeway. True when the Conditions hold one OneTimeUse
+    (enforced by :func:`verify_saml` with its replay cache)."""
     leeway = profile.leeway
     info["iat"] = int(env.issue_instant)
     if env.issue_instant > now + leeway:
@@ -435,7 +582,7 @@ def _times(el: Any, env: _Envelope, profile: Profile, now: int, info: dict[str, 
     if len(conditions) != 1:
         errors.append(Finding("missing_claim" if not conditions else "invalid_claim", R_CONDITIONS,
                               "saml:Conditions", "the assertion must have one saml:Conditions"))
-        return
+        return False
     cond = conditions[0]
     raw_nbf, raw_exp = cond.get("NotBefore"), cond.get("NotOnOrAfter")
     nbf, exp = _instant(raw_nbf), _instant(raw_exp)
@@ -464,16 +611,17 @@ def _times(el: Any, env: _Envelope, profile: Profile, now: int, info: dict[str, 
             errors.append(Finding("lifetime_too_long", R_CONDITIONS, "saml:Conditions/@NotOnOrAfter",
                                   f"the assertion is valid for {int(exp - start)} s; the limit is "
                                   f"{profile.max_lifetime} s"))
+    one_time_use = 0
     for child in cond:
         if child.tag == f"{{{SAML_NS}}}OneTimeUse":
-            # not enforced (no replay cache for assertions yet): refused rather than accepted unenforced
-            errors.append(Finding("invalid_claim", R_CONDITIONS, "saml:Conditions/saml:OneTimeUse",
-                                  "the assertion may be used once (OneTimeUse), which this verifier does not "
-                                  "enforce: refused"))
+            one_time_use += 1
         elif isinstance(child.tag, str) and child.tag not in (f"{{{SAML_NS}}}AudienceRestriction",
                                                               f"{{{SAML_NS}}}ProxyRestriction"):
             errors.append(Finding("invalid_claim", R_CONDITIONS, "saml:Conditions",
                                   "the assertion has a condition this verifier does not understand"))
+    if one_time_use > 1:
+        errors.append(Finding("invalid_claim", R_ONE_TIME_USE, "saml:Conditions/saml:OneTimeUse",
+                              "the Conditions may hold at most one OneTimeUse"))
     for statement in el.findall(f"{{{SAML_NS}}}AuthnStatement"):
         authn = _instant(statement.get("AuthnInstant"))
         session = _instant(statement.get("SessionNotOnOrAfter"))
@@ -486,6 +634,9 @@ def _times(el: Any, env: _Envelope, profile: Profile, now: int, info: dict[str, 
         ref = statement.find(f"{{{SAML_NS}}}AuthnContext/{{{SAML_NS}}}AuthnContextClassRef")
         if ref is not None and isinstance(ref.text, str):
             info["authn_context"] = ref.text.strip()[:_UNVERIFIED_TEXT]
+    if one_time_use:
+        info["one_time_use"] = True
+    return one_time_use > 0
 
 
 def _audience(el: Any, audience: str | None, info: dict[str, Any], errors: list[Finding]) -> None:
@@ -506,10 +657,14 @@ def _audience(el: Any, audience: str | None, info: dict[str, Any], errors: list[
                               "the assertion is not addressed to this verifier's audience"))
 
 
-def _subject(el: Any, policy: SamlPolicy, leeway: int, now: int, info: dict[str, Any],
-             errors: list[Finding]) -> str | None:
-    """The subject's NameID (its full text) and a SubjectConfirmation this verifier accepts (bearer or
-    sender-vouches by default; its SubjectConfirmationData, when present, valid now)."""
+def _subject(el: Any, policy: SamlPolicy, leeway: int, now: int, recipient: str | None, info: dict[str, Any],
+             errors: list[Finding], warnings: list[Finding]) -> str | None:
+    """The subject's NameID (its full text) and a SubjectConfirmation this verifier accepts: a method of the
+    profile (bearer or sender-vouches by default) whose SubjectConfirmationData, when present (at most one),
+    has well-formed times, is valid now with leeway (``NotBefore``, ``NotOnOrAfter``) and names no
+    ``Recipient`` other than ``recipient`` (none expected: any Recipient is refused). ``InResponseTo`` names a
+    request of the party the assertion was issued to; this verifier made none, so it is an ``advisory``
+    warning, never a deny."""
     subjects = el.findall(f"{{{SAML_NS}}}Subject")
     if len(subjects) != 1:
         errors.append(Finding("missing_claim" if not subjects else "invalid_claim", R_SUBJECT, "saml:Subject",
@@ -534,9 +689,21 @@ def _subject(el: Any, policy: SamlPolicy, leeway: int, now: int, info: dict[str,
             problems.append(Finding("invalid_claim", R_CONFIRMATION, "saml:SubjectConfirmation/@Method",
                                     f"subject confirmation method {_short(method)} is not accepted"))
             continue
-        data = sc.find(f"{{{SAML_NS}}}SubjectConfirmationData")
+        datas = sc.findall(f"{{{SAML_NS}}}SubjectConfirmationData")
+        if len(datas) > 1:
+            problems.append(Finding("invalid_claim", R_CONFIRMATION, "saml:SubjectConfirmationData",
+                                    "a subject confirmation has more than one SubjectConfirmationData"))
+            continue
+        data = datas[0] if datas else None
+        answers_a_request = False
         if data is not None:
-            nbf, exp = _instant(data.get("NotBefore")), _instant(data.get("NotOnOrAfter"))
+            raw_nbf, raw_exp = data.get("NotBefore"), data.get("NotOnOrAfter")
+            nbf, exp = _instant(raw_nbf), _instant(raw_exp)
+            if (raw_nbf is not None and nbf is None) or (raw_exp is not None and exp is None):
+                problems.append(Finding("invalid_claim", R_CONFIRMATION, "saml:SubjectConfirmationData",
+                                        "NotBefore or NotOnOrAfter of the subject confirmation is not a UTC "
+                                        "xs:dateTime"))
+                continue
             if nbf is not None and nbf > now + leeway:
                 problems.append(Finding("token_not_yet_valid", R_CONFIRMATION,
                                         "saml:SubjectConfirmationData/@NotBefore",
@@ -546,7 +713,19 @@ def _subject(el: Any, policy: SamlPolicy, leeway: int, now: int, info: dict[str,
                 problems.append(Finding("token_expired", R_CONFIRMATION, "saml:SubjectConfirmationData/@NotOnOrAfter",
                                         "the subject confirmation has expired"))
                 continue
+            named = data.get("Recipient")
+            if named is not None and named != recipient:
+                problems.append(Finding("invalid_audience", R_CONFIRMATION, "saml:SubjectConfirmationData/@Recipient",
+                                        "the subject confirmation is for another recipient" if recipient else
+                                        "the subject confirmation names a Recipient, and no recipient (nor audience) "
+                                        "is configured for this verifier to compare it with"))
+                continue
+            answers_a_request = data.get("InResponseTo") is not None
         confirmed = method
+        if answers_a_request:
+            warnings.append(Finding("advisory", R_CONFIRMATION, "saml:SubjectConfirmationData/@InResponseTo",
+                                    "the assertion answers a request (InResponseTo) this verifier did not make; "
+                                    "it is not checked"))
         break
     if confirmed is None:
         errors.extend(problems or [Finding("missing_claim", R_CONFIRMATION, "saml:SubjectConfirmation",
@@ -566,20 +745,44 @@ def verify_saml(
     trust: TrustStore,
     profile: str | Profile | None = None,
     context: VerifyContext | None = None,
+    *,
+    replay: ReplayCache | None = None,
 ) -> Decision:
     """Verify a SAML 2.0 ``assertion`` (XML text or bytes, or base64 of them) against ``profile`` (default:
-    the profile the trust store configures for its issuer, else ``xua-saml-1.0``) with the pinned
-    certificates of ``trust.saml_issuers``; return the :class:`~attest.verify.Decision`.
+    the profile the trust store configures for its issuer, else ``xua-saml-1.0``) with the trust the
+    issuer's entry of ``trust.saml_issuers`` gives; return the :class:`~attest.verify.Decision`.
+
+    Trust: a pinned certificate of the entry (the one KeyInfo carries must be one of them), or, for an entry
+    with CA certificates, the signing certificate KeyInfo carries (with any intermediates in the same
+    X509Data): it must chain to one of those CAs at the evaluation time (``context.now``, else the clock) with
+    every certificate valid then, and is used for the signature only after that. The key rules are the same
+    either way: RSA of at least the profile's ``min_rsa_bits`` (2048) without the ROCA fingerprint, or EC on
+    P-256, P-384 or P-521.
+
+    Replay (``replay``, the :class:`~attest.replay.ReplayCache` :func:`attest.verify` takes): an assertion
+    whose Conditions hold ``OneTimeUse`` is recorded by ``(REPLAY_PREFIX + Issuer, ID)`` until its
+    ``NotOnOrAfter`` plus leeway (by the evaluation clock, as :func:`attest.verify` keeps a ``jti``), only
+    after every other check passed, so an invalid assertion never burns a valid one's ID; a second
+    presentation is ``token_replayed``. Without a cache a OneTimeUse assertion is refused (``invalid_claim``):
+    a condition that cannot be checked is not accepted unchecked. Assertions without OneTimeUse are recorded
+    only when the profile makes every token single-use (``claims.replay``, as verify does for a ``jti``);
+    ``xua-saml-1.0`` does not, because a XUA bearer assertion is presented with many requests within its
+    lifetime. A cache that cannot answer raises :class:`~attest.errors.DependencyUnavailable` (fail closed).
 
     Error codes: token level ``invalid_saml``, ``not_a_health_personnel_attestation``, ``unknown_issuer``,
-    ``unknown_key`` (no pinned certificate valid now), ``unsupported_algorithm`` (c14n, signature or digest
-    method outside the profile's lists, SHA-1, a key under 2048 bits), ``invalid_signature`` (unsigned, not
-    one enveloped signature of the root, wrapping, a KeyInfo certificate that is not pinned, a bad value or
-    digest); then ``missing_claim``/``invalid_claim``, ``token_expired``, ``token_not_yet_valid``,
-    ``lifetime_too_long``, ``invalid_audience``, ``insufficient_security_level`` (ATT-9), ``invalid_field``
-    (ambiguous or malformed attributes) and every code of the profile's rules.
+    ``unknown_key`` (no pinned certificate valid now; for CA trust: no certificate in KeyInfo, or it does not
+    chain to the issuer's CAs at the evaluation time; a ROCA key), ``unsupported_algorithm`` (c14n,
+    signature or digest method outside the profile's lists, SHA-1, a key under 2048 bits or on another
+    curve), ``invalid_signature`` (unsigned, not one enveloped signature of the root, wrapping, a KeyInfo
+    certificate that is not pinned, a bad value or digest); then ``missing_claim``/``invalid_claim``,
+    ``token_expired``, ``token_not_yet_valid``, ``lifetime_too_long``, ``invalid_audience`` (also a
+    SubjectConfirmationData ``Recipient`` that is not the expected one), ``insufficient_security_level``
+    (ATT-9), ``invalid_field`` (ambiguous or malformed attributes), every code of the profile's rules and
+    ``token_replayed``; the warning ``advisory`` for a SubjectConfirmationData ``InResponseTo``.
 
-    The audience is the issuer's configured ``audience``, else ``context.audience``, else the store's.
+    The audience is the issuer's configured ``audience``, else ``context.audience``, else the store's. The
+    recipient a SubjectConfirmationData ``Recipient`` must equal is the issuer's configured ``recipient``,
+    else that audience.
     """
     if not isinstance(assertion, str | bytes):
         raise TypeError("assertion must be str or bytes")
@@ -626,9 +829,10 @@ def verify_saml(
         hashlib.sha256(verified.certificate.public_bytes(Encoding.DER)).digest()).rstrip(b"=").decode("ascii")
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    _times(el, signed_env, prof, now, info, errors)
-    _audience(el, issuer.audience or ctx.audience or trust.audience, info, errors)
-    name_id = _subject(el, policy, prof.leeway, now, info, errors)
+    one_time_use = _times(el, signed_env, prof, now, info, errors)
+    audience = issuer.audience or ctx.audience or trust.audience
+    _audience(el, audience, info, errors)
+    name_id = _subject(el, policy, prof.leeway, now, issuer.recipient or audience, info, errors, warnings)
     attrs: Attributes = read_attributes(el)
     mapped = map_assertion(name_id, attrs, policy.limits)
     if mapped.citizen:
@@ -647,8 +851,37 @@ def verify_saml(
     # annotations of RuleContext.issuer and Decision.issuer name the JWT issuer types)
     issuer_any: Any = issuer
     evaluate_groups(prof.rule_groups, RuleContext(now, prof, issuer_any, ctx, attestation, None), errors, warnings)
+    if one_time_use and replay is None:
+        errors.append(Finding("invalid_claim", R_ONE_TIME_USE, "saml:Conditions/saml:OneTimeUse",
+                              "the assertion may be used once (OneTimeUse), and this verifier has no replay cache "
+                              "to enforce that: refused"))
+    exp = info.get("exp")
+    if not errors and replay is not None and (one_time_use or prof.token_replay) and isinstance(exp, int):
+        # recorded only now, when every other check passed (an invalid assertion never burns an ID), for as
+        # long as the assertion is acceptable by the evaluation clock, on the cache's clock (as verify does)
+        shift = 0 if ctx.now is None else max(0, int(time.time()) - now)
+        if not replay.check_and_store(REPLAY_PREFIX + signed_env.issuer, signed_env.id, exp + prof.leeway + shift):
+            errors.append(Finding("token_replayed", R_ONE_TIME_USE if one_time_use else R_ASSERTION,
+                                  "saml:Conditions/saml:OneTimeUse" if one_time_use else "saml:Assertion/@ID",
+                                  "this issuer's assertion ID was already used; the assertion is single-use"))
     return Decision(DENY if errors else PERMIT, prof.id, tuple(errors), tuple(warnings), info, attestation,
                     issuer_any, now)
+
+
+def replay_entry(decision: Decision) -> tuple[str, str] | None:
+    """The replay-cache entry ``(namespace, ID)`` :func:`verify_saml` recorded for ``decision`` when it was
+    given a cache, else None: only a permit of a SAML assertion with OneTimeUse, or under a profile whose
+    tokens are single-use. The service releases it when it could not record the decision (so the caller may
+    present the assertion again)."""
+    info = decision.token or {}
+    if not decision.permitted or info.get("format") != "saml2-assertion":
+        return None
+    iss, assertion_id = info.get("iss"), info.get("jti")
+    if not isinstance(iss, str) or not isinstance(assertion_id, str):
+        return None
+    if info.get("one_time_use") is True or load_profile(decision.profile).token_replay:
+        return REPLAY_PREFIX + iss, assertion_id
+    return None
 
 
 def inspect_saml(assertion: str | bytes, *, trust: TrustStore | None = None, profile: str | Profile | None = None,

@@ -17,11 +17,15 @@ members, a remote key source that is not https (plain http only to a loopback ad
 fetched at load.
 
 ``saml_issuers`` (issue 14): the issuers of SAML 2.0 assertions (IHE XUA, e.g. HelseID's XDS SAML service),
-each with its exact ``issuer``, its pinned signing certificate(s) (``certificate`` PEM inline or
-``certificate_file``), optionally the ``audience`` this verifier expects in their assertions, the
-``legal_entities`` whose users they may vouch for and the ``profile`` that verifies them. Load-time refusals:
-no certificate or more than :data:`MAX_SAML_CERTIFICATES`, anything but an RSA (>= 2048 bits, no ROCA
-fingerprint) or P-256/P-384/P-521 key, unknown members.
+each with its exact ``issuer`` and exactly one source of trust: its pinned signing certificate(s)
+(``certificate`` PEM inline or ``certificate_file``), or the CA certificate(s) its signing certificate must
+chain to (``ca_certificate`` PEM inline or ``ca_certificate_file``; the assertion then carries its signing
+certificate, and any intermediates, in KeyInfo); optionally the ``audience`` this verifier expects in their
+assertions, the ``recipient`` it expects in ``SubjectConfirmationData/@Recipient`` (default: that audience),
+the ``legal_entities`` whose users they may vouch for and the ``profile`` that verifies them. Load-time
+refusals: no source of trust or more than one, no certificate or more than :data:`MAX_SAML_CERTIFICATES`,
+anything but an RSA (>= 2048 bits, no ROCA fingerprint) or P-256/P-384/P-521 key, a CA certificate that is
+not a CA (``basicConstraints`` CA true, ``keyUsage`` keyCertSign), unknown members.
 """
 
 from __future__ import annotations
@@ -59,7 +63,10 @@ _ISSUER_KEYS = {"iss", "name", "legal_entities", "member", "jwks", "jwks_file", 
 _SERVER_KEYS = {"issuer", "name", "discovery", "jwks", "jwks_file", "jwks_uri", "jwks_cache_seconds", "audience",
                 "required_scopes", "dpop", "algorithms", "legal_entities", "profile", "dpop_max_age",
                 "dpop_leeway", "dpop_algorithms"}
-_SAML_KEYS = {"issuer", "name", "certificate", "certificate_file", "audience", "profile", "legal_entities"}
+_SAML_KEYS = {"issuer", "name", "certificate", "certificate_file", "ca_certificate", "ca_certificate_file",
+              "audience", "recipient", "profile", "legal_entities"}
+#: a SAML issuer's sources of trust: pinned signing certificates, or the CAs its signing certificate chains to
+_SAML_TRUST_SOURCES = ("certificate", "certificate_file", "ca_certificate", "ca_certificate_file")
 _TOP_KEYS = {"issuers", "authorization_servers", "saml_issuers", "audience", "description", "test_material"}
 #: issuer names reserved for the verifier's own bookkeeping (the replay cache's DPoP namespace)
 RESERVED_PREFIX = "urn:attest:"
@@ -124,12 +131,16 @@ class AuthorizationServer:
 class SamlIssuer:
     """An issuer of SAML 2.0 assertions (IHE XUA), e.g. HelseID's XDS SAML service (issue 14).
 
-    ``iss`` is its exact ``saml:Issuer``; ``certificates`` are the pinned signing certificates (an assertion
-    is verified with one of these, never with a certificate it carries only itself); ``audience`` is what
-    this verifier expects in ``AudienceRestriction`` (else the context's or the store's); ``legal_entities``,
-    when set, are the only organisations whose users it may vouch for (None: any, as for an authorization
-    server); ``profile`` verifies its assertions. Like an authorization server it vouches for no Helsenett
-    membership in the trust store (``member`` is None: HelseID checks it)."""
+    ``iss`` is its exact ``saml:Issuer``. Exactly one of two sources of trust is set: ``certificates``, the
+    pinned signing certificates (an assertion is verified with one of these, never with a certificate it
+    carries only itself), or ``ca_certificates``, the trust anchors the signing certificate the assertion
+    carries in KeyInfo must chain to (valid at the evaluation time; see :func:`attest.saml.verify_saml`).
+    ``audience`` is what this verifier expects in ``AudienceRestriction`` (else the context's or the
+    store's); ``recipient`` what it expects in ``SubjectConfirmationData/@Recipient`` when an assertion names
+    one (None: the audience in effect); ``legal_entities``, when set, are the only organisations whose users
+    it may vouch for (None: any, as for an authorization server); ``profile`` verifies its assertions. Like an
+    authorization server it vouches for no Helsenett membership in the trust store (``member`` is None:
+    HelseID checks it)."""
 
     iss: str
     name: str
@@ -138,6 +149,8 @@ class SamlIssuer:
     legal_entities: frozenset[str] | None = None
     profile: str = DEFAULT_SAML_PROFILE
     member: bool | None = None
+    ca_certificates: tuple[x509.Certificate, ...] = ()
+    recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -470,31 +483,58 @@ def load_certificates(pem: str | bytes, where: str) -> tuple[x509.Certificate, .
 
 def _load_saml_issuer(entry: Any, where: str, base_dir: Path | None) -> SamlIssuer:
     iss, where, name = _entry_head(entry, "a SAML issuer", "issuer", _SAML_KEYS, where)
-    sources = [k for k in ("certificate", "certificate_file") if k in entry]
+    sources = [k for k in _SAML_TRUST_SOURCES if k in entry]
     if len(sources) != 1:
-        raise TrustStoreError(f"{where}: give exactly one of 'certificate' (PEM) or 'certificate_file'")
-    if sources[0] == "certificate":
-        pem = entry["certificate"]
-        if not isinstance(pem, str):
-            raise TrustStoreError(f"{where}: 'certificate' must be PEM text")
-        certs = load_certificates(pem, where)
-    else:
-        rel = entry["certificate_file"]
+        raise TrustStoreError(f"{where}: give exactly one source of trust: 'certificate' (PEM) or "
+                              "'certificate_file' (pinned signing certificates), or 'ca_certificate' (PEM) or "
+                              "'ca_certificate_file' (the CAs the signing certificate must chain to)")
+    source = sources[0]
+    if source.endswith("_file"):
+        rel = entry[source]
         if not isinstance(rel, str) or not rel:
-            raise TrustStoreError(f"{where}: 'certificate_file' must be a path")
+            raise TrustStoreError(f"{where}: '{source}' must be a path")
         path = (base_dir / rel) if base_dir is not None else Path(rel)
         try:
-            raw = path.read_bytes()
+            raw: str | bytes = path.read_bytes()
         except OSError as exc:
-            raise TrustStoreError(f"{where}: cannot read certificate_file {path} ({exc})") from exc
-        certs = load_certificates(raw, f"{where} certificate_file {path}")
-    audience = entry.get("audience")
+            raise TrustStoreError(f"{where}: cannot read {source} {path} ({exc})") from exc
+        certs = load_certificates(raw, f"{where} {source} {path}")
+    else:
+        raw = entry[source]
+        if not isinstance(raw, str):
+            raise TrustStoreError(f"{where}: '{source}' must be PEM text")
+        certs = load_certificates(raw, where)
+    pinned: tuple[x509.Certificate, ...] = certs
+    cas: tuple[x509.Certificate, ...] = ()
+    if source.startswith("ca_"):
+        pinned, cas = (), certs
+        for n, cert in enumerate(cas):
+            _check_ca(cert, f"{where} CA certificate {n}")
+    audience, recipient = entry.get("audience"), entry.get("recipient")
     if audience is not None and (not isinstance(audience, str) or not audience):
         raise TrustStoreError(f"{where}: 'audience' must be a non-empty string")
+    if recipient is not None and (not isinstance(recipient, str) or not recipient):
+        raise TrustStoreError(f"{where}: 'recipient' must be a non-empty string")
     profile = _entry_profile(entry.get("profile", DEFAULT_SAML_PROFILE), where, "saml")
     les = _organisations(entry, where)
-    return SamlIssuer(iss=iss, name=name, certificates=certs, audience=audience,
-                      legal_entities=frozenset(les) if les is not None else None, profile=profile)
+    return SamlIssuer(iss=iss, name=name, certificates=pinned, audience=audience,
+                      legal_entities=frozenset(les) if les is not None else None, profile=profile,
+                      ca_certificates=cas, recipient=recipient)
+
+
+def _check_ca(cert: x509.Certificate, what: str) -> None:
+    """A trust anchor must be a CA certificate (RFC 5280 4.2.1.9 and 4.2.1.3): ``basicConstraints`` CA true and
+    ``keyUsage`` with keyCertSign. Refused at load, because path validation would refuse every chain to it."""
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        raise TrustStoreError(f"{what}: not a CA certificate (basicConstraints and keyUsage are required)") from None
+    except ValueError as exc:
+        raise TrustStoreError(f"{what}: unreadable extensions ({exc})") from None
+    if not constraints.ca or not usage.key_cert_sign:
+        raise TrustStoreError(f"{what}: not a CA certificate (basicConstraints CA and keyUsage keyCertSign "
+                              "are required)")
 
 
 def build_trust_store(issuers: Iterable[dict[str, Any]], audience: str | None = None) -> TrustStore:

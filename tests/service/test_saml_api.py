@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 from fastapi.testclient import TestClient
 
+from attest import DependencyUnavailable
 from attest.service import create_app
 
 from ..support import saml
@@ -54,7 +56,8 @@ def test_exactly_one_credential(tmp_path: Path) -> None:
         garbage = c.post("/v1/verify", json={"saml": "<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>",
                                              "context": {"patient_id": saml.PATIENT}}).json()
         assert garbage["decision"] == "deny" and [e["code"] for e in garbage["errors"]] == ["invalid_saml"]
-        # xua-saml-1.0 requires the patient of the request (the assertion has no DPoP or single use)
+        # xua-saml-1.0 requires the patient of the request (an assertion has no DPoP, and is single-use only
+        # with OneTimeUse)
         unbound = c.post("/v1/verify", json={"saml": saml.b64(saml.signed_assertion(issued=int(time.time())))})
         assert unbound.status_code == 422 and unbound.json()["type"] == "urn:attest:problem:context-required"
 
@@ -69,3 +72,74 @@ def test_the_inspector_reads_a_saml_assertion(tmp_path: Path) -> None:
         assert saml.PRACTITIONER not in r.text  # masked unless asked
         metrics = c.get("/metrics").text
         assert 'attest_inspections_total{kind="saml",result="permit"} 1.0' in metrics
+
+
+# --- OneTimeUse: the service's replay cache ----------------------------------------------------------------
+
+ONE_TIME = "<saml:OneTimeUse/>"
+
+
+def _post(c: TestClient, assertion: bytes) -> Any:
+    return c.post("/v1/verify", json={"saml": saml.b64(assertion), "context": {"patient_id": saml.PATIENT}})
+
+
+def test_a_one_time_use_assertion_is_accepted_once(tmp_path: Path) -> None:
+    assertion = saml.signed_assertion(issued=int(time.time()) - 5, conditions_extra=ONE_TIME)
+    with _client(tmp_path) as c:
+        first = _post(c, assertion).json()
+        assert first["decision"] == "permit", first["errors"]
+        assert first["token"]["one_time_use"] is True
+        second = _post(c, assertion).json()
+        assert second["decision"] == "deny" and [e["code"] for e in second["errors"]] == ["token_replayed"]
+        # an assertion without OneTimeUse serves many requests (xua-saml-1.0 records none)
+        reusable = saml.signed_assertion(issued=int(time.time()) - 5, assertion_id="_reusable")
+        assert _post(c, reusable).json()["decision"] == _post(c, reusable).json()["decision"] == "permit"
+
+
+class _DownReplay:
+    def check_and_store(self, iss: str, jti: str, expires_at: int) -> bool:
+        raise DependencyUnavailable("replay cache unavailable (test)")
+
+    def ping(self) -> bool:
+        return False
+
+
+def test_a_replay_cache_that_is_down_gives_503(tmp_path: Path) -> None:
+    with _client(tmp_path) as c:
+        c.app.state.runtime.replay = _DownReplay()
+        r = _post(c, saml.signed_assertion(issued=int(time.time()) - 5, conditions_extra=ONE_TIME))
+        assert r.status_code == 503, r.text
+        assert r.json()["type"] == "urn:attest:problem:dependency-unavailable" and "decision" not in r.json()
+        assert 'attest_dependency_unavailable_total{dependency="replay_cache"} 1.0' in c.get("/metrics").text
+
+
+class _DownStore:
+    url_for_logs = "down"
+
+    def append(self, rows: Any) -> None:
+        raise DependencyUnavailable("audit store unreachable (test)")
+
+    async def append_async(self, rows: Any) -> None:
+        raise DependencyUnavailable("audit store unreachable (test)")
+
+    def search(self, query: Any) -> list[Any]:
+        raise DependencyUnavailable("audit store unreachable (test)")
+
+    def ping(self) -> bool:
+        return False
+
+    def close(self, timeout: float = 30.0) -> None:
+        pass
+
+
+def test_an_audit_store_that_is_down_does_not_burn_the_assertion(tmp_path: Path) -> None:
+    """The decision could not be recorded (503): the assertion's ID is released, so it can be presented
+    again once the store is back; and it is single-use after that."""
+    assertion = saml.signed_assertion(issued=int(time.time()) - 5, conditions_extra=ONE_TIME)
+    with _client(tmp_path) as c:
+        trail = c.app.state.runtime.trail
+        real, trail.store = trail.store, _DownStore()
+        assert _post(c, assertion).status_code == 503
+        trail.store = real
+        assert _post(c, assertion).json()["decision"] == "permit"
+        assert [e["code"] for e in _post(c, assertion).json()["errors"]] == ["token_replayed"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi import Request
@@ -35,11 +36,14 @@ Verifier = Callable[..., Awaitable[Decision]]
 
 async def saml_verifier(assertion: str, trust: Any, profile: str | Profile, context: VerifyContext,
                         replay: Any = None) -> Decision:
-    """:func:`attest.verify_saml` for :func:`decide`: XML-DSig verification (~2 ms of CPU) in a worker thread,
-    not on the event loop; a SAML assertion has no replay check (a XUA assertion serves many requests)."""
+    """:func:`attest.verify_saml` for :func:`decide`: XML-DSig verification (~2 ms of CPU) and the replay
+    check in a worker thread, not on the event loop. With the service's replay cache an assertion with
+    OneTimeUse is accepted once (a second presentation is ``token_replayed``), and a cache that is down raises
+    DependencyUnavailable (503, as for a JWT); an assertion without OneTimeUse is not recorded under
+    xua-saml-1.0 (a XUA assertion serves many requests)."""
     from ..saml import verify_saml
 
-    return await run_in_threadpool(verify_saml, assertion, trust, profile, context)
+    return await run_in_threadpool(partial(verify_saml, assertion, trust, profile, context, replay=replay))
 
 
 async def decide(request: Request, runtime: Runtime, token: str, profile: str | Profile, context: VerifyContext,
@@ -70,9 +74,15 @@ async def decide(request: Request, runtime: Runtime, token: str, profile: str | 
         release = getattr(runtime.replay, "release", None)
         if decision.permitted and callable(release):
             # the jtis were recorded for a decision nobody received: let the caller retry with them (only
-            # those verification recorded: an access token's or a SAML assertion's jti never was, and
-            # releasing it could free another token's entry of the same issuer name)
-            if (load_profile(decision.profile).token_replay and isinstance(info.get("jti"), str)
+            # those verification recorded: an access token's jti never was, and releasing it could free
+            # another token's entry of the same issuer name; a SAML assertion's ID is in a namespace of its own)
+            if info.get("format") == "saml2-assertion":
+                from ..saml import replay_entry
+
+                entry = replay_entry(decision)
+                if entry is not None:
+                    await run_in_threadpool(release, *entry)
+            elif (load_profile(decision.profile).token_replay and isinstance(info.get("jti"), str)
                     and isinstance(info.get("iss"), str)):
                 await run_in_threadpool(release, info["iss"], info["jti"])
             proof = info.get("dpop")
