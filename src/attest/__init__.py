@@ -17,6 +17,8 @@ A SAML 2.0 assertion (IHE XUA; trust store ``saml_issuers``) gets the same Decis
 
 from typing import TYPE_CHECKING, Any
 
+# first: decides whether the compiled (mypyc) build of the verification path runs, before any of it loads
+from ._native import STATUS as BUILD
 from .build import build, check_attestation, sign
 from .context import VerifyContext
 from .errors import (
@@ -48,6 +50,8 @@ __all__ = [
     "build", "sign", "check_attestation",
     # inspecting
     "inspect",
+    # which build of the verification path runs: "compiled (mypyc)" or "pure-python (<why>)"
+    "BUILD",
     # configuration
     "TrustStore", "Issuer", "SamlIssuer", "Profile", "load_profile", "list_profiles", "DEFAULT_PROFILE",
     "ReplayCache", "MemoryReplayCache",

@@ -45,6 +45,28 @@ app = typer.Typer(
 EXIT_OK, EXIT_DENY, EXIT_USAGE = 0, 1, 2
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from . import BUILD
+
+        try:
+            number = version("attest")
+        except PackageNotFoundError:  # pragma: no cover - run from a source tree that is not installed
+            number = "unknown"
+        stdout().print(f"attest {number}, verification path: {BUILD}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                                help="Print the version and which build of the verification "
+                                                     "path runs (compiled by mypyc, or pure Python), then exit."
+                                                )] = False) -> None:
+    """Build, sign, inspect and verify health-personnel attestations (Tillitsrammeverket)."""
+
+
 def _load_trust(path: Path | None) -> TrustStore | None:
     if path is None:
         return None

@@ -4,9 +4,9 @@ section 11)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-_STRINGS = ("audience", "authenticated_pid", "authenticated_hpr", "patient_id", "dpop_proof", "http_method",
+_STRINGS: Final = ("audience", "authenticated_pid", "authenticated_hpr", "patient_id", "dpop_proof", "http_method",
             "http_url", "authorization_scheme")
 
 

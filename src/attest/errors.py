@@ -9,13 +9,13 @@ module invents its own message category for the same failure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 Stage = Literal["token", "claims", "attestation", "context", "replay", "dpop", "warning"]
 
 #: HTTP status of a deny at a protected resource (the forward-auth endpoint), by stage: the token or its
 #: proof cannot be accepted (401, RFC 6750 3.1 / RFC 9449 7.1) or the request is refused by policy (403)
-_STATUS_BY_STAGE = {"token": 401, "claims": 401, "replay": 401, "dpop": 401, "attestation": 403, "context": 403,
+_STATUS_BY_STAGE: Final = {"token": 401, "claims": 401, "replay": 401, "dpop": 401, "attestation": 403, "context": 403,
                     "warning": 200}
 
 
@@ -45,7 +45,7 @@ class ErrorCode:
         return "invalid_token" if self.http_status == 401 else None
 
 
-_TABLE: tuple[ErrorCode, ...] = (
+_TABLE: Final[tuple[ErrorCode, ...]] = (
     # --- token level: the signature could not be checked, or failed -----------------------------
     ErrorCode("malformed_token", "token",
               "not a three-part compact JWS; bad base64url; header or payload not a strict UTF-8 JSON "
@@ -140,10 +140,10 @@ _TABLE: tuple[ErrorCode, ...] = (
 )
 
 #: code -> row. The stable public error codes of CONTRACT.md section 5 (plus warning codes).
-ERROR_CODES: dict[str, ErrorCode] = {row.code: row for row in _TABLE}
+ERROR_CODES: Final[dict[str, ErrorCode]] = {row.code: row for row in _TABLE}
 
 #: the codes that come before (or instead of) a verified signature
-TOKEN_CODES = frozenset(c for c, row in ERROR_CODES.items() if row.stage == "token")
+TOKEN_CODES: Final = frozenset(c for c, row in ERROR_CODES.items() if row.stage == "token")
 
 
 @dataclass(frozen=True, slots=True)

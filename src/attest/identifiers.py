@@ -18,20 +18,20 @@ import datetime
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Final, Literal
 
 from stdnum.no import orgnr as _stdnum_orgnr
 
-OID_PREFIX = "urn:oid:"
-OID_FNR = "urn:oid:2.16.578.1.12.4.1.4.1"
-OID_DNR = "urn:oid:2.16.578.1.12.4.1.4.2"
-OID_HNR = "urn:oid:2.16.578.1.12.4.1.4.3"
-OID_HPR = "urn:oid:2.16.578.1.12.4.1.4.4"
-OID_ORGNR = "urn:oid:2.16.578.1.12.4.1.4.101"
-OID_RESH = "urn:oid:2.16.578.1.12.4.1.4.102"
+OID_PREFIX: Final = "urn:oid:"
+OID_FNR: Final = "urn:oid:2.16.578.1.12.4.1.4.1"
+OID_DNR: Final = "urn:oid:2.16.578.1.12.4.1.4.2"
+OID_HNR: Final = "urn:oid:2.16.578.1.12.4.1.4.3"
+OID_HPR: Final = "urn:oid:2.16.578.1.12.4.1.4.4"
+OID_ORGNR: Final = "urn:oid:2.16.578.1.12.4.1.4.101"
+OID_RESH: Final = "urn:oid:2.16.578.1.12.4.1.4.102"
 
 #: short names used in profile files for identifier systems
-SYSTEM_ALIASES: dict[str, str] = {
+SYSTEM_ALIASES: Final[dict[str, str]] = {
     "fnr": OID_FNR,
     "dnr": OID_DNR,
     "hnr": OID_HNR,
@@ -40,17 +40,17 @@ SYSTEM_ALIASES: dict[str, str] = {
     "resh": OID_RESH,
 }
 
-_W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
-_W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-_OID = re.compile(r"(?:urn:oid:|oid:)?([0-2](?:\.(?:0|[1-9][0-9]*))+)", re.ASCII | re.IGNORECASE)
-_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+", re.ASCII)
+_W1: Final = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+_W2: Final = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+_OID: Final = re.compile(r"(?:urn:oid:|oid:)?([0-2](?:\.(?:0|[1-9][0-9]*))+)", re.ASCII | re.IGNORECASE)
+_ABSOLUTE_URI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+", re.ASCII)
 # 11 digits (any script: int() and people accept fullwidth digits too), also written "ddmmyy nnnnn"
 #: what may stand between the digits of an identity number someone wrote (spaces, dots, hyphens, slashes,
 #: underscores, and invisible characters: soft hyphen, zero-width and bidi marks, word joiners, BOM)
-_DIGIT_SEPARATORS = r"[\s.\-/_\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]"
+_DIGIT_SEPARATORS: Final = r"[\s.\-/_\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]"
 #: an 11-digit run in any spelling (``20086600138``, ``200866 00138``, ``2008 6600 138``, ``20.08.66 00138``,
 #: digits split by zero-width characters, other scripts' digits): the one pattern every redaction uses
-IDENTITY_NUMBER = re.compile(rf"(?<!\d)\d(?:{_DIGIT_SEPARATORS}{{0,3}}\d){{10}}(?!\d)")
+IDENTITY_NUMBER: Final = re.compile(rf"(?<!\d)\d(?:{_DIGIT_SEPARATORS}{{0,3}}\d){{10}}(?!\d)")
 
 PersonKind = Literal["F", "D", "H", "FH", "synthetic-tenor", "synthetic-dolly"]
 
@@ -153,11 +153,11 @@ def classify_person_number(value: str) -> tuple[str, int] | None:
 
 
 #: the results for valid numbers, built once (PersonCheck is immutable)
-_KINDS: tuple[PersonKind, ...] = ("F", "D", "H", "FH", "synthetic-tenor", "synthetic-dolly")
-_VALID: dict[tuple[str, bool], PersonCheck] = {
+_KINDS: Final[tuple[PersonKind, ...]] = ("F", "D", "H", "FH", "synthetic-tenor", "synthetic-dolly")
+_VALID: Final[dict[tuple[str, bool], PersonCheck]] = {
     (kind, rule_2032): PersonCheck(True, kind, "", rule_2032) for kind in _KINDS for rule_2032 in (False, True)}
-_BASE_BY_SYSTEM: dict[str, str] = {OID_FNR: "F", OID_DNR: "D", OID_HNR: "H"}
-_NAMES = {"F": "an F-number", "D": "a D-number", "H": "an H-number", "FH": "an FH-number"}
+_BASE_BY_SYSTEM: Final[dict[str, str]] = {OID_FNR: "F", OID_DNR: "D", OID_HNR: "H"}
+_NAMES: Final = {"F": "an F-number", "D": "a D-number", "H": "an H-number", "FH": "an FH-number"}
 
 
 def check_person_number(

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .errors import Finding
 from .identifiers import normalize_system
 
-RAR_TYPE = "nhn:tillitsrammeverk:parameters"
-RAR_TYPES = (RAR_TYPE, "nhn:trust_framework:parameters")
+RAR_TYPE: Final = "nhn:tillitsrammeverk:parameters"
+RAR_TYPES: Final = (RAR_TYPE, "nhn:trust_framework:parameters")
 
-IDENTIFIER_MEMBERS = ("id", "name", "system", "authority")
-CODE_MEMBERS = ("code", "text", "system", "assigner")
-DECISION_REF_MEMBERS = ("id", "description", "user_selected")
+IDENTIFIER_MEMBERS: Final = ("id", "name", "system", "authority")
+CODE_MEMBERS: Final = ("code", "text", "system", "assigner")
+DECISION_REF_MEMBERS: Final = ("id", "description", "user_selected")
 
 #: field -> the struct its value has
-PRACTITIONER_FIELDS = {
+PRACTITIONER_FIELDS: Final = {
     "identifier": IDENTIFIER_MEMBERS,
     "hpr_nr": ("id", "system", "authority"),
     "authorization": CODE_MEMBERS,
@@ -36,31 +36,31 @@ PRACTITIONER_FIELDS = {
     "point_of_care": IDENTIFIER_MEMBERS,
     "department": IDENTIFIER_MEMBERS,
 }
-CARE_RELATION_FIELDS = {
+CARE_RELATION_FIELDS: Final = {
     "healthcare_service": CODE_MEMBERS,
     "purpose_of_use": CODE_MEMBERS,
     "purpose_of_use_details": CODE_MEMBERS,
     "decision_ref": DECISION_REF_MEMBERS,
 }
-PATIENT_FIELDS = {
+PATIENT_FIELDS: Final = {
     "identifier": IDENTIFIER_MEMBERS,
     "point_of_care": IDENTIFIER_MEMBERS,
     "department": IDENTIFIER_MEMBERS,
 }
 
 # input spelling (after '-' -> '_') -> spec v1.1 spelling, per level
-_TOP_ALIASES = {"care_relationship": "care_relation", "patient": "patients"}
-_PRACTITIONER_ALIASES = {"pid": "identifier"}
-_PATIENT_ALIASES = {"patient_id": "identifier", "point_of_care_patient": "point_of_care"}
-_DECISION_REF_ALIASES = {"ref_id": "id"}
+_TOP_ALIASES: Final = {"care_relationship": "care_relation", "patient": "patients"}
+_PRACTITIONER_ALIASES: Final = {"pid": "identifier"}
+_PATIENT_ALIASES: Final = {"patient_id": "identifier", "point_of_care_patient": "point_of_care"}
+_DECISION_REF_ALIASES: Final = {"ref_id": "id"}
 
-SHAPES = ("attestation", "access_token", "authorization_details", "flat")
+SHAPES: Final = ("attestation", "access_token", "authorization_details", "flat")
 #: the claim of a HelseID access token that carries the attestation (HELSEID.md section 9)
-AT_CLAIM = "nhn:tillitsrammeverk:parameters"
+AT_CLAIM: Final = "nhn:tillitsrammeverk:parameters"
 #: containers of RAR elements: authorization_details (RFC 9396), assertion_details (a client assertion)
-RAR_CONTAINERS = ("authorization_details", "assertion_details")
+RAR_CONTAINERS: Final = ("authorization_details", "assertion_details")
 #: members of an attestation object (any spelling) that tell it from the older {"value": ...} envelope
-_CATEGORY_KEYS = frozenset({"practitioner", "care_relation", "care_relationship", "care-relation",
+_CATEGORY_KEYS: Final = frozenset({"practitioner", "care_relation", "care_relationship", "care-relation",
                             "care-relationship", "patients", "patient"})
 
 
@@ -162,7 +162,7 @@ def attestation_carriers(payload: dict[str, Any]) -> list[str]:
     """Every place of ``payload`` that carries an attestation: the claim ``attestation``, the categories flat
     at the top level, HelseID's claim, and RAR elements of ``authorization_details`` / ``assertion_details``.
     A self-signed token with more than one is ambiguous: which of them did the issuer mean?"""
-    found = [name for name in ("attestation", AT_CLAIM) if name in payload]
+    found: list[str] = [name for name in ("attestation", AT_CLAIM) if name in payload]
     if any(k in payload for k in _CATEGORY_KEYS):
         found.append("flat categories")
     for container in RAR_CONTAINERS:
@@ -260,10 +260,10 @@ class _Keys:
         return _rekey(obj, self.keymap, where, conflicts)
 
 
-_STRUCT_KEYS: dict[tuple[str, ...], _Keys] = {members: _Keys(_keymap(members, {})) for members in
+_STRUCT_KEYS: Final[dict[tuple[str, ...], _Keys]] = {members: _Keys(_keymap(members, {})) for members in
                                               (IDENTIFIER_MEMBERS, CODE_MEMBERS, ("id", "system", "authority"))}
-_DECISION_REF_KEYS = _Keys(_keymap(DECISION_REF_MEMBERS, _DECISION_REF_ALIASES))
-_TOP_KEYS = _Keys(_keymap(("toa", "practitioner", "care_relation", "patients"), _TOP_ALIASES))
+_DECISION_REF_KEYS: Final = _Keys(_keymap(DECISION_REF_MEMBERS, _DECISION_REF_ALIASES))
+_TOP_KEYS: Final = _Keys(_keymap(("toa", "practitioner", "care_relation", "patients"), _TOP_ALIASES))
 
 
 class _Category:
@@ -278,9 +278,9 @@ class _Category:
                        for name, members in fields.items()}
 
 
-_PRACTITIONER = _Category(PRACTITIONER_FIELDS, _PRACTITIONER_ALIASES)
-_CARE_RELATION = _Category(CARE_RELATION_FIELDS, {})
-_PATIENT = _Category(PATIENT_FIELDS, _PATIENT_ALIASES)
+_PRACTITIONER: Final = _Category(PRACTITIONER_FIELDS, _PRACTITIONER_ALIASES)
+_CARE_RELATION: Final = _Category(CARE_RELATION_FIELDS, {})
+_PATIENT: Final = _Category(PATIENT_FIELDS, _PATIENT_ALIASES)
 
 
 def _fields(value: Any, category: _Category, where: str, index: int | None, conflicts: list[Finding]) -> Any:

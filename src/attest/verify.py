@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from . import access_token as at
 from .context import VerifyContext
@@ -33,8 +33,8 @@ from .replay import ReplayCache
 from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate_groups
 from .trust import DEFAULT_AT_PROFILE, AuthorizationServer, Issuer, TrustStore
 
-PERMIT = "permit"
-DENY = "deny"
+PERMIT: Final = "permit"
+DENY: Final = "deny"
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ def _token_info(header: dict[str, Any], payload: dict[str, Any]) -> dict[str, An
 
 
 #: a token-level deny quotes what it read of the unauthenticated token only this far (per value)
-_UNVERIFIED_TEXT = 256
+_UNVERIFIED_TEXT: Final = 256
 
 
 def _deny_token(profile: Profile, err: JoseError, info: dict[str, Any] | None, now: int) -> Decision:
@@ -285,15 +285,15 @@ class _CachedToken:
     ath: str
 
 
-_ACCESS_TOKENS = _AccessTokenCache()
+_ACCESS_TOKENS: Final = _AccessTokenCache()
 
 
-_TOKEN_REPLAYED = Finding("token_replayed", "RFC7519-4.1.7", "jti",
+_TOKEN_REPLAYED: Final = Finding("token_replayed", "RFC7519-4.1.7", "jti",
                           "this issuer's jti was already used; an attestation token is single-use")
 
 
 def verify(
-    token: str | bytes,
+    token: str | bytes | object,
     trust: TrustStore,
     profile: str | Profile = DEFAULT_PROFILE,
     context: VerifyContext | None = None,
@@ -301,6 +301,8 @@ def verify(
     replay: ReplayCache | None = None,
 ) -> Decision:
     """Verify ``token`` against ``profile`` with keys from ``trust``; return the :class:`Decision`.
+    ``token`` is the compact JWS as text or bytes; anything else is a ``malformed_token`` deny, not an
+    exception (the annotation says ``object`` so that the compiled build accepts it as the sources do).
 
     Error codes (CONTRACT.md section 5, HELSEID.md section 14): token level ``malformed_token``,
     ``unsupported_algorithm``, ``invalid_token_type``, ``unsupported_critical_header``, ``unknown_issuer``,
@@ -326,7 +328,7 @@ def verify(
 
 
 async def verify_async(
-    token: str | bytes,
+    token: str | bytes | object,
     trust: TrustStore,
     profile: str | Profile = DEFAULT_PROFILE,
     context: VerifyContext | None = None,
@@ -360,7 +362,7 @@ async def verify_async(
 
 
 #: ``typ`` values of an OAuth access token (RFC 9068)
-AT_TYPS = frozenset({"at+jwt", "application/at+jwt"})
+AT_TYPS: Final = frozenset({"at+jwt", "application/at+jwt"})
 
 
 def is_access_token(header: dict[str, Any], payload: dict[str, Any]) -> bool:
@@ -370,7 +372,7 @@ def is_access_token(header: dict[str, Any], payload: dict[str, Any]) -> bool:
         any(isinstance(k, str) and k.startswith("helseid://") for k in payload)
 
 
-def profile_for(token: str | bytes, trust: TrustStore | None,
+def profile_for(token: str | bytes | object, trust: TrustStore | None,
                 default: str | Profile = DEFAULT_PROFILE) -> str | Profile:
     """The profile for ``token`` when the caller names none: the configured profile of the authorization
     server whose exact ``issuer`` the (not yet verified) token names; else ``helseid-at-1.0`` for what looks
@@ -389,7 +391,7 @@ def profile_for(token: str | bytes, trust: TrustStore | None,
     return DEFAULT_AT_PROFILE if is_access_token(jws.header, jws.payload) else default
 
 
-def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
+def _evaluate(token: str | bytes | object, trust: TrustStore, profile: str | Profile,
               context: VerifyContext | None, refresh: bool = True) -> Decision | _Evaluated | KeySet:
     """The whole verification except the replay check: a Decision for a token-level deny, else the parts;
     or the key set the caller must refresh first (only when ``refresh``)."""
@@ -478,7 +480,8 @@ def _evaluate(token: str | bytes, trust: TrustStore, profile: str | Profile,
     if isinstance(issuer, AuthorizationServer):
         policy = DPoPPolicy(issuer.dpop, issuer.dpop_max_age, issuer.dpop_leeway, issuer.dpop_algorithms)
         presented = check_presentation(
-            access_token=token if isinstance(token, str) else token.decode("ascii", "replace"),
+            access_token=token if isinstance(token, str) else bytes(token).decode("ascii", "replace")
+            if isinstance(token, bytes | bytearray) else "",
             cnf=payload.get("cnf"), proof=ctx.dpop_proof, scheme=ctx.authorization_scheme,
             method=ctx.http_method, url=ctx.http_url, now=now, policy=policy,
             ath=cached.ath if cached is not None else None)

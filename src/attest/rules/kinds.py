@@ -53,7 +53,7 @@ class _Missing:
         return "MISSING"
 
 
-MISSING: Any = _Missing()
+MISSING: Final[Any] = _Missing()
 
 
 class Issue(NamedTuple):
@@ -84,10 +84,10 @@ class RuleContext:
 KindFn = Callable[[Any, Any, RuleContext, str], Sequence[Issue]]
 
 #: what a kind returns when it finds nothing (shared: no list is built on the success path)
-NO_ISSUES: tuple[Issue, ...] = ()
+NO_ISSUES: Final[tuple[Issue, ...]] = ()
 
 #: kind name -> (check function, params preparer)
-KINDS: dict[str, tuple[KindFn, Callable[[dict[str, Any]], Any]]] = {}
+KINDS: Final[dict[str, tuple[KindFn, Callable[[dict[str, Any]], Any]]]] = {}
 
 def kind(name: str, prepare: Callable[[dict[str, Any]], Any] | None = None) -> Callable[[KindFn], KindFn]:
     def register(fn: KindFn) -> KindFn:
@@ -139,23 +139,23 @@ def array(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issu
     return NO_ISSUES
 
 
-@kind("struct", lambda p: (tuple(p.get("required", ())), tuple(p.get("optional", ())),
-                           p.get("code", "invalid_field")))
-def struct(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+@kind("struct", lambda p: (tuple(str(m) for m in p.get("required", ())), tuple(str(m) for m in p.get("optional", ())),
+                           str(p.get("code", "invalid_field"))))
+def struct(value: Any, params: tuple[tuple[str, ...], tuple[str, ...], str], ctx: RuleContext,
+           path: str) -> Sequence[Issue]:
     """An identifier or code struct: an object whose listed members are strings; ``required`` members must
     be present."""
     if value is MISSING:
         return NO_ISSUES
     required_members, optional_members, code = params
-    if type(value) is dict:  # the usual case, checked first: every member a string (optional ones may be absent)
-        get = value.get
+    if isinstance(value, dict):  # the usual case, checked first: every member a string (optional ones may be absent)
         for m in required_members:
-            if type(get(m)) is not str:
+            if not isinstance(value.get(m), str):
                 break
         else:
             for m in optional_members:
-                v = get(m)
-                if v is not None and type(v) is not str:
+                v = value.get(m)
+                if v is not None and not isinstance(v, str):
                     break
             else:
                 return NO_ISSUES
@@ -191,7 +191,7 @@ def _json_type(v: Any) -> str:
 # --- identifiers ---------------------------------------------------------------------------------------
 
 @kind("identifier_system", lambda p: _systems(p["systems"]))
-def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def identifier_system(value: Any, params: frozenset[str], ctx: RuleContext, path: str) -> Sequence[Issue]:
     if not isinstance(value, dict):
         return NO_ISSUES
     system = value.get("system")
@@ -202,11 +202,11 @@ def identifier_system(value: Any, params: Any, ctx: RuleContext, path: str) -> S
     return NO_ISSUES
 
 
-_PERSON_SYSTEMS = frozenset({OID_FNR, OID_DNR, OID_HNR})
+_PERSON_SYSTEMS: Final = frozenset({OID_FNR, OID_DNR, OID_HNR})
 
 
 @kind("identifier_value", lambda p: _systems(p["systems"]))
-def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def identifier_value(value: Any, params: frozenset[str], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """Check ``id`` by the identifier's system (F/D/H-number, organisation number, HPR number, RESH id),
     for the systems in ``params`` only (a wrong system is ``identifier_system``'s finding). Messages never
     quote the value: a national identity number may stand in any field."""
@@ -240,14 +240,14 @@ def identifier_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Se
 
 @kind("department", lambda p: frozenset(s for s in _systems(p.get("registry_systems", ["resh", "orgnr"]))
                                          if is_absolute_uri(s)))
-def department(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def department(value: Any, params: frozenset[str], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-28: a department carries ``system`` and ``authority`` even for local ids; ``system`` is an
     absolute URI. (``params``: the registry systems that are absolute URIs, the usual case, let through
     without the URI check.)"""
     if not isinstance(value, dict):
         return NO_ISSUES
     system = value.get("system")
-    if type(system) is str and system in params and value.get("authority") is not None:
+    if isinstance(system, str) and system in params and value.get("authority") is not None:
         return NO_ISSUES
     out: list[Issue] = []
     for m in ("system", "authority"):
@@ -262,7 +262,7 @@ def department(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence
 
 
 @kind("department_authority", lambda p: _systems(p.get("registry_systems", ["resh", "orgnr"])))
-def department_authority(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def department_authority(value: Any, params: frozenset[str], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-28: for a local id space, ``authority`` names the legal entity's organisation number."""
     if not isinstance(value, dict):
         return NO_ISSUES
@@ -310,68 +310,65 @@ def _prepare_code_system(p: dict[str, Any]) -> _CodeSystemParams:
 
 @kind("code_system", _prepare_code_system)
 def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: str) -> Sequence[Issue]:
-    out: list[Issue] = []
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
     system = value.get("system")
     if not isinstance(system, str):
-        return out
+        return NO_ISSUES
     if system in params.allowed:
         if system in params.deprecated:
-            out.append(Issue("deprecated_code", ".system", f"{_field(path)}.system {system} is retired; accepted "
-                                                      "on verify, never issued"))
-        return out
+            return [Issue("deprecated_code", ".system", f"{_field(path)}.system {system} is retired; accepted on "
+                                                        "verify, never issued")]
+        return NO_ISSUES
     if system in ctx.profile.allow_list.systems:
-        return out
+        return NO_ISSUES
     if params.other == "uri" and is_absolute_uri(system):
-        return out
+        return NO_ISSUES
     expected = "a known code system or another absolute URI" if params.other == "uri" else params.names
-    out.append(Issue("invalid_code_system", ".system",
-                f"code system {_short(system)!r} is not allowed for {_field(path)} (expected {expected})"))
-    return out
+    return [Issue("invalid_code_system", ".system",
+                  f"code system {_short(system)!r} is not allowed for {_field(path)} (expected {expected})")]
 
 
 @kind("code_value", lambda p: tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])))
-def code_value(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def code_value(value: Any, params: tuple[codes_mod.CodeList, ...], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """The code must be in the list of its system when we hold a complete list for that system; for
     systems without a list the code only has to be non-empty."""
-    out: list[Issue] = []
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
     system, code = value.get("system"), value.get("code")
     if not isinstance(code, str) or not isinstance(system, str):
-        return out
+        return NO_ISSUES
     for cl in params:
         if system in cl.systems:
             if cl.complete and code not in cl.displays:
-                out.append(Issue("invalid_code", ".code", f"code {_short(code)!r} is not in {cl.name} "
-                                                     f"({cl.system}) for {_field(path)}"))
-            elif code in cl.deprecated:
-                out.append(Issue("deprecated_code", ".code", f"code {code} of {cl.name} is retired; accepted on "
-                                                        "verify, never issued"))
-            return out
+                return [Issue("invalid_code", ".code", f"code {_short(code)!r} is not in {cl.name} "
+                                                       f"({cl.system}) for {_field(path)}")]
+            if code in cl.deprecated:
+                return [Issue("deprecated_code", ".code", f"code {code} of {cl.name} is retired; accepted on "
+                                                          "verify, never issued")]
+            return NO_ISSUES
     if not code.strip():
-        out.append(Issue("invalid_code", ".code", f"{_field(path)}.code must not be empty"))
-    return out
+        return [Issue("invalid_code", ".code", f"{_field(path)}.code must not be empty")]
+    return NO_ISSUES
 
 
-@kind("one_of", lambda p: (tuple(p["members"]), p.get("code", "missing_care_relation_detail")))
-def one_of(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
-    out: list[Issue] = []
+@kind("one_of", lambda p: (tuple(str(m) for m in p["members"]), str(p.get("code", "missing_care_relation_detail"))))
+def one_of(value: Any, params: tuple[tuple[str, ...], str], ctx: RuleContext, path: str) -> Sequence[Issue]:
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
     members, code = params
-    if not any(value.get(m) is not None for m in members):
-        out.append(Issue(code, "", f"{_field(path)} must contain {' or '.join(members)} (ATT-43a, ATT-36)"))
-    return out
+    for m in members:
+        if value.get(m) is not None:
+            return NO_ISSUES
+    return [Issue(code, "", f"{_field(path)} must contain {' or '.join(members)} (ATT-43a, ATT-36)")]
 
 
 @kind("decision_ref", lambda p: int(p.get("max_id_length", 256)))
-def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def decision_ref(value: Any, params: int, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-46: a reference to the local access decision: an object with a non-empty string ``id``."""
-    out: list[Issue] = []
     if value is MISSING or value is None:
-        return out
+        return NO_ISSUES
+    out: list[Issue] = []
     if not isinstance(value, dict):
         out.append(Issue("invalid_decision_ref", "", f"{_field(path)} must be a JSON object, not {_json_type(value)}"))
         return out
@@ -386,31 +383,28 @@ def decision_ref(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequen
     return out
 
 
-@kind("boolean", lambda p: (p.get("code", "invalid_field"), bool(p.get("required", False))))
-def boolean(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
-    out: list[Issue] = []
+@kind("boolean", lambda p: (str(p.get("code", "invalid_field")), bool(p.get("required", False))))
+def boolean(value: Any, params: tuple[str, bool], ctx: RuleContext, path: str) -> Sequence[Issue]:
+    if isinstance(value, bool):
+        return NO_ISSUES
     code, is_required = params
     if value is MISSING or value is None:
-        if is_required:
-            out.append(Issue(code, "", f"{_field(path)} is required: true or false"))
-        return out
-    if not isinstance(value, bool):
-        out.append(Issue(code, "", f"{_field(path)} must be a JSON boolean (true or false), not {_json_type(value)}"))
-    return out
+        return [Issue(code, "", f"{_field(path)} is required: true or false")] if is_required else NO_ISSUES
+    return [Issue(code, "", f"{_field(path)} must be a JSON boolean (true or false), not {_json_type(value)}")]
 
 
 # --- time ----------------------------------------------------------------------------------------------
 
-MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
+MAX_NUMERIC_DATE: Final = 253402300799  # 9999-12-31T23:59:59Z
 
 
 @kind("unix_time", lambda p: int(p.get("min_value", 1_000_000_000)))
-def unix_time(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def unix_time(value: Any, params: int, ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-58a: an integer Unix time (booleans are not numbers here; an integral float was already made an
     integer by the model) within ``min_value``..9999-12-31."""
-    out: list[Issue] = []
     if value is MISSING or value is None:
-        return out
+        return NO_ISSUES
+    out: list[Issue] = []
     if isinstance(value, bool) or not isinstance(value, int):
         out.append(Issue("invalid_field", "", f"{_field(path)} must be an integer (Unix seconds), not "
                                               f"{_json_type(value)}"))
@@ -421,14 +415,14 @@ def unix_time(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[
 
 
 @kind("toa", lambda p: (int(p.get("max_age", 3600)), int(p.get("min_value", 1_000_000_000))))
-def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def toa(value: Any, params: tuple[int, int], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-58c: older than ``max_age`` seconds is ``attestation_has_expired`` (no leeway; exactly ``max_age``
     is still valid); later than now + leeway is ``toa_in_future``. A value that is not a plausible Unix time
     is ``unix_time``'s finding (ATT-58a), not this rule's."""
-    out: list[Issue] = []
     max_age, min_value = params
     if isinstance(value, bool) or not isinstance(value, int) or not min_value <= value <= MAX_NUMERIC_DATE:
-        return out
+        return NO_ISSUES
+    out: list[Issue] = []
     age = ctx.now - value
     if age > max_age:
         out.append(Issue("attestation_has_expired", "", f"attestation_has_expired: the attestation was made "
@@ -441,21 +435,22 @@ def toa(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]
 
 # --- text ----------------------------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-@kind("free_text", lambda p: (tuple(p.get("members", ("name", "text", "description"))),
+@kind("free_text", lambda p: (tuple(str(m) for m in p.get("members", ("name", "text", "description"))),
                               int(p.get("max_length", 256))))
-def free_text(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def free_text(value: Any, params: tuple[tuple[str, ...], int], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """Free text (``name``, ``text``, ``description``): a string of at most ``max_length`` characters
-    without control or bidi-override characters (RULES.md b.14, f.22)."""
-    out: list[Issue] = []
+    without control or bidi-override characters (RULES.md b.14, f.22). (``str.isprintable`` is false for
+    every character ``_CONTROL`` matches, so a printable text needs no search.)"""
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
     members, max_length = params
+    out: list[Issue] = []
     for m in members:
         v = value.get(m)
-        if v is None:
+        if v is None or (isinstance(v, str) and len(v) <= max_length and v.isprintable()):
             continue
         if not isinstance(v, str):
             out.append(Issue("invalid_field", f".{m}", f"{_field(path)}.{m} must be a string"))
@@ -537,19 +532,19 @@ def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: s
     return out
 
 
-@kind("care_relation_advisory", lambda p: frozenset(p.get("non_care_codes", ())))
-def care_relation_advisory(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+@kind("care_relation_advisory", lambda p: frozenset(str(c) for c in p.get("non_care_codes", ())))
+def care_relation_advisory(value: Any, params: frozenset[str], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """RULES.md c.3: non-care decision templates, and explicit templates that were not self-selected."""
-    out: list[Issue] = []
     if not isinstance(value, dict):
-        return out
+        return NO_ISSUES
     details = value.get("purpose_of_use_details")
     if not isinstance(details, dict):
-        return out
+        return NO_ISSUES
     cl = codes_mod.code_lists()["carerelation"]
     system, code = details.get("system"), details.get("code")
     if not isinstance(system, str) or system not in cl.systems or not isinstance(code, str):
-        return out
+        return NO_ISSUES
+    out: list[Issue] = []
     if code in params:
         out.append(Issue("advisory", ".purpose_of_use_details.code",
                     f"decision template {code} describes a non-care purpose; outside TREAT/ETREAT/COC/BTG care"))
@@ -604,7 +599,7 @@ def context_hpr(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequenc
 
 
 @kind("context_patient", lambda p: (bool(p.get("warn_if_absent", False)), bool(p.get("only_if_identified", False))))
-def context_patient(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
+def context_patient(value: Any, params: tuple[bool, bool], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """ATT-4: the patient the request asks for is one of the attested patients (ATT-6: an attestation
     without patients does not unlock one patient's data). With ``only_if_identified`` (the HelseID path,
     where the attestation carries no patient identifier and the patient comes from the request), the

@@ -1,0 +1,78 @@
+"""The two builds of the verification path (issue 16): compiled by mypyc at install time, or pure Python.
+
+CI runs the whole suite twice, once as installed (compiled) and once with ATTEST_PURE_PYTHON=1, and this file
+checks in each run that the build in use is the one asked for: all compiled modules, or none."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import attest
+from attest import _native
+from attest._native import COMPILED_MODULES, decide
+
+
+def _loaded_from(module: str) -> str:
+    return Path(importlib.import_module(module).__file__ or "").suffix
+
+
+def test_all_or_none_of_the_compiled_modules_run() -> None:
+    suffixes = {m: _loaded_from(m) for m in COMPILED_MODULES}
+    if attest.BUILD.startswith("compiled"):
+        assert set(suffixes.values()) == {".so"}, suffixes
+    else:
+        assert set(suffixes.values()) == {".py"}, suffixes
+
+
+def test_the_build_asked_for_is_the_one_in_use() -> None:
+    """ATTEST_PURE_PYTHON set: pure Python. In CI (ATTEST_REQUIRE_INTEGRATION=1), otherwise: the compiled build,
+    which pip install made (a C compiler is on CI's image) and which is not stale."""
+    if os.environ.get("ATTEST_PURE_PYTHON", "") not in ("", "0"):
+        assert attest.BUILD == "pure-python (ATTEST_PURE_PYTHON is set)"
+    elif os.environ.get("ATTEST_REQUIRE_INTEGRATION") == "1":
+        assert attest.BUILD == "compiled (mypyc)", attest.BUILD
+    else:
+        pytest.skip(f"outside CI either build may be installed; this one is {attest.BUILD}")
+
+
+def test_every_compiled_module_has_its_source_beside_it() -> None:
+    """The fallback is always there: a compiled module never ships without the source it was built from."""
+    for module in COMPILED_MODULES:
+        assert _native.source_path(module).is_file(), module
+
+
+_SOURCES = {m: f"hash-of-{m}" for m in COMPILED_MODULES}
+
+
+@pytest.mark.parametrize(("manifest", "env", "expected"), [
+    (dict(_SOURCES), None, "compiled (mypyc)"),
+    (dict(_SOURCES), "", "compiled (mypyc)"),
+    (dict(_SOURCES), "0", "compiled (mypyc)"),
+    (dict(_SOURCES), "1", "pure-python (ATTEST_PURE_PYTHON is set)"),
+    (None, None, "pure-python (not compiled"),
+    ({**_SOURCES, "attest.jose": "an older hash"}, None, "pure-python (the compiled build is older than the "
+                                                         "sources of attest.jose;"),
+    ({m: h for m, h in _SOURCES.items() if m != "attest.verify"}, None, "pure-python (the compiled build is "
+                                                                        "older than the sources of attest.verify;"),
+])
+def test_decide(manifest: dict[str, str] | None, env: str | None, expected: str) -> None:
+    assert decide(manifest, _SOURCES, env).startswith(expected)
+
+
+def test_pure_python_is_forced_in_a_fresh_interpreter() -> None:
+    """The source finder wins over compiled modules beside their sources (whether or not this install has
+    them), and the package says so."""
+    code = ("import sys, attest, attest.jose, attest.rules.kinds; "
+            "print(attest.BUILD); print(attest.jose.__file__); print(sys.modules['attest.verify'].__file__); "
+            "print(attest.verify('x.y.z', attest.TrustStore.from_dict({'issuers': []})).codes)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                         env={**os.environ, "ATTEST_PURE_PYTHON": "1"}).stdout.splitlines()
+    assert out[0] == "pure-python (ATTEST_PURE_PYTHON is set)"
+    assert out[1].endswith("jose.py") and out[2].endswith("verify.py")
+    assert out[3] == "['malformed_token']"
