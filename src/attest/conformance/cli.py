@@ -21,6 +21,7 @@ from ..cli_io import fail
 if TYPE_CHECKING:
     from .generate import Built
     from .helseid_corpus import HelseIdBuilt
+    from .saml_corpus import SamlBuilt
 
 conformance_app = typer.Typer(
     name="conformance",
@@ -37,12 +38,16 @@ MODE_HELP = {
     "attest-api": "an attest-compatible POST /v1/verify (the decision document is compared)",
     "http": "your own endpoint, the token in a header or JSON field (the status decides)",
     "command": "a local command per case, the token on stdin (the exit status decides)",
-    "library": "this package's attest.verify in-process (a self-test; either kind of corpus)",
+    "library": "this package's attest.verify (a SAML corpus: attest.verify_saml) in-process (a self-test; any "
+               "kind of corpus)",
     "http-api": "a HelseID corpus against your API (or its reverse proxy): an access token and a fresh "
-                "DPoP proof minted per request, the patient in the query (2xx permitted, 401/403 refused)",
+                "DPoP proof minted per request, the patient in the query (2xx permitted, 401/403 refused); a SAML "
+                "corpus against a /v1/verify-compatible endpoint: POST {\"saml\": …, \"context\": …}, the "
+                "decision document compared",
 }
-#: the modes that can run a HelseID corpus (its cases are recipes, minted at run time)
+#: the modes that can run a HelseID corpus (its cases are recipes, minted at run time) or a SAML corpus
 HELSEID_MODES = ("http-api", "library")
+SAML_MODES = ("http-api", "library")
 
 
 def _err() -> Console:
@@ -115,6 +120,53 @@ def _write_helseid(built: HelseIdBuilt, out: Path, force: bool) -> None:
     print_coverage(console, built.corpus.cases, HELSEID_KIND)
 
 
+def _build_saml(now: int | None, seed: str, audience: str, iss: str | None,
+                unsupported: Mapping[str, object]) -> SamlBuilt:
+    from .saml_corpus import SamlGenerateError, build_saml_corpus
+    from .saml_forge import DEFAULT_SAML_ISSUER
+
+    given = [name for name, value in unsupported.items() if value]
+    if given:
+        fail(f"{', '.join(given)} do(es) not apply to --saml (trust.yaml names the profile xua-saml-1.0-test; "
+             "the issuer's keys derive from --seed)")
+    try:
+        return build_saml_corpus(now=now, seed=seed, audience=audience, issuer=iss or DEFAULT_SAML_ISSUER)
+    except SamlGenerateError as exc:
+        fail(str(exc))
+
+
+def _write_saml(built: SamlBuilt, out: Path, force: bool) -> None:
+    from .corpus import SAML_KIND
+    from .report import print_coverage
+    from .saml_corpus import CERTIFICATE_FILE, SamlGenerateError, write_saml_corpus
+
+    try:
+        root = write_saml_corpus(built, out, force=force)
+    except (SamlGenerateError, OSError) as exc:
+        fail(str(exc))
+    console = Console(highlight=False)
+    meta, forge = built.corpus.meta, built.forge
+    counts = meta["counts"]
+    console.print(
+        f"wrote {len(built.corpus)} SAML cases to {root} ({counts['saml-valid']} valid, {counts['saml-rules']} rule, "
+        f"{counts['saml-conditions']} condition, {counts['saml-attacks']} attack), now {meta['now']}",
+        markup=False,
+    )
+    console.print(
+        "TEST MATERIAL: the SAML issuer's keys derive from a public seed; never configure a production verifier "
+        "with this corpus",
+        markup=False,
+        style="bold red",
+    )
+    console.print(
+        f"configure the verifier under test with the SAML issuer {forge.issuer}, its certificates "
+        f"{root / CERTIFICATE_FILE}, audience {forge.audience} (attest: ATTEST_TRUST_STORE={root / 'trust.yaml'}, "
+        f"ATTEST_ALLOW_CONTEXT_NOW=true); see {root / 'README.md'}",
+        markup=False,
+    )
+    print_coverage(console, built.corpus.cases, SAML_KIND)
+
+
 def _issuer_key(path: Path | None) -> Any:
     from ..errors import ConfigurationError
     from ..keys import load_private_key
@@ -152,13 +204,21 @@ def generate(
             "with --mode http-api.",
         ),
     ] = False,
+    saml: Annotated[
+        bool,
+        typer.Option(
+            "--saml",
+            help="A SAML corpus instead: signed SAML 2.0 assertions (IHE XUA) of a test SAML issuer, with its "
+            "trust store (TEST MATERIAL); run it with --mode http-api or library.",
+        ),
+    ] = False,
     profile: Annotated[
         str | None,
         typer.Option(
             "--profile",
             "-p",
             help="Profile the target verifies with (tillitsrammeverk-1.1 or tillitsrammeverk-1.1-test; "
-            "default tillitsrammeverk-1.1). Not with --helseid.",
+            "default tillitsrammeverk-1.1). Not with --helseid or --saml.",
         ),
     ] = None,
     issuer_key: Annotated[
@@ -171,7 +231,8 @@ def generate(
         typer.Option(
             "--iss",
             help="Issuer A's iss (default https://issuer.conformance.example); with --helseid the "
-            "authorization server's issuer (default https://helseid.conformance.invalid).",
+            "authorization server's issuer (default https://helseid.conformance.invalid); with --saml the SAML "
+            "issuer (default https://saml-idp.conformance.invalid).",
         ),
     ] = None,
     scope: Annotated[
@@ -193,10 +254,17 @@ def generate(
     force: Annotated[bool, typer.Option("--force", help="Write into a non-empty directory.")] = False,
 ) -> None:
     """Write a corpus: cases/, manifest.json, trust.yaml (+ jwks/, trust-variants/; with --helseid: jwks.json,
-    keys/, README.md). Deterministic for a given --seed and --now."""
+    keys/, README.md; with --saml: saml-issuer.pem, README.md). Deterministic for a given --seed and --now."""
     from .generate import GenerateError, write_corpus
     from .report import print_coverage
 
+    if helseid and saml:
+        fail("--helseid and --saml are two kinds of corpus: give one")
+    if saml:
+        unsupported = {"--profile": profile, "--alg": alg, "--all-variants": all_variants, "--issuer-key": issuer_key,
+                       "--kid": kid, "--scope": scope}
+        _write_saml(_build_saml(now, seed, audience, iss, unsupported), out, force)
+        return
     if helseid:
         unsupported = {"--profile": profile, "--alg": alg, "--all-variants": all_variants}
         _write_helseid(_build_helseid(now, seed, audience, iss, scope, unsupported, _issuer_key(issuer_key), kid),
@@ -242,6 +310,9 @@ def list_cases(
     helseid: Annotated[
         bool, typer.Option("--helseid", help="The cases `generate --helseid` would write (without --corpus).")
     ] = False,
+    saml: Annotated[
+        bool, typer.Option("--saml", help="The cases `generate --saml` would write (without --corpus).")
+    ] = False,
 ) -> None:
     """The cases with their rule ids, expectations and descriptions."""
     from .corpus import CorpusError, load_corpus
@@ -256,6 +327,10 @@ def list_cases(
         from .forge import DEFAULT_AUDIENCE, DEFAULT_SEED
 
         c = _build_helseid(now, DEFAULT_SEED, DEFAULT_AUDIENCE, None, None, {}).corpus
+    elif saml:
+        from .forge import DEFAULT_AUDIENCE, DEFAULT_SEED
+
+        c = _build_saml(now, DEFAULT_SEED, DEFAULT_AUDIENCE, None, {}).corpus
     else:
         c = _build(profile, now, "attest-conformance", "urn:attest:conformance:source",
                    "https://issuer.conformance.example", None, None, None, all_variants).corpus
@@ -274,6 +349,13 @@ def list_cases(
 def _mode_for(mode: str, kind: str | None) -> str:
     """The mode to run a corpus of ``kind`` in (``mode`` empty: the kind's default); a usage error when
     they do not fit."""
+    from .corpus import SAML_KIND
+
+    if kind == SAML_KIND:
+        if mode and mode not in SAML_MODES:
+            fail(f"a SAML corpus (signed assertions, posted as {{\"saml\": …}}) runs with --mode "
+                 f"{' or '.join(SAML_MODES)}, not {mode}")
+        return mode or "http-api"
     if kind is not None:
         if not mode:
             return "http-api"
@@ -282,8 +364,8 @@ def _mode_for(mode: str, kind: str | None) -> str:
                   f"not {mode}")
         return mode
     if mode == "http-api":
-        fail("--mode http-api runs a HelseID corpus (attest conformance generate --helseid); this corpus holds "
-              "attestation tokens: use --mode attest-api, http or command")
+        fail("--mode http-api runs a HelseID or SAML corpus (attest conformance generate --helseid or --saml); "
+             "this corpus holds attestation tokens: use --mode attest-api, http or command")
     return mode or "attest-api"
 
 
@@ -295,7 +377,7 @@ def run(
         typer.Option(
             "--mode",
             help="Target kind: " + "; ".join(f"{m}: {h}" for m, h in MODE_HELP.items())
-            + " (default: attest-api; http-api for a HelseID corpus).",
+            + " (default: attest-api; http-api for a HelseID or SAML corpus).",
         ),
     ] = "",
     target: Annotated[
@@ -303,8 +385,8 @@ def run(
         typer.Option(
             "--target",
             help="attest-api/http/http-api: the URL (http-api: the API's URL as the EPJ calls it, the DPoP "
-            "htu; the patient is added to its query); command: the command line with {token}-style "
-            "placeholders (token also on stdin).",
+            "htu; the patient is added to its query; for a SAML corpus the base URL of a /v1/verify-compatible "
+            "service); command: the command line with {token}-style placeholders (token also on stdin).",
         ),
     ] = None,
     patient_param: Annotated[
@@ -391,7 +473,7 @@ def run(
     mismatch, 2 on a usage error."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .corpus import CorpusError, load_corpus
+    from .corpus import SAML_KIND, CorpusError, load_corpus
     from .helseid_targets import HelseIdLibraryTarget, HttpApiTarget
     from .report import print_results, write_json_report, write_junit
     from .runner import (
@@ -405,6 +487,7 @@ def run(
         Target,
     )
     from .runner import run as run_corpus
+    from .saml_targets import SamlApiTarget, SamlLibraryTarget
 
     if mode and mode not in MODES:
         fail(f"--mode must be one of {', '.join(MODES)}")
@@ -423,7 +506,15 @@ def run(
     own = None if clock == "auto" else clock == "own"
     tgt: Target
     try:
-        if mode == "library" and c.kind is not None:
+        if c.kind == SAML_KIND and mode == "library":
+            tgt = SamlLibraryTarget(profile=profile)
+        elif c.kind == SAML_KIND:
+            if not target:
+                fail(f"--mode {mode} needs --target")
+            tgt = SamlApiTarget(target, timeout=timeout, jobs=jobs)
+            if own is not None:
+                tgt.own_clock = own
+        elif mode == "library" and c.kind is not None:
             tgt = HelseIdLibraryTarget(method=method or "GET", replay=True if replay is None else replay)
         elif mode == "library":
             tgt = LibraryTarget(profile=profile, replay=True if replay is None else replay)

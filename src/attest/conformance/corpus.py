@@ -13,22 +13,30 @@ A corpus directory holds::
 A HelseID corpus (``kind: helseid`` in the manifest, :mod:`attest.conformance.helseid_corpus`) holds
 recipes instead of tokens: each case says how to mint an access token, a DPoP proof and the HTTP request at
 run time, with key material the corpus itself carries.
+
+A SAML corpus (``kind: saml``, :mod:`attest.conformance.saml_corpus`) holds signed SAML 2.0 assertions as the
+cases' tokens (XML text, or base64 where the bytes are no UTF-8 text), and a trust store with the test SAML
+issuer's certificates.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 FORMAT = "attest-conformance-corpus/1"
 
-GROUPS = ("rules", "attacks", "examples", "valid", "helseid-valid", "helseid-token", "helseid-dpop")
+GROUPS = ("rules", "attacks", "examples", "valid", "helseid-valid", "helseid-token", "helseid-dpop",
+          "saml-valid", "saml-rules", "saml-conditions", "saml-attacks")
+SAML_GROUPS = ("saml-valid", "saml-rules", "saml-conditions", "saml-attacks")
 
 #: ``kind`` of a HelseID corpus's manifest (absent: a corpus of self-signed attestation tokens)
 HELSEID_KIND = "helseid"
+#: ``kind`` of a SAML corpus's manifest
+SAML_KIND = "saml"
 
 #: codes whose presence depends on the evaluation time
 TIME_CODES = frozenset({"token_expired", "token_not_yet_valid", "attestation_has_expired", "toa_in_future"})
@@ -44,7 +52,8 @@ class Expectation:
     asks for it. ``accept_also`` lists other code sets a contract-faithful verifier may legitimately
     report where the contract leaves the order of checks open (an attacker-signed token whose header is
     also bad may be refused for either reason). ``trust_refused``: the case's trust store is itself broken
-    and must be refused (attack class C7); any outcome but ``permit`` passes.
+    and must be refused (attack class C7); any outcome but ``permit`` passes. ``warnings``: the exact set of
+    warning codes, compared when the target reports them (None: not stated; a SAML corpus states them).
     """
 
     decision: str
@@ -52,6 +61,7 @@ class Expectation:
     rules: tuple[str, ...] = ()
     accept_also: tuple[tuple[str, ...], ...] = ()
     trust_refused: bool = False
+    warnings: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.decision not in ("permit", "deny"):
@@ -69,19 +79,27 @@ class Expectation:
             d["accept_also"] = [list(a) for a in self.accept_also]
         if self.trust_refused:
             d["trust_refused"] = True
+        if self.warnings is not None:
+            d["warnings"] = list(self.warnings)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Expectation:
+        warnings = d.get("warnings")
         return cls(str(d["decision"]), tuple(d.get("errors", ())), tuple(d.get("rules", ())),
-                   tuple(tuple(a) for a in d.get("accept_also", ())), bool(d.get("trust_refused", False)))
+                   tuple(tuple(a) for a in d.get("accept_also", ())), bool(d.get("trust_refused", False)),
+                   tuple(warnings) if isinstance(warnings, list) else None)
+
+    def with_warnings(self, *codes: str) -> Expectation:
+        """This expectation, stating the exact set of warning codes."""
+        return replace(self, warnings=tuple(sorted(set(codes))))
 
     def code_sets(self) -> list[frozenset[str]]:
         return [frozenset(self.errors), *(frozenset(a) for a in self.accept_also)]
 
     def short(self) -> str:
         if self.decision == "permit":
-            return "permit"
+            return "permit" + (f" (warnings {','.join(self.warnings)})" if self.warnings else "")
         if self.trust_refused:
             return "refuse trust store"
         return "deny " + ",".join(self.errors)
@@ -232,7 +250,8 @@ class Corpus:
 
     @property
     def kind(self) -> str | None:
-        """``helseid`` for a HelseID corpus (recipes), None for a corpus of attestation tokens."""
+        """``helseid`` for a HelseID corpus (recipes), ``saml`` for a SAML corpus (signed assertions), None for a
+        corpus of attestation tokens."""
         kind = self.meta.get("kind")
         return kind if isinstance(kind, str) else None
 
@@ -431,6 +450,91 @@ HELSEID_NOT_TESTED: dict[str, str] = {
 }
 
 
+#: What a SAML corpus covers (issue 14; attest.verify_saml): a valid assertion, and every check of a SAML
+#: verifier, by the code a refusal (or a warning) carries.
+SAML_CHECKS: dict[str, str] = {
+    "permit": "a valid assertion of the trusted SAML issuer, signed with its pinned certificate, is permitted",
+    "invalid_saml": "one well-formed SAML 2.0 saml:Assertion (Version 2.0, ID, IssueInstant, Issuer) within the "
+                    "size, depth and element caps; no DTD, entity, other encoding or processing instruction",
+    "not_a_health_personnel_attestation": "DM 6.3: a citizen's (helsenorge) assertion is refused, whoever signed it",
+    "unknown_issuer": "the Issuer is a SAML issuer of the trust store (compared exactly)",
+    "unknown_key": "a pinned certificate of the issuer that is valid at the evaluation time",
+    "unsupported_algorithm": "exclusive c14n and RSA/ECDSA with SHA-256 or stronger; never SHA-1 or HMAC",
+    "invalid_signature": "one enveloped signature over the root's ID with the pinned certificate; no wrapping, no "
+                         "other key source; digest and value verify",
+    "missing_claim": "SAML core 2.4-2.5: Subject/NameID, SubjectConfirmation, Conditions, NotOnOrAfter present",
+    "invalid_claim": "SAML core 2.4-2.5: every condition understood, the subject confirmation method accepted",
+    "token_expired": "Conditions NotOnOrAfter, SessionNotOnOrAfter, SubjectConfirmationData NotOnOrAfter "
+                     "(leeway 30 s)",
+    "token_not_yet_valid": "IssueInstant, NotBefore, AuthnInstant not in the future (leeway 30 s)",
+    "lifetime_too_long": "NotOnOrAfter - NotBefore at most 3600 s",
+    "invalid_audience": "SAML core 2.5.1.4: every AudienceRestriction names this verifier's audience",
+    "insufficient_security_level": "ATT-9: SecurityLevel 4",
+    "invalid_field": "DM 6.3: attributes unambiguous and well-formed (HL7 values parsed with the same hardening); "
+                     "free text without control characters (a warning)",
+    "missing_field": "the attestation's required fields, mapped from NameID and the attributes, are present",
+    "invalid_identifier_system": "ATT-18b: organisation identifiers name the organisation-number OID",
+    "invalid_person_identifier": "ATT-10, ATT-4: the practitioner's NameID and the patient's resource-id are valid "
+                                 "F- or D-numbers",
+    "invalid_organization_number": "ATT-15: organisation numbers pass mod-11",
+    "invalid_hpr_number": "ATT-29a: the npi (HPR number) is 1-9 digits",
+    "invalid_code_system": "ATT-32, 37, 38: role, healthcare service and purpose of use name their code systems",
+    "invalid_code": "ATT-32, 38, 45: codes are in their complete code lists",
+    "missing_care_relation_detail": "ATT-43a: a healthcare service or purpose-of-use details",
+    "invalid_decision_ref": "ATT-46, 48: decision-ref has an id; user-selected is true or false",
+    "legal_entity_mismatch": "ATT-13: the SAML issuer may vouch for the legal entity (trust store legal_entities)",
+    "practitioner_mismatch": "ATT-11: the subject is the authenticated user, when the context names one",
+    "hpr_mismatch": "ATT-29b: the npi is the authenticated user's HPR number, when the context names one",
+    "patient_not_in_attestation": "ATT-4, ATT-6: the request's patient is the assertion's resource-id",
+    "context_not_provided": "warning: the request names no patient, so the patient binding was not checked",
+    "advisory": "warning: a role without an HPR number (ATT-32), break the glass not self-selected (ATT-41)",
+    "deprecated_code": "warning: a retired code (accepted on verify)",
+}
+
+#: The attack classes of a SAML corpus (tests/test_saml_attacks.py and its sources).
+SAML_ATTACK_CLASSES: dict[str, str] = {
+    "XSW1": "signature wrapping: an evil Response, the signed Response inside its Signature",
+    "XSW2": "signature wrapping: an evil Response, the signed Response before a detached signature",
+    "XSW3": "signature wrapping: an evil assertion with the signed one's ID, the signed one beside it",
+    "XSW4": "signature wrapping: the evil assertion wraps the signed one",
+    "XSW5": "signature wrapping: the evil assertion carries the signature, the signed one elsewhere",
+    "XSW6": "signature wrapping: the signed assertion inside the signature the evil one carries",
+    "XSW7": "signature wrapping: the signed assertion in an extension element",
+    "XSW8": "signature wrapping: the signed assertion in the signature's ds:Object",
+    "comment-in-nameid": "a comment inside a signed NameID or attribute value (truncation)",
+    "unsigned": "no signature, or the signature removed",
+    "reference-elsewhere": "the signature's Reference is not the assertion root's ID",
+    "duplicate-ids": "an ID value twice, or two signatures",
+    "transforms": "transforms other than enveloped-signature then exclusive c14n",
+    "content-changed": "signed content changed after signing",
+    "not-an-assertion": "the signed assertion inside another root element (a SOAP envelope)",
+    "foreign-keyinfo": "the key in KeyInfo is not the pinned certificate's, or KeyInfo names another key source",
+    "enveloping-signature": "an enveloping instead of an enveloped signature",
+    "xxe": "external entities and XInclude",
+    "billion-laughs": "entity expansion (billion laughs, quadratic blowup)",
+    "dtd": "a DOCTYPE or DTD in any form and encoding",
+    "xml-prolog": "a declared encoding other than UTF-8, a processing instruction",
+    "huge-document": "over the size, depth, element or attribute-value caps",
+    "sha1": "SHA-1 signature or digest",
+    "weak-algorithm": "HMAC, or a canonicalization other than exclusive c14n",
+    "rsa-1024": "a 1024-bit RSA key",
+    "untrusted-signer": "an issuer the trust store does not name, a pinned certificate no longer valid",
+}
+
+#: What a SAML corpus does not test, and why.
+SAML_NOT_TESTED: dict[str, str] = {
+    "OneTimeUse and replay (token_replayed)": "being added to attest (issue 14); a XUA bearer assertion is "
+                                              "otherwise presented with many requests",
+    "SubjectConfirmationData Recipient and InResponseTo": "being added to attest alongside",
+    "trust through a CA chain": "the corpus's issuer is trusted by pinned certificates",
+    "ECDSA and RSA-PSS signatures": "randomised signatures; the corpus is deterministic (RSA PKCS#1 v1.5 only)",
+    "encrypted assertions and EncryptedID": "not accepted by attest (an EncryptedID is a missing NameID)",
+}
+
+#: codes attest.verify_saml may give that no case of a SAML corpus expects (see SAML_NOT_TESTED)
+SAML_UNTESTED_CODES: dict[str, str] = {"token_replayed": "OneTimeUse and replay"}
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """One coverage table: ``kind`` (row kind in reports), ``key`` (its name in the manifest's
@@ -457,14 +561,24 @@ _HELSEID_CATALOGUES = (
 )
 
 
+_SAML_CATALOGUES = (
+    Catalogue("check", "checks", "Coverage: SAML checks (issue 14, attest.verify_saml)",
+              "Results by SAML check (issue 14, attest.verify_saml)", SAML_CHECKS),
+    Catalogue("attack", "attacks", "Coverage: SAML attack classes (tests/test_saml_attacks.py)",
+              "Results by SAML attack class", SAML_ATTACK_CLASSES),
+)
+
+
 def catalogues(kind: str | None = None) -> tuple[Catalogue, ...]:
-    """The coverage tables of a corpus kind (None: attestation tokens; ``helseid``)."""
-    return _HELSEID_CATALOGUES if kind == HELSEID_KIND else _DEFAULT_CATALOGUES
+    """The coverage tables of a corpus kind (None: attestation tokens; ``helseid``; ``saml``)."""
+    if kind == HELSEID_KIND:
+        return _HELSEID_CATALOGUES
+    return _SAML_CATALOGUES if kind == SAML_KIND else _DEFAULT_CATALOGUES
 
 
 def coverage(cases: Iterable[Case], kind: str | None = None) -> dict[str, dict[str, int]]:
     """Case counts per catalogue entry: ``{"rules": {id: n}, "attacks": {id: n}}`` (a HelseID corpus:
-    ``{"checks": …, "switches": …}``)."""
+    ``{"checks": …, "switches": …}``; a SAML corpus: ``{"checks": …, "attacks": …}``)."""
     tables = catalogues(kind)
     counts = {t.key: dict.fromkeys(t.entries, 0) for t in tables}
     for c in cases:

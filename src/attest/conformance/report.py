@@ -3,7 +3,8 @@
 The results table is grouped by rule: one row per machine-checkable rule of RULES.md section b and one
 per attack class of JWT_ATTACKS.md section 1, with the number of cases covering it and how they went
 (that is also the coverage table); a HelseID corpus's by check (HELSEID.md sections 9-11, 14) and by
-broken-proof switch. Mismatches are listed case by case with what was expected and what the target did.
+broken-proof switch; a SAML corpus's by check (the codes of attest.verify_saml) and by attack class.
+Mismatches are listed case by case with what was expected and what the target did.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .corpus import HELSEID_KIND, HELSEID_NOT_TESTED, NOT_MACHINE_CHECKABLE, Case, catalogues
+from .corpus import (
+    HELSEID_KIND,
+    HELSEID_NOT_TESTED,
+    NOT_MACHINE_CHECKABLE,
+    SAML_GROUPS,
+    SAML_KIND,
+    SAML_NOT_TESTED,
+    Case,
+    catalogues,
+)
 from .runner import CaseResult, RunResult
 
 REPORT_FORMAT = "attest-conformance-report/1"
@@ -103,12 +113,16 @@ def print_coverage(console: Console, cases: list[Case], corpus_kind: str | None 
         console.print(_coverage_table(table.coverage_title, [r for r in rows if r["kind"] == table.kind], False))
     missing = [r["id"] for r in rows if r["cases"] == 0]
     helseid = corpus_kind == HELSEID_KIND
-    everything = "every check and broken-proof switch" if helseid else "every rule and attack class"
+    everything = {HELSEID_KIND: "every check and broken-proof switch",
+                  SAML_KIND: "every check and attack class"}.get(corpus_kind or "", "every rule and attack class")
     console.print(f"{len(cases)} cases; " + (f"{everything} is covered" if not missing else
                                              f"[bold red]not covered: {', '.join(missing)}[/]"))
     if helseid:
         console.print("Not testable from outside (no cases): " +
                       "; ".join(f"{k} ({v})" for k, v in HELSEID_NOT_TESTED.items()), style="dim")
+    elif corpus_kind == SAML_KIND:
+        console.print("Not tested (no cases): " + "; ".join(f"{k} ({v})" for k, v in SAML_NOT_TESTED.items()),
+                      style="dim")
     else:
         console.print("Not machine-checkable (no cases): " +
                       "; ".join(f"{k} ({v})" for k, v in NOT_MACHINE_CHECKABLE.items()), style="dim")
@@ -207,6 +221,13 @@ def print_results(console: Console, result: RunResult, *, show_skips: bool = Fal
         refused = sum(1 for r in bad if r.outcome and "HTTP 422" in r.outcome.detail and needle in r.outcome.detail)
         if refused:
             console.print(f"[yellow]hint:[/] {refused} request(s) were refused with 422 {hint}")
+    refused_assertions = sum(1 for r in bad if r.case.group in SAML_GROUPS and r.case.expect.decision == "permit")
+    if refused_assertions:
+        console.print(
+            f"[yellow]hint:[/] {refused_assertions} valid assertion(s) were not permitted: is the verifier under "
+            "test configured with the corpus's trust store (trust.yaml: the SAML issuer, saml-issuer.pem, the "
+            "audience)?"
+        )
     refused_permits = sum(1 for r in bad if r.case.recipe is not None and r.case.expect.decision == "permit")
     if refused_permits:
         console.print(

@@ -13,7 +13,8 @@ Targets (``--mode``):
 * ``library``: this package's own ``attest.verify`` in-process (a self-test without a server).
 * ``http-api`` (a HelseID corpus, :mod:`attest.conformance.helseid_targets`): the API itself, called as an
   EPJ calls it: an access token and a fresh DPoP proof minted per request from the case's recipe; the
-  status code says permitted or refused.
+  status code says permitted or refused. For a SAML corpus (:mod:`attest.conformance.saml_targets`): a
+  ``/v1/verify``-compatible endpoint, ``POST {"saml": …, "context": {…}}``, the decision document compared.
 
 Network use is limited to what the user configured: one target URL (no redirects followed, no proxies from
 the environment); nothing in a corpus names an address. Concurrency (``jobs``) and the per-request
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .corpus import Case, Corpus
+from .corpus import SAML_GROUPS, Case, Corpus
 
 #: context keys a case may carry and the placeholder names that carry them
 CONTEXT_PLACEHOLDERS = {"now": "now", "audience": "audience", "authenticated_pid": "pid",
@@ -57,6 +58,8 @@ class Outcome:
     codes: frozenset[str] | None = None
     rules: frozenset[str] | None = None
     detail: str = ""
+    #: the warning codes, when the target reports them (SAML targets)
+    warnings: frozenset[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"decision": self.decision, "detail": self.detail}
@@ -64,6 +67,8 @@ class Outcome:
             d["codes"] = sorted(self.codes)
         if self.rules is not None:
             d["rules"] = sorted(self.rules)
+        if self.warnings is not None:
+            d["warnings"] = sorted(self.warnings)
         return d
 
 
@@ -117,12 +122,17 @@ class Target:
     reports_codes = False
     #: the target mints a HelseID case's token and proof from its recipe (--mode http-api, a HelseID library)
     mints = False
+    #: the target verifies SAML assertions (a SAML corpus's cases)
+    saml = False
 
     def describe(self) -> dict[str, Any]:
         return {"mode": self.mode, "own_clock": self.own_clock, "replay": self.replay,
                 "trust_variants": self.trust_variants, "reports_codes": self.reports_codes}
 
     def skip_reason(self, case: Case, at: float) -> str | None:
+        if (case.group in SAML_GROUPS) != self.saml:
+            return ("a SAML case (a signed assertion): run it with --mode http-api or library" if not self.saml else
+                    "not a SAML case: this target verifies SAML assertions")
         if case.recipe is not None and not self.mints:
             return "a HelseID case (a recipe for token, proof and request): run it with --mode http-api or library"
         if case.recipe is None and self.mints:
@@ -563,6 +573,9 @@ def compare(case: Case, outcome: Outcome, *, strict_rules: bool = False) -> Case
             outcome,
             f"expected codes {','.join(e.errors)}, got {','.join(sorted(outcome.codes)) or '(none)'}",
         )
+    if e.warnings is not None and outcome.warnings is not None and outcome.warnings != frozenset(e.warnings):
+        return CaseResult(case, "fail", outcome, f"expected warnings {','.join(e.warnings) or '(none)'}, got "
+                                                 f"{','.join(sorted(outcome.warnings)) or '(none)'}")
     if (
         outcome.rules is not None
         and e.decision == "deny"
