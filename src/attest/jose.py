@@ -160,6 +160,32 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+def _within_depth(node: dict[str, Any], depth: int, max_depth: int) -> bool:
+    """True if containers nest at most ``max_depth`` deep (``node``, an object, is at ``depth``). An object and
+    an array each have their own loop, so that the compiled code iterates them directly."""
+    if depth > max_depth:
+        return False
+    for v in node.values():
+        if isinstance(v, dict):
+            if not _within_depth(v, depth + 1, max_depth):
+                return False
+        elif isinstance(v, list) and not _list_within_depth(v, depth + 1, max_depth):
+            return False
+    return True
+
+
+def _list_within_depth(node: list[Any], depth: int, max_depth: int) -> bool:
+    if depth > max_depth:
+        return False
+    for v in node:
+        if isinstance(v, dict):
+            if not _within_depth(v, depth + 1, max_depth):
+                return False
+        elif isinstance(v, list) and not _list_within_depth(v, depth + 1, max_depth):
+            return False
+    return True
+
+
 def plain_json(node: Any, depth: int, max_depth: int) -> bool:
     """True if containers nest at most ``max_depth`` deep (``node`` is at ``depth``) and every scalar is a
     string, an integer, a boolean or null. A float (orjson also turns integers beyond 64 bits into floats)
@@ -183,9 +209,9 @@ def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
     orjson refuses invalid or BOM-prefixed UTF-8, encoded and escaped lone surrogates, NaN/Infinity,
     trailing data and control characters exactly where the strict parse does, and builds equal values for
     strings, integers up to 64 bits, booleans and null (tests/hardening/test_jose_fast.py). Three things
-    it does not check are checked here: floats (see :func:`plain_json`), depth, and duplicate member names;
-    for text that is exactly what orjson writes back, all three follow from that equality and the indented
-    form (see the comments).
+    it does not check are checked here: floats (see :func:`plain_json`), depth (:func:`_within_depth`), and
+    duplicate member names; for text that is exactly what orjson writes back, floats and duplicates follow
+    from that equality (see the comments).
     Duplicates: every member has exactly one structural ``:``, and other colons of the text lie inside
     strings, raw or as the escape ``\\u003a``. Re-serialising the parsed object writes one ``:`` per member
     kept plus the colons of the strings kept. So ``colons(text) + escaped_colons(text) ==
@@ -199,12 +225,8 @@ def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
         if orjson.dumps(obj) == raw:
             # The text is what orjson writes for the value it read (compact JSON as most signers write
             # it): then no member was dropped, and every number reads back the same in any correctly
-            # rounding parser (the standard library's). Depth: orjson indents each member by two spaces
-            # per enclosing container, so a container nested deeper than max_depth stands on a line
-            # indented by at least 2 * max_depth spaces (strings cannot hold a raw line break).
-            if b"\n" + b" " * (2 * max_depth) in orjson.dumps(obj, option=orjson.OPT_INDENT_2):
-                return None
-            return obj
+            # rounding parser (the standard library's). Depth is counted on the parsed value.
+            return obj if _within_depth(obj, 1, max_depth) else None
         if not plain_json(obj, 1, max_depth):
             return None
         colons = raw.count(b":")
@@ -273,7 +295,11 @@ def parse_compact(token: object, limits: JoseLimits = DEFAULT_LIMITS, *, payload
         raw = token.encode("ascii")
         translated = _translate(raw, _COMPACT_TABLE)
         if b"!" not in translated:
-            parts = translated.split(b".")
+            # exactly two dots, found with memchr (bytes.split walks the token byte by byte)
+            first = translated.find(b".")
+            second = translated.find(b".", first + 1) if first >= 0 else -1
+            if second >= 0 and translated.find(b".", second + 1) < 0:
+                parts = [translated[:first], translated[first + 1:second], translated[second + 1:]]
     if len(parts) != 3 or not (parts[0] and parts[1] and parts[2]):
         raise JoseError("malformed_token", "RFC7515-7.1", "token",
                         "not a compact JWS: expected three non-empty base64url segments separated by dots")
