@@ -102,9 +102,11 @@ def _raw_verifier(alg: str, pub: Any, signing_input: bytes, sig: bytes) -> Calla
     return lambda: pub.verify(sig, signing_input)
 
 
-def make_case(alg: str, now: int, *, issuers: int = 1, patients: int = 1, rsa_bits: int = 2048) -> Case:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits) if alg in ("RS256", "PS256") \
-        else generate_private_key(alg)
+def make_case(alg: str, now: int, *, issuers: int = 1, patients: int = 1, rsa_bits: int = 2048,
+              key: Any = None) -> Case:
+    if key is None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits) if alg in ("RS256", "PS256") \
+            else generate_private_key(alg)
     jwk = public_jwk(key, alg)
     entries = [{"iss": ISS, "name": "OUS", "legal_entities": ["993467049"], "member": True, "jwks": {"keys": [jwk]}}]
     if issuers > 1:
