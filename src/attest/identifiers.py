@@ -14,7 +14,6 @@ No function here puts the number itself into a message: messages go into logs an
 
 from __future__ import annotations
 
-import datetime
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,10 +94,12 @@ class PersonCheck:
 def _checksum(value: str, allow_2032: bool) -> tuple[bool, bool]:
     # the caller checked: 11 ASCII digits. The weighted sums are spelled out over the byte values (digit + 48);
     # 48 * (sum of the weights + 1) is subtracted once. Weights: _W1, _W2 (tests/test_identifiers.py compares).
-    d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10 = value.encode("ascii")
-    r1 = (3 * d0 + 7 * d1 + 6 * d2 + d3 + 8 * d4 + 9 * d5 + 4 * d6 + 5 * d7 + 2 * d8 + d9 - 48 * 46) % 11
-    r2 = (5 * d0 + 4 * d1 + 3 * d2 + 2 * d3 + 7 * d4 + 6 * d5 + 5 * d6 + 4 * d7 + 3 * d8 + 2 * d9 + d10
-          - 48 * 42) % 11
+    # (Indexed, not unpacked: compiled, d[i] is a machine integer.)
+    d = value.encode("ascii")
+    r1 = (3 * d[0] + 7 * d[1] + 6 * d[2] + d[3] + 8 * d[4] + 9 * d[5] + 4 * d[6] + 5 * d[7] + 2 * d[8] + d[9]
+          - 48 * 46) % 11
+    r2 = (5 * d[0] + 4 * d[1] + 3 * d[2] + 2 * d[3] + 7 * d[4] + 6 * d[5] + 5 * d[6] + 4 * d[7] + 3 * d[8]
+          + 2 * d[9] + d[10] - 48 * 42) % 11
     if r2 != 0:
         return False, False
     if r1 == 0:
@@ -124,11 +125,11 @@ def _date_exists(day: int, month: int, yy: int, individual: int) -> bool:
     century = _century(individual, yy)
     # undeterminable century: check against a leap year so 29 February is accepted
     year = century + yy if century is not None else 2000
-    try:
-        datetime.date(year, month, day)
-    except ValueError:
+    if not 1 <= month <= 12 or day < 1:
         return False
-    return True
+    if month == 2:
+        return day <= (29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28)
+    return day <= (30 if month in (4, 6, 9, 11) else 31)
 
 
 def classify_person_number(value: str) -> tuple[str, int] | None:

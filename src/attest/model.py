@@ -244,6 +244,11 @@ def _rekey(obj: dict[str, Any], keymap: dict[str, str], where: str, conflicts: l
     return out
 
 
+def _all_in(obj: dict[str, Any], spec: frozenset[str]) -> bool:
+    """``obj.keys() <= spec``, as a loop the compiled code runs without building a keys view."""
+    return all(k in spec for k in obj)
+
+
 class _Keys:
     """A key map and its spec spellings. An object whose keys are all spec spellings (what conforming
     issuers send) is copied as it is: no key can be renamed, dropped or given twice."""
@@ -255,7 +260,7 @@ class _Keys:
         self.spec = frozenset(k for k, v in keymap.items() if k == v)
 
     def rekey(self, obj: dict[str, Any], where: str, conflicts: list[Finding]) -> dict[str, Any]:
-        if obj.keys() <= self.spec:
+        if _all_in(obj, self.spec):
             return dict(obj)
         return _rekey(obj, self.keymap, where, conflicts)
 
@@ -290,7 +295,7 @@ def _fields(value: Any, category: _Category, where: str, index: int | None, conf
         return value
     path = where if index is None else None
     keys = category.keys
-    if value.keys() <= keys.spec:
+    if _all_in(value, keys.spec):
         out = dict(value)
     else:
         if path is None:
@@ -300,7 +305,7 @@ def _fields(value: Any, category: _Category, where: str, index: int | None, conf
     for name, sub in out.items():
         if isinstance(sub, dict):
             sub_keys = fields[name]
-            if sub.keys() <= sub_keys.spec:
+            if _all_in(sub, sub_keys.spec):
                 struct = dict(sub)
             else:
                 if path is None:
