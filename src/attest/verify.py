@@ -31,13 +31,13 @@ from .model import AT_CLAIM, Located, attestation_carriers, locate, locate_acces
 from .profiles import DEFAULT_PROFILE, Profile, load_profile
 from .replay import ReplayCache
 from .rules import MAX_NUMERIC_DATE, RuleContext, evaluate_groups
-from .trust import DEFAULT_AT_PROFILE, AuthorizationServer, Issuer, TrustStore
+from .trust import DEFAULT_AT_PROFILE, AuthorizationServer, Issuer, SamlIssuer, TrustStore
 
 PERMIT: Final = "permit"
 DENY: Final = "deny"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Decision:
     """The decision document. ``decision`` is ``permit`` exactly when ``errors`` is empty."""
 
@@ -47,11 +47,26 @@ class Decision:
     warnings: tuple[Finding, ...]
     token: dict[str, Any] | None
     attestation: dict[str, Any] | None
-    #: the trust-store issuer (or authorization server) whose key verified the signature (not part of the
-    #: document)
-    issuer: Issuer | AuthorizationServer | None = field(default=None, compare=False, repr=False)
+    #: the trust-store issuer (an authorization server, a SAML issuer) whose key verified the signature (not
+    #: part of the document)
+    issuer: Issuer | AuthorizationServer | SamlIssuer | None = field(default=None, compare=False, repr=False)
     #: evaluation time used (unix seconds)
     evaluated_at: int = 0
+
+    def __init__(self, decision: str, profile: str, errors: tuple[Finding, ...], warnings: tuple[Finding, ...],
+                 token: dict[str, Any] | None, attestation: dict[str, Any] | None,
+                 issuer: Issuer | AuthorizationServer | SamlIssuer | None = None, evaluated_at: int = 0) -> None:
+        # the dataclass' own __init__ would be generated Python even in the compiled build (one Decision per
+        # verification); this one compiles, and sets the frozen fields as that one does
+        setattr_ = object.__setattr__
+        setattr_(self, "decision", decision)
+        setattr_(self, "profile", profile)
+        setattr_(self, "errors", errors)
+        setattr_(self, "warnings", warnings)
+        setattr_(self, "token", token)
+        setattr_(self, "attestation", attestation)
+        setattr_(self, "issuer", issuer)
+        setattr_(self, "evaluated_at", evaluated_at)
 
     @property
     def permitted(self) -> bool:
