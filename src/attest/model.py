@@ -245,8 +245,8 @@ def _rekey(obj: dict[str, Any], keymap: dict[str, str], where: str, conflicts: l
 
 
 def _all_in(obj: dict[str, Any], spec: frozenset[str]) -> bool:
-    """``obj.keys() <= spec``, as a loop the compiled code runs without building a keys view."""
-    return all(k in spec for k in obj)
+    """``obj.keys() <= spec`` without building a keys view: one C loop over the keys in either build."""
+    return spec.issuperset(obj)
 
 
 class _Keys:
