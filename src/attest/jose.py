@@ -352,6 +352,19 @@ def media_type(typ: str) -> str:
 
 _Verifier = Callable[[bytes, Any, bytes], None]
 
+#: key type -> whether it is a private key (which verifies as its public key, as in PyJWT); cryptography's key
+#: classes are ABCs, so an isinstance test per verification costs more than this lookup by concrete type
+_PRIVATE_KEY_TYPES: Final[dict[type, bool]] = {}
+
+
+def _public(key: Any) -> Any:
+    kind = type(key)
+    private = _PRIVATE_KEY_TYPES.get(kind)
+    if private is None:
+        private = isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
+        _PRIVATE_KEY_TYPES[kind] = private
+    return key.public_key() if private else key
+
 
 def _ecdsa(hash_alg: hashes.HashAlgorithm) -> _Verifier:
     scheme = ec.ECDSA(hash_alg)
@@ -359,8 +372,7 @@ def _ecdsa(hash_alg: hashes.HashAlgorithm) -> _Verifier:
     def check(msg: bytes, key: Any, sig: bytes) -> None:
         # PyJWT's ECAlgorithm.verify: r || s, each as long as the key's curve order; a private key verifies as
         # its public key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            key = key.public_key()
+        key = _public(key)
         n = (key.curve.key_size + 7) // 8
         if len(sig) != 2 * n:
             raise ValueError("Invalid signature")
@@ -376,9 +388,7 @@ def _rsa(pad: padding.AsymmetricPadding, hash_alg: hashes.HashAlgorithm) -> _Ver
 
 
 def _eddsa(msg: bytes, key: Any, sig: bytes) -> None:
-    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
-        key = key.public_key()
-    key.verify(sig, msg)
+    _public(key).verify(sig, msg)
 
 
 #: alg -> a check that returns for a valid signature and raises otherwise: PyJWT's verification (padding,
