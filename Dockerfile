@@ -1,7 +1,10 @@
 # attest verification service. Build: docker build -t attest .   Run: see docker-compose.yml and docs/service.md
 FROM python:3.11-slim AS build
+# a C compiler for the mypyc build of the verification path (setup.py); only this stage has it: the wheel
+# carries the compiled modules (and their sources, the pure-Python fallback) into the runtime image
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 # src/attest/profiles is a symbolic link to the top-level profiles/ directory
 COPY profiles ./profiles
@@ -16,7 +19,8 @@ RUN groupadd --system --gid 10001 attest \
  && mkdir -p /var/lib/attest /etc/attest \
  && chown attest:attest /var/lib/attest
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels "attest[postgres,redis]" && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels "attest[postgres,redis]" && rm -rf /wheels \
+ && attest --version
 USER attest:attest
 WORKDIR /var/lib/attest
 EXPOSE 8080
