@@ -127,8 +127,9 @@ def make_case(alg: str, now: int, *, issuers: int = 1, patients: int = 1, rsa_bi
     return case
 
 
-def interleaved(variants: dict[str, Callable[[], Any]], *, rounds: int, per_round: int) -> dict[str, float]:
-    """Median operations per second of each variant, running them in turn ``rounds`` times."""
+def interleaved_samples(variants: dict[str, Callable[[], Any]], *, rounds: int,
+                        per_round: int) -> dict[str, list[float]]:
+    """Operations per second of each variant in each round, the variants running in turn ``rounds`` times."""
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, fn in variants.items():
@@ -136,7 +137,20 @@ def interleaved(variants: dict[str, Callable[[], Any]], *, rounds: int, per_roun
             for _ in range(per_round):
                 fn()
             samples[name].append(per_round / (time.perf_counter() - t0))
+    return samples
+
+
+def interleaved(variants: dict[str, Callable[[], Any]], *, rounds: int, per_round: int) -> dict[str, float]:
+    """Median operations per second of each variant, running them in turn ``rounds`` times."""
+    samples = interleaved_samples(variants, rounds=rounds, per_round=per_round)
     return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def _ratio_spread(samples: dict[str, list[float]], a: str, b: str) -> tuple[float, float]:
+    """The lowest and highest per-round ratio of ``a`` to ``b`` (rounds are interleaved, so each pair of
+    samples met the same machine load)."""
+    ratios = [x / y for x, y in zip(samples[a], samples[b], strict=True)]
+    return min(ratios), max(ratios)
 
 
 def measure_algorithms(now: int, rounds: int, per_round: int) -> list[dict[str, Any]]:
@@ -145,14 +159,17 @@ def measure_algorithms(now: int, rounds: int, per_round: int) -> list[dict[str, 
     for alg in ALGORITHMS:
         c = make_case(alg, now)
         decode_key = c.public_key
-        rates = interleaved({
+        samples = interleaved_samples({
             "raw": c.raw_verify,
             "pyjwt": lambda c=c, k=decode_key: jwt.decode(c.token, k, algorithms=[c.alg], audience=AUD, issuer=ISS),
             "attest": lambda c=c: verify(c.token, c.trust, prof, c.context),
         }, rounds=rounds, per_round=per_round)
+        rates = {name: statistics.median(v) for name, v in samples.items()}
         rows.append({"alg": alg, "token_bytes": len(c.token), **rates,
                      "attest_vs_pyjwt": rates["attest"] / rates["pyjwt"],
-                     "attest_vs_raw": rates["attest"] / rates["raw"]})
+                     "attest_vs_raw": rates["attest"] / rates["raw"],
+                     "attest_vs_pyjwt_spread": _ratio_spread(samples, "attest", "pyjwt"),
+                     "attest_vs_raw_spread": _ratio_spread(samples, "attest", "raw")})
     return rows
 
 
