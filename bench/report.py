@@ -65,6 +65,11 @@ def render(out: dict[str, Any], has_plot: bool) -> str:
         lines += ["", *helseid.report(out["helseid"], out.get("forward_auth"))]
     svc = out.get("service")
     if svc:
-        lines += ["", "## Service", ""]
+        lines += ["", "## Service (issue 16 item 3)", ""]
         lines += svc.get("markdown", [])
+    cap = out.get("capacity")
+    if cap:
+        import capacity
+
+        lines += ["", *capacity.section(cap["markdown"]).splitlines()]
     return "\n".join(lines) + "\n"

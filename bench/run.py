@@ -1,7 +1,8 @@
 """One command for the benchmarks: ``python bench/run.py`` (see bench/README.md).
 
 Writes ``bench/RESULTS.md`` and ``bench/ops_by_alg.png`` (and ``bench/out/results.json``) and prints the
-tables as it goes. ``--quick`` runs fewer rounds (for a smoke test; numbers are noisier).
+tables as it goes. ``--quick`` runs fewer rounds (for a smoke test; numbers are noisier); ``--capacity`` adds the
+capacity measurements of ``bench/capacity.py`` (PostgreSQL commit rate, Redis, several instances).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -100,7 +102,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer rounds (smoke test)")
     ap.add_argument("--no-service", action="store_true", help="library benchmarks only")
+    ap.add_argument("--capacity", action="store_true",
+                    help="also the capacity measurements (bench/capacity.py: ~3 more minutes)")
     args = ap.parse_args()
+    # SIGTERM (a timeout, a stopped job) ends the run through its finally blocks: every server it started stops
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rounds, per_round = (3, 200) if args.quick else (9, 600)
     now = int(time.time())
     out: dict[str, Any] = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
@@ -109,7 +115,8 @@ def main() -> int:
     rows = library.measure_algorithms(now, rounds, per_round)
     for r in rows:
         print(f"{r['alg']:6} {r['token_bytes']:5} B  raw {r['raw']:8.0f}  pyjwt {r['pyjwt']:7.0f}  "
-              f"attest {r['attest']:7.0f}  attest/pyjwt {r['attest_vs_pyjwt']:.2f}  attest/raw {r['attest_vs_raw']:.2f}")
+              f"attest {r['attest']:7.0f}  attest/pyjwt {r['attest_vs_pyjwt']:.2f}  "
+              f"attest/raw {r['attest_vs_raw']:.2f}")
     out["algorithms"] = rows
 
     print("== library: cost by stage (us per call, each stage timed alone)")
@@ -145,12 +152,24 @@ def main() -> int:
         print("== service: throughput and latency")
         out["service"] = service.run_all(quick=args.quick)
 
+    if args.capacity:
+        import capacity
+
+        out["capacity"] = capacity.run_all(quick=args.quick)
+
     (HERE / "out").mkdir(exist_ok=True)
     (HERE / "out" / "results.json").write_text(json.dumps(out, indent=2))
     has_plot = plot(rows, HERE / "ops_by_alg.png") and plot_growth(growth, HERE / "growth.png")
     import report
 
-    (HERE / "RESULTS.md").write_text(report.render(out, has_plot))
+    text = report.render(out, has_plot)
+    if not args.capacity:  # keep the capacity section of an earlier bench/capacity.py run
+        import capacity
+
+        old = (HERE / "RESULTS.md").read_text() if (HERE / "RESULTS.md").exists() else ""
+        if capacity.BEGIN in old and capacity.END in old:
+            text += "\n" + old[old.index(capacity.BEGIN):old.index(capacity.END) + len(capacity.END)] + "\n"
+    (HERE / "RESULTS.md").write_text(text)
     print(f"wrote {HERE / 'RESULTS.md'}")
     return 0
 

@@ -1,4 +1,4 @@
-"""The Redis replay cache's async path (redis.asyncio) against a real Redis: atomic set-if-absent shared
+"""The Redis replay cache's async path (its own pipelined asyncio client, replay._RespClient) against a real Redis: atomic set-if-absent shared
 with the sync path, fail closed while Redis is down, recovery without a new cache object."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def test_async_and_sync_share_one_record(redis_server: RedisServer) -> None:
     async def run() -> list[bool]:
         first = await cache.check_and_store_async("https://iss", "j-async", 4_000_000_000)
         second = await cache.check_and_store_async("https://iss", "j-async", 4_000_000_000)
-        assert len(cache._async) == 1  # answered by a redis.asyncio client, not by the sync one in a thread
+        assert len(cache._async) == 1  # answered by an asyncio client, not by the sync one in a thread
         await cache.aclose()
         return [first, second]
 
@@ -47,6 +47,25 @@ def test_async_and_sync_share_one_record(redis_server: RedisServer) -> None:
     assert cache.check_and_store("https://iss", "j-async", 4_000_000_000) is False  # the sync path agrees
     assert asyncio.run(other()) is True  # a second loop gets its own client
     cache.close()
+
+
+def test_the_database_of_the_url_is_used(redis_server: RedisServer) -> None:
+    """The asyncio client selects the URL's database, as the sync client (redis-py) does."""
+    url = redis_server.url[:-1] + "3"
+    cache = RedisReplayCache(url, timeout=1)
+
+    async def run() -> bool:
+        try:
+            return await cache.check_and_store_async("https://iss", "j-db3", 4_000_000_000)
+        finally:
+            await cache.aclose()
+
+    assert asyncio.run(run()) is True
+    assert cache.check_and_store("https://iss", "j-db3", 4_000_000_000) is False  # the sync client, database 3
+    other = RedisReplayCache(redis_server.url, timeout=1)  # database 0 has no such entry
+    assert other.check_and_store("https://iss", "j-db3", 4_000_000_000) is True
+    cache.close()
+    other.close()
 
 
 def test_concurrent_async_checks_admit_one(redis_server: RedisServer) -> None:

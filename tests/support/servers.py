@@ -4,10 +4,12 @@ Every class has idempotent ``start()`` / ``stop()`` / ``restart()`` and ``cleanu
 files), binds to 127.0.0.1 only, and keeps its log in a file (``log_tail()`` for failure messages).
 
 * PostgreSQL: ``initdb`` + ``pg_ctl`` into a temporary directory (as the ``postgres`` user via ``runuser``
-  when running as root: initdb refuses root). Trust authentication on loopback, fsync off (test data).
+  when running as root: initdb refuses root). Trust authentication on loopback, fsync off (test data);
+  ``PostgresServer(durable=True)`` keeps PostgreSQL's production defaults (fsync, synchronous_commit and
+  full-page writes on: a commit is on disk when it returns), for the benchmarks.
 * Redis: ``redis-server --port N --save '' --appendonly no`` (no persistence: a restart forgets the keys);
-  ``RedisServer(persist=True)`` keeps an append-only file (``appendfsync always``) across restarts, as
-  production must (docs/service.md).
+  ``RedisServer(persist=True)`` keeps an append-only file (``appendfsync always``; ``appendfsync=`` another
+  policy, e.g. ``everysec`` as docker-compose.yml) across restarts, as production must (docs/service.md).
 * ``attest serve``: a subprocess with a clean environment (no ATTEST_*/DATABASE_URL/REDIS_URL from the
   caller) plus the given variables.
 
@@ -98,7 +100,7 @@ def _wait_tcp(port: int, timeout: float) -> bool:
 
 
 class PostgresServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, durable: bool = False) -> None:
         self.bin = pg_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL binaries not found")
@@ -109,6 +111,14 @@ class PostgresServer:
         self.log = self.base / "postgres.log"
         self.port = port or free_port()
         self._as_postgres = os.geteuid() == 0
+        self.durable = durable
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id (None when not running)."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        return None
 
     @property
     def url(self) -> str:
@@ -143,8 +153,9 @@ class PostgresServer:
         self.init()
         if self.running():
             return
-        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+        opts = f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c max_connections=50"
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         r = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", opts, "start",
                       check=False)
         if r.returncode != 0 or not _wait_tcp(self.port, 30):
@@ -168,7 +179,7 @@ class PostgresServer:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, persist: bool = False) -> None:
+    def __init__(self, port: int | None = None, persist: bool = False, appendfsync: str = "always") -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise RuntimeError("redis-server not found")
@@ -177,6 +188,7 @@ class RedisServer:
         self.log = self.base / "redis.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.persist = persist
+        self.appendfsync = appendfsync
 
     @property
     def url(self) -> str:
@@ -197,7 +209,7 @@ class RedisServer:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]),
+                 *(["--appendonly", "yes", "--appendfsync", self.appendfsync] if self.persist else ["--appendonly", "no"]),
                  "--daemonize", "no", "--dir", str(self.base)],
                 stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         deadline = time.monotonic() + 30

@@ -29,7 +29,7 @@ from .. import __version__
 from ..errors import DependencyUnavailable
 from .body import PARSE_ERROR
 from .forwarded import PeerMiddleware
-from .middleware import BodyLimitMiddleware, RequestContextMiddleware
+from .middleware import BodyLimitMiddleware, DirectRoutes, RequestContextMiddleware
 from .models import VerifyRequest
 from .problems import ProblemError, problem
 from .ratelimit import EXEMPT, RateLimitMiddleware
@@ -39,6 +39,9 @@ from .schemas import PROBLEM_MEDIA_TYPE, PROBLEM_REF, Problem, problem_responses
 from .settings import Settings, resolve
 
 log = logging.getLogger("attest.service")
+
+#: the routes called before every document-sharing request: straight to their endpoints (DirectRoutes)
+DIRECT_PATHS = ("/v1/verify", "/v1/authorize")
 
 DESCRIPTION = """Verification of health-personnel attestations (helsepersonellets attest) under the
 Norwegian trust framework (Tillitsrammeverket). Every verification, permit and deny, is recorded as FHIR R4
@@ -71,9 +74,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if previous is not None:
             signal.signal(signal.SIGHUP, previous)
         # uvicorn has finished the requests in flight; close() also waits for audit writes still running
-        aclose = getattr(runtime.replay, "aclose", None)
-        if aclose is not None:  # the replay cache's asyncio client belongs to this loop
-            await aclose()
+        for dependency in (runtime.replay, runtime.trail.store):
+            aclose = getattr(dependency, "aclose", None)
+            if aclose is not None:  # their asyncio connections belong to this loop
+                await aclose()
         await run_in_threadpool(runtime.close)
         gc.unfreeze()  # the app may be collected again (a process that hosts several apps, like the tests)
         log.info("service stopped")
@@ -180,7 +184,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app, resolved.settings.rate_limit is not None)  # type: ignore[method-assign]
     # outermost last: request id and access log, then the rate limit (before the body is read), then the
-    # body limit
+    # body limit; innermost, the hot routes called without FastAPI's routing (middleware.DirectRoutes)
+    # (their routers are included above as they are: no prefix, no dependencies added at inclusion)
+    app.add_middleware(DirectRoutes, routes=[*verify.router.routes, *authorize.router.routes], paths=DIRECT_PATHS,
+                       handlers=app.exception_handlers)
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.settings.max_body_bytes,
                        read_timeout=resolved.settings.body_read_timeout)
     if resolved.settings.rate_limit is not None:

@@ -4,7 +4,12 @@ template, dependency name): never a token value, never an identity number."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from ..errors import ERROR_CODES
 
@@ -46,6 +51,11 @@ class Metrics:
                                      "1 when the last fetch of a remote key set failed (its last good keys stay "
                                      "in service)", ["entry"], registry=r)
 
+    def watch_audit_store(self, store: Any) -> None:
+        """Export the audit store's commit counters (``commits``, ``rows_committed``): with the decisions,
+        how many decisions one commit (one fsync) carries."""
+        self.registry.register(_AuditStoreCollector(store))
+
     def key_sets(self, statuses: list[tuple[str, dict[str, object]]]) -> None:
         """Set the key-set gauges from the trust store's remote key sets (entries are configuration, a
         fixed set: never token content)."""
@@ -70,3 +80,16 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _AuditStoreCollector(Collector):
+    """``attest_audit_commits_total`` and ``attest_audit_rows_committed_total``, read from the store."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily("attest_audit_commits", "Audit-store transactions committed (group commit: "
+                                  "several decisions' rows per transaction)", value=getattr(self.store, "commits", 0))
+        yield CounterMetricFamily("attest_audit_rows_committed", "Audit rows (AuditEvents) committed",
+                                  value=getattr(self.store, "rows_committed", 0))

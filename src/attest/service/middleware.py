@@ -10,6 +10,9 @@ import os
 import time
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from .metrics import Metrics
 
 log = logging.getLogger("attest.service.access")
@@ -141,3 +144,57 @@ class RequestContextMiddleware:
             if log.isEnabledFor(logging.INFO):
                 # log.info without looking up the caller's source line (not logged), once per request
                 log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, "request", (), None, extra=extra))
+
+
+class DirectRoutes:
+    """The hot routes (``POST /v1/verify``, ``/v1/authorize``) called straight from here, without FastAPI's
+    routing: the exception middleware, the exit-stack middleware, matching the path against every route and
+    the per-request handler that solves the endpoint's parameters cost about as much as the verification
+    itself. Innermost of the app's middleware (inside the body limit, the request id and access log, the rate
+    limit), so every other layer still runs.
+
+    Only a route whose endpoint takes nothing but the ``Request`` is called directly (checked at start, from
+    FastAPI's own analysis of the endpoint): it is the same function FastAPI would call, with the same
+    argument. Its exceptions go to the app's exception handlers exactly as FastAPI's exception middleware
+    hands them over (by the exception's class; one without a handler propagates to the server-error
+    middleware, as before). Any other path or method, or a route with parameters, goes through FastAPI."""
+
+    def __init__(self, app: Any, routes: Any, paths: tuple[str, ...], handlers: dict[Any, Any]) -> None:
+        from fastapi.routing import APIRoute
+
+        self.app = app
+        self.handlers = {k: v for k, v in handlers.items() if k not in (Exception, 500)}
+        self.table: dict[tuple[str, str], Any] = {}
+        for route in routes:
+            if not isinstance(route, APIRoute) or route.path not in paths:
+                continue
+            d = route.dependant
+            if (d.request_param_name is None or d.path_params or d.query_params or d.header_params
+                    or d.cookie_params or d.body_params or d.dependencies or route.dependencies
+                    or d.websocket_param_name or d.http_connection_param_name or d.response_param_name
+                    or d.background_tasks_param_name or d.security_scopes_param_name
+                    or route.response_model is not None or not asyncio.iscoroutinefunction(route.endpoint)):
+                continue  # parameters FastAPI would solve, a result it would serialise: left to FastAPI
+            for method in route.methods or ():
+                self.table.setdefault((method, route.path), route)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        route = self.table.get((scope.get("method", ""), scope.get("path", ""))) if scope["type"] == "http" else None
+        if route is None or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        request = Request(scope, receive, send)
+        try:
+            response = await route.endpoint(request)
+        except Exception as exc:
+            handler = next((self.handlers[cls] for cls in type(exc).__mro__ if cls in self.handlers), None)
+            if handler is None:
+                raise
+            response = handler(request, exc)
+            if asyncio.iscoroutine(response):
+                response = await response
+        if not isinstance(response, Response):  # the endpoints taken here answer Response objects
+            raise TypeError(f"{route.path}: the endpoint did not return a Response")
+        await response(scope, receive, send)

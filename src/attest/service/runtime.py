@@ -72,6 +72,7 @@ class Runtime:
                                else MemoryReplayCache())
         store = open_store(s.database_url, s.data_dir, pool_size=s.db_pool_size,
                            connect_timeout=s.dependency_timeout, commit_wait=s.audit_commit_wait_ms / 1000)
+        metrics.watch_audit_store(store)
         trail = AuditTrail(store, resolved.keyring, instance=s.instance)
         issuing = None
         if s.issuing_key is not None and s.issuer is not None:
