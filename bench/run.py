@@ -102,6 +102,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer rounds (smoke test)")
     ap.add_argument("--no-service", action="store_true", help="library benchmarks only")
+    ap.add_argument("--no-callgrind", action="store_true",
+                    help="skip the instruction counts (valgrind; ~4 minutes for ES256 and RS256)")
     ap.add_argument("--capacity", action="store_true",
                     help="also the capacity measurements (bench/capacity.py: ~3 more minutes)")
     args = ap.parse_args()
@@ -109,7 +111,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rounds, per_round = (3, 200) if args.quick else (9, 600)
     now = int(time.time())
-    out: dict[str, Any] = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    import attest
+
+    out: dict[str, Any] = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "build": attest.BUILD}
+    print(f"== verification path: {attest.BUILD}")
 
     print("== library: ops/s (median of interleaved rounds)")
     rows = library.measure_algorithms(now, rounds, per_round)
@@ -130,6 +135,12 @@ def main() -> int:
     for kind, points in growth.items():
         print(f"  by {kind}: " + ", ".join(f"{n}: {us:.0f}" for n, us in points))
     out["growth"] = growth
+
+    if not (args.quick or args.no_callgrind):
+        import callgrind
+
+        print("== library: instructions per verification (callgrind; compiled, pure Python, PyJWT)")
+        out["callgrind"] = callgrind.measure(["ES256", "RS256"])
 
     import helseid
 
