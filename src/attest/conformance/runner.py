@@ -221,6 +221,8 @@ class ApiTarget(_HttpBase):
 
     mode = "attest-api"
     reports_codes = True
+    #: the member of the request body that carries the token (a SAML target: ``saml``)
+    body_member = "token"
 
     def __init__(self, url: str, *, timeout: float = 10.0, jobs: int = 4, replay: bool = True) -> None:
         base = url.rstrip("/")
@@ -237,7 +239,7 @@ class ApiTarget(_HttpBase):
         # service refuses a caller's audience unless ATTEST_ALLOW_CONTEXT_AUDIENCE is set
         context = {k: v for k, v in case.context.items()
                    if k != "audience" and not (self.own_clock and k == "now")}
-        got = await self._send("POST", self.url, json={"token": token, "context": context},
+        got = await self._send("POST", self.url, json={self.body_member: token, "context": context},
                                headers={"Accept": "application/json"})
         if isinstance(got, Outcome):
             return got
@@ -250,6 +252,10 @@ class ApiTarget(_HttpBase):
             doc = json.loads(body)
         except ValueError:
             return Outcome("error", detail="HTTP 200 but the body is not JSON")
+        return self.outcome(doc)
+
+    def outcome(self, doc: Any) -> Outcome:
+        """The decision document's decision, error codes and rules (a SAML target also compares warnings)."""
         out = _decision_document(doc)
         return Outcome(out.decision, out.codes, out.rules, "HTTP 200")
 

@@ -13,7 +13,6 @@ no redirect, uses no proxy from the environment, and bounds concurrency and time
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,28 +33,14 @@ class SamlApiTarget(ApiTarget):
 
     mode = "http-api"
     saml = True
+    body_member = "saml"
     #: a SAML assertion carries no jti of the JWT kind; the corpus has no replay case
     replay = False
 
     def __init__(self, url: str, *, timeout: float = 10.0, jobs: int = 4) -> None:
         super().__init__(url, timeout=timeout, jobs=jobs, replay=False)
 
-    async def present(self, case: Case, token: str, corpus: Corpus) -> Outcome:
-        context = {k: v for k, v in case.context.items()
-                   if k != "audience" and not (self.own_clock and k == "now")}
-        got = await self._send("POST", self.url, json={"saml": token, "context": context},
-                               headers={"Accept": "application/json"})
-        if isinstance(got, Outcome):
-            return got
-        status, body = got
-        if status == 413 and "oversize" in case.tags:
-            return Outcome("deny", detail="HTTP 413 (request body over the service's limit)")
-        if status != 200:
-            return Outcome("error", detail=f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return Outcome("error", detail="HTTP 200 but the body is not JSON")
+    def outcome(self, doc: Any) -> Outcome:
         if not isinstance(doc, dict) or doc.get("decision") not in ("permit", "deny") or \
                 not isinstance(doc.get("errors", []), list) or not isinstance(doc.get("warnings", []), list):
             return Outcome("error", detail="the answer is not a decision document")
