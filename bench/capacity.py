@@ -46,7 +46,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from service import cpu_seconds, make_issuer, tree, write_bodies  # noqa: E402
+from service import attest_counters, cpu_seconds, make_issuer, tree, write_bodies  # noqa: E402
 
 from attest.audit.store import AuditRow, PostgresDialect  # noqa: E402
 from tests.support.servers import AttestServer, PostgresServer, RedisServer  # noqa: E402
@@ -157,19 +157,6 @@ def measure_redis(redis: RedisServer, seconds: float, concurrency: int = 64) -> 
             "note": "one Python client process, one connection: the client, not Redis, is the limit"}
 
 
-def attest_metrics(url: str) -> dict[str, float]:
-    import httpx
-
-    text = httpx.get(url + "/metrics", timeout=10).text
-    out = {"decisions": 0.0, "commits": 0.0}
-    for m in re.finditer(r"^attest_decisions_total\{[^}]*\}\s+([\d.e+]+)", text, re.MULTILINE):
-        out["decisions"] += float(m.group(1))
-    m = re.search(r"^attest_audit_commits_total\s+([\d.e+]+)", text, re.MULTILINE)
-    if m:
-        out["commits"] = float(m.group(1))
-    return out
-
-
 def measure_instances(work: Path, pg: PostgresServer, redis: RedisServer, counts: list[int], seconds: float,
                       connections: int = 8) -> list[dict[str, Any]]:
     """N instances sharing ``pg`` and ``redis``, each with its own wrk, all at once."""
@@ -197,7 +184,7 @@ def measure_instances(work: Path, pg: PostgresServer, redis: RedisServer, counts
                 _warm(s.url, f)
             pids = {s.name: tree([s.proc.pid if s.proc else None]) for s in active}
             pg_pids, redis_pids = tree([pg.pid]), tree([redis.proc.pid if redis.proc else None])
-            m0 = [attest_metrics(s.url) for s in active]
+            m0 = [attest_counters(s.url) for s in active]
             cpu0 = {k: cpu_seconds(v) for k, v in pids.items()}
             pg0, rd0 = cpu_seconds(pg_pids), cpu_seconds(redis_pids)
             t0 = time.monotonic()
@@ -207,7 +194,7 @@ def measure_instances(work: Path, pg: PostgresServer, redis: RedisServer, counts
                      for c in commands]
             outs = [p.communicate(timeout=seconds + 120)[0] for p in procs]
             elapsed = time.monotonic() - t0
-            m1 = [attest_metrics(s.url) for s in active]
+            m1 = [attest_counters(s.url) for s in active]
             cpu1 = {k: cpu_seconds(v) for k, v in pids.items()}
             pg1, rd1 = cpu_seconds(tree([pg.pid])), cpu_seconds(redis_pids)
             decisions = sum(b["decisions"] - a["decisions"] for a, b in zip(m0, m1, strict=True))
