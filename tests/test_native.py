@@ -6,7 +6,9 @@ checks in each run that the build in use is the one asked for: all compiled modu
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +65,34 @@ _SOURCES = {m: f"hash-of-{m}" for m in COMPILED_MODULES}
 ])
 def test_decide(manifest: dict[str, str] | None, env: str | None, expected: str) -> None:
     assert decide(manifest, _SOURCES, env).startswith(expected)
+
+
+def test_a_manifest_without_its_compiled_files_is_not_the_compiled_build() -> None:
+    assert decide(dict(_SOURCES), _SOURCES, None, ["attest.jose"]).startswith(
+        "pure-python (the compiled files of attest.jose are not beside the sources;")
+    assert decide(dict(_SOURCES), _SOURCES, "1", ["attest.jose"]) == "pure-python (ATTEST_PURE_PYTHON is set)"
+    assert decide(dict(_SOURCES), _SOURCES, None, []) == "compiled (mypyc)"
+
+
+def test_a_copy_of_the_package_without_compiled_files_says_it_runs_the_sources(tmp_path: Path) -> None:
+    """The package's files copied without any extension module (the manifest included, as a source tree where
+    the build ran): the sources run and the status says so, with one warning."""
+    shutil.copytree(Path(attest.__file__).parent, tmp_path / "attest",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
+    if not (tmp_path / "attest" / _native.MANIFEST).is_file():
+        # a pure-Python install has none: write the one a build would have written
+        (tmp_path / "attest" / _native.MANIFEST).write_text(json.dumps({"compiler": "mypyc", "modules": {
+            m: _native.source_hash(_native.source_path(m)) for m in COMPILED_MODULES}}))
+    code = ("import attest, attest.jose; print(attest.BUILD); print(attest.jose.__file__); "
+            "print(attest.verify('x.y.z', attest.TrustStore.from_dict({'issuers': []})).codes)")
+    env = {k: v for k, v in os.environ.items() if k != "ATTEST_PURE_PYTHON"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+                          cwd=tmp_path, env={**env, "PYTHONPATH": str(tmp_path)})
+    out = done.stdout.splitlines()
+    assert out[0].startswith("pure-python (the compiled files of attest.context, ")
+    assert out[1] == str(tmp_path / "attest" / "jose.py")
+    assert out[2] == "['malformed_token']"
+    assert "attest runs as pure Python: the compiled files of" in done.stderr
 
 
 def test_pure_python_is_forced_in_a_fresh_interpreter() -> None:

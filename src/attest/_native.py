@@ -12,6 +12,9 @@ in the package, and they are what runs:
 - when a source no longer matches the hash recorded for it (an editable install whose sources were
   edited after the build): the compiled modules would run code the sources no longer say, so all of them
   are set aside, with one warning on the ``attest`` logger naming the cure (``pip install -e .`` again).
+- when a compiled module (or the library they share) is not beside its source though the manifest is (a
+  source tree where the build ran, copied or put on ``PYTHONPATH`` without its compiled files): the sources
+  would run anyway, and the status says so instead of claiming the compiled build (one warning, as above).
 
 It is all or nothing: the compiled modules call each other directly, so a mix is never loaded.
 :data:`STATUS` says which build runs and why (``attest --version``, the benchmarks, ``/readyz``'s
@@ -61,9 +64,11 @@ def source_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def decide(manifest: dict[str, str] | None, hashes: dict[str, str], env: str | None) -> str:
-    """The build to run, from the manifest written at build time (None: none), the sources' hashes now and
-    the ``ATTEST_PURE_PYTHON`` variable: ``compiled (mypyc)`` or ``pure-python (<why>)``."""
+def decide(manifest: dict[str, str] | None, hashes: dict[str, str], env: str | None,
+           missing: Sequence[str] = ()) -> str:
+    """The build to run, from the manifest written at build time (None: none), the sources' hashes now, the
+    ``ATTEST_PURE_PYTHON`` variable and the compiled files ``missing`` beside the sources (module names, or
+    the shared library's): ``compiled (mypyc)`` or ``pure-python (<why>)``."""
     if env not in (None, "", "0"):
         return "pure-python (ATTEST_PURE_PYTHON is set)"
     if manifest is None:
@@ -72,7 +77,28 @@ def decide(manifest: dict[str, str] | None, hashes: dict[str, str], env: str | N
     if stale:
         return (f"pure-python (the compiled build is older than the sources of {', '.join(stale)}; "
                 "run pip install again to rebuild it)")
+    if missing:
+        # a manifest without the modules it describes (a source tree where the build ran, copied without
+        # its compiled files): the sources run, and the status must not say otherwise
+        return (f"pure-python (the compiled files of {', '.join(sorted(missing))} are not beside the sources; "
+                "run pip install again to rebuild them)")
     return "compiled (mypyc)"
+
+
+#: the library every compiled module of the build links to (mypyc's group), beside the ``attest`` package
+GROUP_LIBRARY = "attest_native__mypyc"
+
+
+def missing_compiled() -> list[str]:
+    """The compiled modules (and the group library) that have no extension file where the import system looks
+    for it: beside the module's source (the group library: beside the package)."""
+    def present(stem: Path) -> bool:
+        return any(stem.with_name(stem.name + suffix).is_file() for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+
+    out = [m for m in COMPILED_MODULES if not present(source_path(m).with_suffix(""))]
+    if not present(_PACKAGE_DIR.parent / GROUP_LIBRARY):
+        out.append(GROUP_LIBRARY)
+    return out
 
 
 class _Sources(importlib.abc.MetaPathFinder):
@@ -102,10 +128,11 @@ def select() -> str:
     global STATUS
     manifest = _read_manifest()
     hashes = {m: source_hash(source_path(m)) for m in COMPILED_MODULES} if manifest is not None else {}
-    STATUS = decide(manifest, hashes, os.environ.get("ATTEST_PURE_PYTHON"))
+    STATUS = decide(manifest, hashes, os.environ.get("ATTEST_PURE_PYTHON"),
+                    missing_compiled() if manifest is not None else ())
     if not STATUS.startswith("compiled") and not any(isinstance(f, _Sources) for f in sys.meta_path):
         sys.meta_path.insert(0, _Sources())
-        if manifest is not None and "older than" in STATUS:
+        if manifest is not None and ("older than" in STATUS or "not beside" in STATUS):
             logging.getLogger("attest").warning("attest runs as pure Python: %s", STATUS[len("pure-python ("):-1])
     return STATUS
 
