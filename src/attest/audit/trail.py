@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ import orjson
 
 from ..context import VerifyContext
 from ..errors import ERROR_CODES
-from ..identifiers import OID_DNR, OID_FNR, OID_HNR
+from ..identifiers import OID_DNR, OID_FNR, OID_HNR, random_id
 from ..model import get, iter_patients
 from ..verify import Decision
 from .fhir import audit_outcome, build_audit_event, citizen_entry
@@ -38,15 +37,6 @@ def _json_bytes(payload: dict[str, Any]) -> bytes:
         return orjson.dumps(payload)
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
-
-
-def _uuid4() -> str:
-    """A random (version 4) UUID in its canonical spelling, as ``str(uuid.uuid4())`` at a third of the cost."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40  # version 4
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _person_system(patient_id: str) -> str:
@@ -104,7 +94,7 @@ class AuditTrail:
             doc = decision.to_dict()
         issuer = decision.issuer.iss if decision.issuer is not None else None
         att: dict[str, Any] = doc["attestation"] if isinstance(doc.get("attestation"), dict) else {}
-        verification_id = _uuid4()
+        verification_id = random_id(uuid=True)
         # The patient of every event: the patient of the request when the request names one (the HelseID path,
         # whose attestation identifies no patient, and every deny: a search for that patient must find it),
         # else each patient of the attestation (one event per patient, as the IG says).
@@ -145,7 +135,7 @@ class AuditTrail:
                         if isinstance(token, str) else None)
         rows: list[AuditRow] = []
         for index, patient_id in targets:
-            event_id = _uuid4()
+            event_id = random_id(uuid=True)
             event = build_audit_event(doc, event_id=event_id, recorded=recorded, patient_index=index,
                                       requested_patient=requested, issuer=issuer, source_site=self.instance)
             payload = {"v": PAYLOAD_VERSION, "auditevent": event, "decision": doc, "context": ctx,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..identifiers import random_id
 from .metrics import Metrics
 
 log = logging.getLogger("attest.service.access")
@@ -115,7 +115,7 @@ class RequestContextMiddleware:
                 candidate = value.decode("latin-1")[:64]
                 if candidate.isprintable() and candidate.isascii():
                     rid = candidate
-        rid = rid or os.urandom(16).hex()
+        rid = rid or random_id()
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
 

@@ -1,0 +1,87 @@
+"""The ids attest makes and writes into log lines (audit event ids, request ids; identifiers.random_id) never
+hold what the log's redaction takes for an identity number, so a line names its audit events and its request
+exactly (before: about one line in 12 had "[redacted]" in the middle of an id), while a request id a client
+sends is its text and redacted as such (tests/hardening/test_secrets_in_logs.py holds every log line to that)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from attest.identifiers import IDENTITY_NUMBER, random_id
+from attest.service import create_app, logs
+
+from ..support.service import admin, fresh_token, service_settings
+
+FNR = "13116900216"
+#: 16 bytes whose hex holds 11 decimal digits in a row: as a UUID ab123456-7890-4bcd-8eef-abcdefabcdef
+LOOKALIKE = bytes.fromhex("ab12345678904bcd8eefabcdefabcdef")
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def _draws(monkeypatch: pytest.MonkeyPatch, *first: bytes) -> None:
+    """``os.urandom(16)`` answers ``first`` in turn, then random bytes (keys and nonces stay random)."""
+    queue, urandom = list(first), os.urandom
+    monkeypatch.setattr(os, "urandom", lambda n: queue.pop(0) if n == 16 and queue else urandom(n))
+
+
+def test_random_ids_are_drawn_again_while_they_look_like_an_identity_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    good = bytes(range(0xA0, 0xB0))
+    _draws(monkeypatch, LOOKALIKE, LOOKALIKE, good)
+    assert random_id() == good.hex()
+    _draws(monkeypatch, LOOKALIKE, good)
+    assert random_id(uuid=True) == "a0a1a2a3-a4a5-46a7-a8a9-aaabacadaeaf"
+    for _ in range(2000):
+        text = random_id(uuid=True)
+        assert UUID4.fullmatch(text) and IDENTITY_NUMBER.search(text) is None
+        assert IDENTITY_NUMBER.search(random_id()) is None
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """The service's log configuration (logs.configure, as attest serve), written to a buffer."""
+    saved = {name: (lg.handlers[:], lg.level, lg.propagate)
+             for name in ("attest", "uvicorn", "uvicorn.error") for lg in [logging.getLogger(name)]}
+    logs.configure("INFO")
+    buffer = io.StringIO()
+    handler = logging.getLogger("attest").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    yield buffer
+    for name, (handlers, level, propagate) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+
+
+def _verify_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    return [line for line in lines if line["logger"] == "attest.service.access" and line.get("route") == "/v1/verify"]
+
+
+def test_a_verification_log_line_names_its_audit_events_and_request_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, log_lines: io.StringIO) -> None:
+    with TestClient(create_app(service_settings(tmp_path))) as client:
+        # the first draw of each id looks like an identity number (the request id is drawn first)
+        _draws(monkeypatch, LOOKALIKE, LOOKALIKE, LOOKALIKE)
+        r = client.post("/v1/verify", json={"token": fresh_token(), "context": {"patient_id": FNR}})
+        assert r.status_code == 200 and r.json()["decision"] == "permit"
+        events = client.get("/v1/audit", headers=admin()).json()["entry"]
+        # a request id the client sent is the client's text: an identity number in it is redacted
+        client.post("/v1/verify", json={"token": fresh_token(), "context": {"patient_id": FNR}},
+                    headers={"X-Request-ID": f"req-{FNR}"})
+    first, second = _verify_lines(log_lines)
+    assert first["request_id"] == r.headers["x-request-id"] and len(first["request_id"]) == 32
+    assert first["audit_events"] == [e["resource"]["id"] for e in events]
+    assert UUID4.fullmatch(first["audit_events"][0])
+    assert "[redacted]" not in json.dumps(first)
+    assert second["request_id"] == "req-[redacted]"
+    assert FNR not in log_lines.getvalue()
