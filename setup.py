@@ -18,6 +18,7 @@ import shutil
 import sys
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
@@ -27,12 +28,18 @@ PACKAGE = ROOT / "src" / "attest"
 MANIFEST = PACKAGE / "_native_manifest.json"
 
 
-def compiled_modules() -> tuple[str, ...]:
+def native_constant(name: str) -> Any:
+    """A literal of src/attest/_native.py (read, not imported: the package's dependencies are not installed
+    in the build environment)."""
     tree = ast.parse((PACKAGE / "_native.py").read_text(encoding="utf-8"))
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "COMPILED_MODULES" for t in node.targets):
-            return tuple(ast.literal_eval(node.value))
-    raise SystemExit("setup.py: COMPILED_MODULES not found in src/attest/_native.py")
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise SystemExit(f"setup.py: {name} not found in src/attest/_native.py")
+
+
+def compiled_modules() -> tuple[str, ...]:
+    return tuple(native_constant("COMPILED_MODULES"))
 
 
 def source(module: str) -> Path:
@@ -76,6 +83,9 @@ class BuildNative(build_ext):
 
 
 def extensions() -> list:  # type: ignore[type-arg]
+    # without extensions setuptools never runs build_ext (BuildNative): a manifest left by an earlier build
+    # must not ship with a package that has no compiled modules
+    MANIFEST.unlink(missing_ok=True)
     reason = why_not_compiled()
     if reason is not None:
         print(f"attest: not compiling the verification path ({reason}); the package is pure Python", file=sys.stderr)
@@ -89,7 +99,7 @@ def extensions() -> list:  # type: ignore[type-arg]
              "--python-version", f"{sys.version_info[0]}.{sys.version_info[1]}"]
     paths = [str(source(m).relative_to(ROOT)) for m in compiled_modules()]
     try:
-        return mypycify(flags + paths, opt_level="3", debug_level="0", group_name="attest_native")
+        return mypycify(flags + paths, opt_level="3", debug_level="0", group_name=native_constant("GROUP"))
     except (SystemExit, Exception) as exc:  # mypyc ends with SystemExit when type checking fails
         print(f"attest: mypyc could not compile the verification path ({exc}); the package is pure Python",
               file=sys.stderr)

@@ -74,25 +74,46 @@ def test_a_manifest_without_its_compiled_files_is_not_the_compiled_build() -> No
     assert decide(dict(_SOURCES), _SOURCES, None, []) == "compiled (mypyc)"
 
 
-def test_a_copy_of_the_package_without_compiled_files_says_it_runs_the_sources(tmp_path: Path) -> None:
-    """The package's files copied without any extension module (the manifest included, as a source tree where
-    the build ran): the sources run and the status says so, with one warning."""
-    shutil.copytree(Path(attest.__file__).parent, tmp_path / "attest",
-                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__"))
-    if not (tmp_path / "attest" / _native.MANIFEST).is_file():
-        # a pure-Python install has none: write the one a build would have written
-        (tmp_path / "attest" / _native.MANIFEST).write_text(json.dumps({"compiler": "mypyc", "modules": {
-            m: _native.source_hash(_native.source_path(m)) for m in COMPILED_MODULES}}))
+def _copy_and_import(tmp_path: Path, *ignore: str) -> subprocess.CompletedProcess[str]:
+    """The package's files copied to ``tmp_path`` without ``ignore`` (the group library is copied there too,
+    unless ignored), with the manifest a build of these sources writes; imported from there in a fresh
+    interpreter without ATTEST_PURE_PYTHON."""
+    package = Path(attest.__file__).parent
+    shutil.copytree(package, tmp_path / "attest", ignore=shutil.ignore_patterns("__pycache__", *ignore))
+    for library in package.parent.glob(_native.GROUP_LIBRARY + ".*"):
+        if not any(library.match(pattern) for pattern in ignore):
+            shutil.copy(library, tmp_path)
+    # as a build of exactly these sources would have written it (the development tree's may be stale)
+    (tmp_path / "attest" / _native.MANIFEST).write_text(json.dumps({"compiler": "mypyc", "modules": {
+        m: _native.source_hash(_native.source_path(m)) for m in COMPILED_MODULES}}))
     code = ("import attest, attest.jose; print(attest.BUILD); print(attest.jose.__file__); "
             "print(attest.verify('x.y.z', attest.TrustStore.from_dict({'issuers': []})).codes)")
     env = {k: v for k, v in os.environ.items() if k != "ATTEST_PURE_PYTHON"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
                           cwd=tmp_path, env={**env, "PYTHONPATH": str(tmp_path)})
+
+
+def test_a_copy_of_the_package_without_compiled_files_says_it_runs_the_sources(tmp_path: Path) -> None:
+    """A manifest without the compiled modules beside the sources (a source tree where the build ran, copied
+    without them): the sources run and the status says so, with one warning."""
+    done = _copy_and_import(tmp_path, "*.so", "*.pyd")
     out = done.stdout.splitlines()
     assert out[0].startswith("pure-python (the compiled files of attest.context, ")
     assert out[1] == str(tmp_path / "attest" / "jose.py")
     assert out[2] == "['malformed_token']"
-    assert "attest runs as pure Python: the compiled files of" in done.stderr
+    assert done.stderr.count("attest runs as pure Python: the compiled files of") == 1
+
+
+def test_compiled_modules_without_their_group_library_run_the_sources(tmp_path: Path) -> None:
+    if not attest.BUILD.startswith("compiled"):
+        pytest.skip(f"needs the compiled build; this one is {attest.BUILD}")
+    done = _copy_and_import(tmp_path, _native.GROUP_LIBRARY + ".*")
+    out = done.stdout.splitlines()
+    assert out[0].startswith(f"pure-python (the compiled files of {_native.GROUP_LIBRARY} are not beside")
+    assert out[1] == str(tmp_path / "attest" / "jose.py")
+    assert out[2] == "['malformed_token']"
+    assert any((tmp_path / "attest").glob("jose.*.so"))  # the module was there: its library was not
+
 
 
 def test_pure_python_is_forced_in_a_fresh_interpreter() -> None:

@@ -81,17 +81,20 @@ def decide(manifest: dict[str, str] | None, hashes: dict[str, str], env: str | N
         # a manifest without the modules it describes (a source tree where the build ran, copied without
         # its compiled files): the sources run, and the status must not say otherwise
         return (f"pure-python (the compiled files of {', '.join(sorted(missing))} are not beside the sources; "
-                "run pip install again to rebuild them)")
+                "import the installed package, or install it again)")
     return "compiled (mypyc)"
 
 
-#: the library every compiled module of the build links to (mypyc's group), beside the ``attest`` package
-GROUP_LIBRARY = "attest_native__mypyc"
+#: mypyc's group of the build (setup.py reads this literal): every compiled module links to the group's library,
+#: which is installed beside the ``attest`` package
+GROUP = "attest_native"
+GROUP_LIBRARY = f"{GROUP}__mypyc"
 
 
 def missing_compiled() -> list[str]:
-    """The compiled modules (and the group library) that have no extension file where the import system looks
-    for it: beside the module's source (the group library: beside the package)."""
+    """The compiled modules (and the group library) that have no extension file where the build put it: beside
+    the module's source (the group library: beside the package; one found elsewhere on ``sys.path`` does not
+    count, as it need not be this build's)."""
     def present(stem: Path) -> bool:
         return any(stem.with_name(stem.name + suffix).is_file() for suffix in importlib.machinery.EXTENSION_SUFFIXES)
 
