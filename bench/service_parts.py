@@ -1,0 +1,247 @@
+"""Where a verification request's CPU goes in ``attest serve`` (issue 16 item 3), measured by taking parts away.
+
+The service's ASGI app is called in process (no HTTP server, no sockets: what uvicorn adds is the same for
+attest and the baseline) with 16 concurrent requests on uvloop, every request a distinct valid ES256 token with
+context, as in bench/service.py, and the defaults of ``attest serve`` (SQLite audit trail committed before the
+answer, in-memory replay cache, one JSON log line per request, here written to /dev/null). Each variant runs
+in a fresh process; the variants are interleaved round by round (the order rotated), and each reports the event
+loop thread's CPU time per request (what bounds one worker's throughput) and the whole process's (with the
+audit writer thread):
+
+* ``baseline``: bench/baseline_app.py's FastAPI ``async def`` endpoint (``jwt.decode``), the reference;
+* ``attest``: the whole app;
+* ``endpoint only``: the app from its innermost layer (middleware.DirectRoutes): without the middleware stack
+  (FastAPI's and Starlette's entry, the TCP peer, proxy headers, the request id and access log line, the body
+  limit);
+* ``no access log``: the access log's level raised above INFO;
+* ``no audit write``: the AuditEvent built and sealed, but not handed to the store (no group commit, no writer
+  thread);
+* ``no audit trail``: nothing built, sealed or stored;
+* ``no verification``: the first request's decision answered again for every request (no parse, signature or
+  rules; the audit trail as usual).
+
+A part's cost is the whole app's time minus the time without it, median of the rounds (parts overlap: they
+need not add up). The parts removed are measuring instruments here, never options of the service.
+
+    python bench/service_parts.py [--requests N] [--rounds R] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+VARIANTS = {
+    "baseline": "FastAPI `async def` + jwt.decode (reference)",
+    "attest": "attest, the whole app",
+    "endpoint": "attest, endpoint only (no middleware stack)",
+    "no-log": "attest, no access log line",
+    "no-write": "attest, AuditEvent built and sealed, not stored",
+    "no-audit": "attest, no audit trail",
+    "no-verify": "attest, no verification (a decision answered again)",
+}
+CONCURRENCY = 16
+
+
+def _scope(app: Any, body: bytes) -> dict[str, Any]:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/v1/verify", "raw_path": b"/v1/verify", "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080), "state": {}, "app": app}
+
+
+async def _request(app: Any, target: Any, body: bytes) -> None:
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)  # never: the body is read once
+        return {"type": "http.disconnect"}
+
+    status: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await target(_scope(app, body), receive, send)
+    if status != [200]:
+        raise RuntimeError(f"answer {status}")
+
+
+def _app(variant: str, work: Path, trust: Path, public_pem: Path) -> Any:
+    from library import AUD, ISS
+
+    if variant == "baseline":
+        os.environ.update(BASELINE_KEY=str(public_pem), BASELINE_ISS=ISS, BASELINE_AUD=AUD)
+        import baseline_app
+
+        return baseline_app.app
+    os.environ.update(ATTEST_TRUST_STORE=str(trust), ATTEST_CONTEXT_REQUIRED="true", ATTEST_LOG_LEVEL="INFO",
+                      ATTEST_DATA_DIR=str(work / "data"))
+    from attest.service import logs
+    from attest.service.app import create_app
+
+    logs.configure("INFO")
+    app = create_app()
+    handler = logging.getLogger("attest").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - for the life of the process
+    return app
+
+
+def _take_away(variant: str, app: Any) -> None:
+    """Remove the part ``variant`` names (after start-up, so that the app is built as attest serve builds it)."""
+    if variant in ("baseline", "attest", "endpoint"):
+        return
+    runtime = app.state.runtime
+    if variant == "no-log":
+        logging.getLogger("attest.service.access").setLevel(logging.WARNING)
+    elif variant == "no-write":
+        async def append_async(rows: Any) -> None:
+            return None
+
+        runtime.trail.store.append_async = append_async
+    elif variant == "no-audit":
+        async def record_async(*args: Any, **kwargs: Any) -> list[str]:
+            return ["not-recorded"]
+
+        runtime.trail.record_async = record_async
+    elif variant == "no-verify":
+        import attest.service.decide as decide
+
+        verify_async, first = decide.verify_async, []
+
+        async def again(token: str, *args: Any, **kwargs: Any) -> Any:
+            if not first:
+                first.append(await verify_async(token, *args, **kwargs))
+            return first[0]
+
+        decide.verify_async = again  # type: ignore[assignment]
+
+
+def child(variant: str, requests: int, work: Path) -> dict[str, float]:
+    import uvloop
+    from service import make_issuer, write_bodies
+
+    trust, public_pem, key, jwk = make_issuer(work)
+    lines = write_bodies(work / "bodies.jsonl", key, jwk, requests + 300, f"parts-{variant}").read_text()
+    bodies = [line.encode() for line in lines.splitlines()]
+    app = _app(variant, work, trust, public_pem)
+
+    async def main() -> dict[str, float]:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        await inbox.put({"type": "lifespan.startup"})
+        lifespan = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                                             inbox.get, outbox.put))
+        started = await outbox.get()
+        if started["type"] != "lifespan.startup.complete":
+            raise RuntimeError(f"start-up failed: {started}")
+        target = app
+        if variant == "endpoint":
+            target = app.middleware_stack
+            while type(target).__name__ != "DirectRoutes":
+                target = target.app
+        _take_away(variant, app)
+        it = iter(bodies)
+        for _, body in zip(range(300), it, strict=False):  # warm-up
+            await _request(app, target, body)
+
+        async def worker() -> None:
+            for body in it:
+                await _request(app, target, body)
+
+        t0, main0, all0 = time.perf_counter(), time.thread_time(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        wall, main_cpu, all_cpu = time.perf_counter() - t0, time.thread_time() - main0, time.process_time() - all0
+        await inbox.put({"type": "lifespan.shutdown"})
+        await outbox.get()
+        await lifespan
+        return {"rps": requests / wall, "main_us": main_cpu / requests * 1e6, "process_us": all_cpu / requests * 1e6}
+
+    return uvloop.run(main())
+
+
+def run(requests: int, rounds: int) -> dict[str, list[dict[str, float]]]:
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+    order = list(VARIANTS)
+    for r in range(rounds):
+        shift = r % len(order)
+        for variant in order[shift:] + order[:shift]:
+            with tempfile.TemporaryDirectory(prefix="attest-parts-") as tmp:
+                out = subprocess.run([sys.executable, __file__, "--child", variant, "--requests", str(requests),  # noqa: S603
+                                      "--work", tmp], capture_output=True, text=True, timeout=600, check=False)
+            if out.returncode != 0:
+                raise RuntimeError(f"{variant}: {out.stderr[-2000:]}")
+            runs[variant].append(json.loads(out.stdout.splitlines()[-1]))
+        print(f"  round {r + 1}: " + "  ".join(f"{v} {runs[v][-1]['main_us']:.0f}" for v in order), flush=True)
+    return runs
+
+
+def report(runs: dict[str, list[dict[str, float]]], requests: int) -> list[str]:
+    def med(v: str, k: str) -> float:
+        return statistics.median(x[k] for x in runs[v])
+
+    def spread(v: str, k: str) -> str:
+        xs = [x[k] for x in runs[v]]
+        return f"{min(xs):.0f}–{max(xs):.0f}"
+
+    rounds = len(runs["attest"])
+    lines = [f"In process, {requests} requests per run, {CONCURRENCY} concurrent, {rounds} interleaved rounds; "
+             "CPU µs per request, median [lowest–highest round].", "",
+             "| variant | event loop thread | whole process | requests/s |", "|---|---|---|---|"]
+    for v, label in VARIANTS.items():
+        lines.append(f"| {label} | {med(v, 'main_us'):.0f} [{spread(v, 'main_us')}] | "
+                     f"{med(v, 'process_us'):.0f} [{spread(v, 'process_us')}] | {med(v, 'rps'):.0f} |")
+    whole = med("attest", "main_us")
+    lines += ["", "| part | event loop thread µs per request (whole app − without it) |", "|---|---|"]
+    for v, part in (("endpoint", "middleware stack"), ("no-log", "access log line"),
+                    ("no-write", "handing the rows to the store and awaiting the group commit"),
+                    ("no-audit", "audit trail (build, seal, store)"), ("no-verify", "verification")):
+        lines.append(f"| {part} | {whole - med(v, 'main_us'):.0f} |")
+    lines.append(f"| whole app − baseline | {whole - med('baseline', 'main_us'):.0f} |")
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=4000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="also write the runs here")
+    ap.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.requests, args.work)))
+        return 0
+    from attest import BUILD
+
+    print(f"verification path: {BUILD}; load average {os.getloadavg()[0]:.2f}", flush=True)
+    runs = run(args.requests, args.rounds)
+    print("\n".join(report(runs, args.requests)))
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
