@@ -21,8 +21,9 @@ from attest import DependencyUnavailable
 from attest.audit.store import AuditQuery, AuditRow, SQLAuditStore, SQLiteDialect
 from attest.service import app as app_module
 from attest.service import create_app, serve
-from attest.service.middleware import DirectRoutes
+from attest.service.middleware import DirectRoutes, HotEntry
 from attest.service.routes import authorize, verify
+from attest.service.settings import DEFAULT_MAX_BODY
 
 from ..support.service import service_settings
 from ..support.tokens import KEYS
@@ -79,12 +80,71 @@ def test_direct_answers_are_fastapis_answers(tmp_path: Path, monkeypatch: pytest
         ("POST", "/v1/verify/", '{"token": "x"}', json_ct),
         ("GET", "/v1/authorize", None, {}),
         ("POST", "/v1/authorize", None, {"authorization": "Bearer nope"}),
+        ("POST", "/v1/verify", '{"token": "' + "a" * (DEFAULT_MAX_BODY + 1) + '"}', json_ct),  # 413
+        ("POST", "/v1/verify", '{"token": "x"}', {**json_ct, "x-request-id": "r-1", "x-forwarded-for": "10.0.0.1"}),
     ]
     direct = _answers(create_app(service_settings(tmp_path / "direct")), requests)
     monkeypatch.setattr(app_module, "DIRECT_PATHS", ())
     routed = _answers(create_app(service_settings(tmp_path / "routed")), requests)
     assert direct == routed
     assert direct[0][0] == 200 and direct[0][3][2] == "permit"
+
+
+def test_hot_requests_enter_below_fastapis_own_layers(tmp_path: Path) -> None:
+    """The hot routes enter the app's own middleware at its outermost layer (middleware.HotEntry), through a
+    server-error middleware of their own; every other request through FastAPI. Both reach the same instances."""
+    from starlette.middleware.errors import ServerErrorMiddleware
+
+    from attest.service.forwarded import PeerMiddleware
+
+    from ..support.service import fresh_token
+
+    app = create_app(service_settings(tmp_path))
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 200
+        assert app.hot.entry is None  # not looked for before a hot request  # type: ignore[attr-defined]
+        assert c.post("/v1/verify", json={"token": fresh_token()}).status_code == 200
+        entry = app.hot.entry  # type: ignore[attr-defined]
+        assert isinstance(entry, ServerErrorMiddleware) and isinstance(entry.app, PeerMiddleware)
+        shared = app.middleware_stack
+        while not isinstance(shared, PeerMiddleware):
+            shared = shared.app  # type: ignore[attr-defined]
+        assert entry.app is shared
+        metrics = c.get("/metrics").text
+    assert 'attest_http_requests_total{method="POST",route="/v1/verify",status="200"} 1.0' in metrics
+    assert 'attest_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics
+
+
+def test_hot_requests_take_fastapis_way_in_when_its_telemetry_is_on_or_the_chain_is_unexpected(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from ..support.service import fresh_token
+
+    app = create_app(service_settings(tmp_path / "otel"))
+    if hasattr(app, "_native_telemetry"):  # FastAPI versions with OpenTelemetry support
+        monkeypatch.setattr(app._native_telemetry, "enabled", lambda: True)
+        calls: list[str] = []
+        real = FastAPI.__call__
+
+        async def counted(self: Any, scope: Any, receive: Any, send: Any) -> None:
+            calls.append(scope["type"])
+            await real(self, scope, receive, send)
+
+        monkeypatch.setattr(FastAPI, "__call__", counted)
+        with TestClient(app) as c:
+            assert c.post("/v1/verify", json={"token": fresh_token()}).json()["decision"] == "permit"
+            assert c.post("/v1/verify", json={"token": fresh_token()}).json()["decision"] == "permit"
+        assert app.hot.entry is False and calls.count("http") == 2  # type: ignore[attr-defined]
+        monkeypatch.undo()
+
+    class NotInTheChain:
+        pass
+
+    app = create_app(service_settings(tmp_path / "odd"))
+    app.hot = HotEntry(app, NotInTheChain, app.hot.table)  # type: ignore[attr-defined]
+    with TestClient(app) as c:
+        assert c.post("/v1/verify", json={"token": fresh_token()}).json()["decision"] == "permit"
+    assert app.hot.entry is False  # type: ignore[attr-defined]
+    assert "the hot routes enter through FastAPI" in caplog.text
 
 
 def test_direct_requests_are_counted_under_their_route_template(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from starlette import types
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -29,7 +30,7 @@ from .. import __version__
 from ..errors import DependencyUnavailable
 from .body import PARSE_ERROR
 from .forwarded import PeerMiddleware
-from .middleware import BodyLimitMiddleware, DirectRoutes, RequestContextMiddleware
+from .middleware import BodyLimitMiddleware, DirectRoutes, HotEntry, RequestContextMiddleware
 from .models import VerifyRequest
 from .problems import ProblemError, problem
 from .ratelimit import EXEMPT, RateLimitMiddleware
@@ -165,6 +166,19 @@ def _openapi(app: FastAPI, rate_limited: bool) -> dict[str, Any]:
     return doc
 
 
+class AttestAPI(FastAPI):
+    """FastAPI, with the hot routes entering the app's own middleware directly (middleware.HotEntry)."""
+
+    hot: HotEntry | None = None
+
+    async def __call__(self, scope: types.Scope, receive: types.Receive, send: types.Send) -> None:
+        hot = self.hot
+        if hot is not None and hot.takes(scope):
+            await hot(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. ``settings`` default to :meth:`Settings.from_env`; development defaults are filled
     (and announced) by :func:`~attest.service.settings.resolve`. Raises ConfigurationError."""
@@ -172,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for item in resolved.settings.dev_defaults:
         log.warning("development default in use: %s", item)
     runtime = Runtime.build(resolved)
-    app = FastAPI(title="attest verification service", version=__version__, description=DESCRIPTION,
+    app = AttestAPI(title="attest verification service", version=__version__, description=DESCRIPTION,
                   lifespan=_lifespan, docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
     app.state.runtime = runtime
     app.add_exception_handler(RequestValidationError, _validation_problem)
@@ -185,9 +199,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app, resolved.settings.rate_limit is not None)  # type: ignore[method-assign]
     # outermost last: request id and access log, then the rate limit (before the body is read), then the
     # body limit; innermost, the hot routes called without FastAPI's routing (middleware.DirectRoutes)
-    # (their routers are included above as they are: no prefix, no dependencies added at inclusion)
-    app.add_middleware(DirectRoutes, routes=[*verify.router.routes, *authorize.router.routes], paths=DIRECT_PATHS,
-                       handlers=app.exception_handlers)
+    # (their routers are included above as they are: no prefix, no dependencies added at inclusion); their
+    # requests enter at the outermost of these (middleware.HotEntry), below FastAPI's own layers
+    hot_routes = [*verify.router.routes, *authorize.router.routes]
+    app.add_middleware(DirectRoutes, routes=hot_routes, paths=DIRECT_PATHS, handlers=app.exception_handlers)
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.settings.max_body_bytes,
                        read_timeout=resolved.settings.body_read_timeout)
     if resolved.settings.rate_limit is not None:
@@ -198,4 +213,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost, the TCP peer is recorded first (forwarded.PeerMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(resolved.settings.trusted_proxies))
     app.add_middleware(PeerMiddleware)
+    app.hot = HotEntry(app, PeerMiddleware, DirectRoutes.direct_table(hot_routes, DIRECT_PATHS))
     return app
