@@ -201,8 +201,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # body limit; innermost, the hot routes called without FastAPI's routing (middleware.DirectRoutes)
     # (their routers are included above as they are: no prefix, no dependencies added at inclusion); their
     # requests enter at the outermost of these (middleware.HotEntry), below FastAPI's own layers
-    hot_routes = [*verify.router.routes, *authorize.router.routes]
-    app.add_middleware(DirectRoutes, routes=hot_routes, paths=DIRECT_PATHS, handlers=app.exception_handlers)
+    app.add_middleware(DirectRoutes, routes=[*verify.router.routes, *authorize.router.routes], paths=DIRECT_PATHS,
+                       handlers=app.exception_handlers)
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.settings.max_body_bytes,
                        read_timeout=resolved.settings.body_read_timeout)
     if resolved.settings.rate_limit is not None:
@@ -213,5 +213,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # outermost, the TCP peer is recorded first (forwarded.PeerMiddleware)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(resolved.settings.trusted_proxies))
     app.add_middleware(PeerMiddleware)
-    app.hot = HotEntry(app, PeerMiddleware, DirectRoutes.direct_table(hot_routes, DIRECT_PATHS))
+    app.hot = HotEntry(app)
     return app

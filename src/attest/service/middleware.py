@@ -163,16 +163,11 @@ class DirectRoutes:
     middleware, as before). Any other path or method, or a route with parameters, goes through FastAPI."""
 
     def __init__(self, app: Any, routes: Any, paths: tuple[str, ...], handlers: dict[Any, Any]) -> None:
-        self.app = app
-        self.handlers = {k: v for k, v in handlers.items() if k not in (Exception, 500)}
-        self.table = self.direct_table(routes, paths)
-
-    @staticmethod
-    def direct_table(routes: Any, paths: tuple[str, ...]) -> dict[tuple[str, str], Any]:
-        """``(method, path) -> route`` of the routes in ``paths`` that are called directly."""
         from fastapi.routing import APIRoute
 
-        table: dict[tuple[str, str], Any] = {}
+        self.app = app
+        self.handlers = {k: v for k, v in handlers.items() if k not in (Exception, 500)}
+        self.table: dict[tuple[str, str], Any] = {}
         for route in routes:
             if not isinstance(route, APIRoute) or route.path not in paths:
                 continue
@@ -184,8 +179,7 @@ class DirectRoutes:
                     or route.response_model is not None or not asyncio.iscoroutinefunction(route.endpoint)):
                 continue  # parameters FastAPI would solve, a result it would serialise: left to FastAPI
             for method in route.methods or ():
-                table.setdefault((method, route.path), route)
-        return table
+                self.table.setdefault((method, route.path), route)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         route = self.table.get((scope.get("method", ""), scope.get("path", ""))) if scope["type"] == "http" else None
@@ -210,28 +204,32 @@ class DirectRoutes:
 
 
 class HotEntry:
-    """Where a hot route's request enters the app: straight into the app's own middleware (its outermost layer,
-    ``first``, down to :class:`DirectRoutes`), below the layers FastAPI and Starlette put around every app —
-    their entry (OpenTelemetry and scope set-up), ``ExceptionTelemetryMiddleware``, FastAPI's own body limit
-    (not configured here: :class:`BodyLimitMiddleware` is the limit) and the server-error middleware, which
-    cost ~30-50 µs per request and add nothing to these routes. An unexpected error still becomes the app's
-    500 answer: the entry is a server-error middleware of its own with the app's handler, as Starlette's.
+    """Where a hot route's request enters the app: straight into the app's own middleware (the outermost one
+    added with ``add_middleware``, down to :class:`DirectRoutes`), below the layers FastAPI and Starlette put
+    around every app — their entry (OpenTelemetry and scope set-up), ``ExceptionTelemetryMiddleware``,
+    FastAPI's own body limit (not configured here: :class:`BodyLimitMiddleware` is the limit) and the
+    server-error middleware — which cost ~20-70 µs per request and add nothing to these routes. An unexpected
+    error still becomes the app's 500 answer: the entry is a server-error middleware of its own with the app's
+    handler, as Starlette's.
 
-    Every instance of the app's middleware is the app's own (one rate limiter, one metrics registry): the
-    entry only starts lower in the same chain. It is found when the first request comes (Starlette builds its
-    middleware stack then); should the chain not have the expected shape (another FastAPI version), or
-    OpenTelemetry be configured for FastAPI to report, every request takes FastAPI's way in, as before."""
+    The middleware instances are the app's own (one rate limiter, one metrics registry): the entry only starts
+    lower in the same chain, and the hot routes are those of its :class:`DirectRoutes`. The chain is looked at
+    when the first request comes (Starlette builds it then); should it not have the expected shape (another
+    FastAPI version), or OpenTelemetry be configured for FastAPI to report, every request takes FastAPI's way
+    in, as before."""
 
-    def __init__(self, app: FastAPI, first: type[Any], table: dict[tuple[str, str], Any]) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.first = first
-        self.table = table
         self.entry: Any = None  # None: not looked for yet; False: FastAPI's way in
+        self.table: dict[tuple[str, str], Any] = {}
 
     def takes(self, scope: types.Scope) -> bool:
         # (a root path, the server's or the app's, is left to FastAPI, as DirectRoutes leaves it)
-        return (self.entry is not False and scope["type"] == "http" and not scope.get("root_path")
-                and not self.app.root_path and (scope.get("method", ""), scope.get("path", "")) in self.table)
+        if scope["type"] != "http" or scope.get("root_path") or self.app.root_path:
+            return False
+        if self.entry is None:
+            self.entry = self._find()
+        return self.entry is not False and (scope.get("method", ""), scope.get("path", "")) in self.table
 
     def _find(self) -> Any:
         app = self.app
@@ -240,20 +238,20 @@ class HotEntry:
             return False  # FastAPI reports requests to OpenTelemetry: let it see these too
         if app.middleware_stack is None:
             app.middleware_stack = app.build_middleware_stack()
+        first: Any = app.user_middleware[0].cls if app.user_middleware else DirectRoutes
         node: Any = app.middleware_stack
-        for _ in range(32):
-            if isinstance(node, self.first):
+        outermost: Any = None
+        while node is not None:
+            if outermost is None and isinstance(node, first):
+                outermost = node
+            if isinstance(node, DirectRoutes) and outermost is not None:
+                self.table = node.table
                 handler = app.exception_handlers.get(Exception) or app.exception_handlers.get(500)
-                return ServerErrorMiddleware(node, handler=handler, debug=app.debug)
+                return ServerErrorMiddleware(outermost, handler=handler, debug=app.debug)
             node = getattr(node, "app", None)
         log.warning("the hot routes enter through FastAPI: the middleware chain is not the expected one")
         return False
 
     async def __call__(self, scope: types.Scope, receive: types.Receive, send: types.Send) -> None:
-        if self.entry is None:
-            self.entry = self._find()
-        if self.entry is False:
-            await FastAPI.__call__(self.app, scope, receive, send)
-            return
         scope["app"] = self.app
         await self.entry(scope, receive, send)
