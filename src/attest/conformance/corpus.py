@@ -523,9 +523,11 @@ SAML_ATTACK_CLASSES: dict[str, str] = {
 
 #: What a SAML corpus does not test, and why.
 SAML_NOT_TESTED: dict[str, str] = {
-    "OneTimeUse and replay (token_replayed)": "being added to attest (issue 14); a XUA bearer assertion is "
-                                              "otherwise presented with many requests",
-    "SubjectConfirmationData Recipient and InResponseTo": "being added to attest alongside",
+    "OneTimeUse and replay (token_replayed)": "a case would present one assertion twice, which SAML cases "
+                                              "cannot yet (JWT cases can: their prelude); attest accepts a "
+                                              "OneTimeUse assertion once with its replay cache",
+    "SubjectConfirmationData InResponseTo": "advisory only (a XUA assertion answers no request of the verifier's): "
+                                            "attest warns, a verifier may ignore it",
     "trust through a CA chain": "the corpus's issuer is trusted by pinned certificates",
     "ECDSA and RSA-PSS signatures": "randomised signatures; the corpus is deterministic (RSA PKCS#1 v1.5 only)",
     "encrypted assertions and EncryptedID": "not accepted by attest (an EncryptedID is a missing NameID)",

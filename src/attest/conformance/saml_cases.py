@@ -44,6 +44,7 @@ from ..saml_map import (
     SECURITY_LEVEL,
     SUBJECT_ID,
 )
+from ..saml_produce import SENDER_VOUCHES
 from .corpus import Expectation, deny, permit
 from .forge import (
     OID_9060,
@@ -437,7 +438,16 @@ def condition_cases() -> list[SamlCase]:
         SamlCase("cond-confirmation-data-expired", g, R_CONFIRMATION, "the SubjectConfirmationData's NotOnOrAfter "
                  "lies before the evaluation time", _no("token_expired", R_CONFIRMATION),
                  _with_forge(lambda forge: _set_confirmation(
-                     "urn:oasis:names:tc:SAML:2.0:cm:sender-vouches", {"NotOnOrAfter": instant(forge.now - AGE)}))),
+                     SENDER_VOUCHES, {"NotOnOrAfter": instant(forge.now - AGE)}))),
+        SamlCase("cond-recipient-is-the-audience", g, R_CONFIRMATION, "the SubjectConfirmationData names this "
+                 "verifier (its audience) as Recipient: permitted", _ok(R_CONFIRMATION),
+                 _with_forge(lambda forge: _set_confirmation(SENDER_VOUCHES, {"Recipient": forge.audience}))),
+        SamlCase("cond-recipient-other", g, R_CONFIRMATION, "the SubjectConfirmationData names another service as "
+                 "Recipient", _no("invalid_audience", R_CONFIRMATION),
+                 edited(_set_confirmation(SENDER_VOUCHES, {"Recipient": OTHER_AUDIENCE}))),
+        SamlCase("cond-confirmation-data-time-malformed", g, R_CONFIRMATION, "the SubjectConfirmationData's "
+                 "NotOnOrAfter is not a time", _no("invalid_claim", R_CONFIRMATION),
+                 edited(_set_confirmation(SENDER_VOUCHES, {"NotOnOrAfter": "tomorrow"}))),
         SamlCase("cond-issue-instant-without-zone", g, R_ASSERTION, "IssueInstant without a time zone",
                  _no("invalid_saml", R_ASSERTION), _root_attribute("IssueInstant", "2030-01-01T00:00:00")),
         SamlCase("cond-version-1-1", g, R_ASSERTION, "Version 1.1 (not a SAML 2.0 assertion)",
