@@ -1,13 +1,15 @@
 """Deliberately broken SAML verifiers (test doubles for the SAML mode of the harness).
 
 A small ASGI app with attest's ``POST /v1/verify`` for SAML: ``{"saml": <assertion>, "context": {…}}`` in, the
-decision document out. It calls ``attest.verify_saml`` with the trust store it is given (and ``context.now``
-when the request carries one, else its own clock). Each bug is a classic SAML verifier mistake:
+decision document out. It calls ``attest.verify_saml`` with the trust store it is given, a replay cache (and
+``context.now`` when the request carries one, else its own clock). Each bug is a classic SAML verifier mistake:
 
 * ``ignore-audience``: it skips the audience check (``invalid_audience`` findings are dropped), so an
   assertion made for another service is accepted;
 * ``accept-unsigned``: it verifies a signature only when there is one, so an unsigned assertion (or one whose
-  signature was removed) is accepted ("On Breaking SAML", section 4: signature exclusion).
+  signature was removed) is accepted ("On Breaking SAML", section 4: signature exclusion);
+* ``ignore-one-time-use``: it accepts a OneTimeUse assertion however often it is presented
+  (``token_replayed`` findings are dropped).
 
 ``bug=None`` is a correct verifier.
 """
@@ -20,10 +22,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from attest import TrustStore, VerifyContext
+from attest.replay import MemoryReplayCache
 from attest.saml import verify_saml
 from attest.verify import Decision
 
-BUGS = ("ignore-audience", "accept-unsigned")
+BUGS = ("ignore-audience", "accept-unsigned", "ignore-one-time-use")
 
 
 def _without(d: Decision, code: str) -> Decision:
@@ -35,6 +38,7 @@ def _without(d: Decision, code: str) -> Decision:
 def create_saml_verifier(trust: TrustStore, bug: str | None = None) -> Starlette:
     if bug is not None and bug not in BUGS:
         raise ValueError(bug)
+    replay = MemoryReplayCache()  # OneTimeUse is enforced, as by a correct verifier
 
     async def verify(request: Request) -> JSONResponse:
         body = await request.json()
@@ -44,9 +48,11 @@ def create_saml_verifier(trust: TrustStore, bug: str | None = None) -> Starlette
         context = VerifyContext.from_dict(body.get("context"))
         if bug == "accept-unsigned" and assertion.lstrip().startswith("<") and "Signature" not in assertion:
             return JSONResponse(Decision("permit", "xua-saml-1.0-test", (), (), None, None).to_dict())
-        d = verify_saml(assertion, trust, None, context)
+        d = verify_saml(assertion, trust, None, context, replay=replay)
         if bug == "ignore-audience":
             d = _without(d, "invalid_audience")
+        elif bug == "ignore-one-time-use":
+            d = _without(d, "token_replayed")
         return JSONResponse(d.to_dict())
 
     return Starlette(routes=[Route("/v1/verify", verify, methods=["POST"])])

@@ -412,7 +412,7 @@ def run(
         typer.Option(
             "--replay/--no-replay",
             help="Whether the target keeps a replay "
-            "cache (default: yes for attest-api/http/library, no for command).",
+            "cache (default: yes for attest-api/http/library and SAML, no for command).",
         ),
     ] = None,
     clock: Annotated[
@@ -507,11 +507,11 @@ def run(
     tgt: Target
     try:
         if c.kind == SAML_KIND and mode == "library":
-            tgt = SamlLibraryTarget(profile=profile)
+            tgt = SamlLibraryTarget(profile=profile, replay=True if replay is None else replay)
         elif c.kind == SAML_KIND:
             if not target:
                 fail(f"--mode {mode} needs --target")
-            tgt = SamlApiTarget(target, timeout=timeout, jobs=jobs)
+            tgt = SamlApiTarget(target, timeout=timeout, jobs=jobs, replay=True if replay is None else replay)
             if own is not None:
                 tgt.own_clock = own
         elif mode == "library" and c.kind is not None:

@@ -8,7 +8,8 @@ Four groups:
   (DM 6.3): a few representative missing or invalid values per rule group, ambiguous attributes, the
   security level (ATT-9) and a citizen's assertion (``not_a_health_personnel_attestation``);
 * ``saml-conditions``: the assertion's own checks (SAML 2.0 core 2.3-2.7): expired, not yet valid (and both
-  just inside the leeway), lifetime, audience, conditions, subject confirmation, session, envelope;
+  just inside the leeway), lifetime, audience, conditions, subject confirmation (its Recipient and times),
+  OneTimeUse (a second presentation, for a target with a replay cache), session, envelope;
 * ``saml-attacks``: the attacks of :mod:`attest.conformance.saml_attacks` (signature wrapping XSW1-8, comments,
   key sources, DTDs and entities, sizes, weak algorithms) and two untrusted signers.
 
@@ -78,6 +79,7 @@ R_CONFIRMATION = "SAML2-core-2.4.1.2"
 R_CONDITIONS = "SAML2-core-2.5.1"
 R_AUDIENCE = "SAML2-core-2.5.1.4"
 R_AUTHN = "SAML2-core-2.7.2"
+R_ONE_TIME_USE = "SAML2-core-2.5.1.5"
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 HOLDER_OF_KEY = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
@@ -97,8 +99,8 @@ class SamlCase:
     """One case before it is built: ``slug`` (the id is ``saml-<slug>``), group, rule, description, the
     expectation (with its warnings), how to build the assertion from the forge and the case id, the attack
     class it belongs to (if any), the verify context beyond ``now`` and the patient (``None`` removes a
-    member), tags, and ``exact_second`` (the decision needs the injected evaluation time, not a target's own
-    clock)."""
+    member), tags, ``exact_second`` (the decision needs the injected evaluation time, not a target's own
+    clock) and ``second_presentation``."""
 
     slug: str
     group: str
@@ -110,6 +112,9 @@ class SamlCase:
     context: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     exact_second: bool = False
+    #: the same assertion is presented once before (expected: permit), so the case is its second presentation
+    #: (the target must keep a replay cache across requests)
+    second_presentation: bool = False
 
     @property
     def id(self) -> str:
@@ -235,6 +240,10 @@ def _session_end(seconds_before_now: int) -> Callable[[SamlForge], Callable[[Any
             root.find(_q("AuthnStatement")).set("SessionNotOnOrAfter", instant(forge.now - seconds_before_now))
         return edit
     return make
+
+
+def _one_time_use(root: Any) -> None:
+    etree.SubElement(root.find(_q("Conditions")), f"{{{SAML_NS}}}OneTimeUse")
 
 
 def _with_forge(make: Callable[[SamlForge], Callable[[Any], None]], **kw: Any) -> Builder:
@@ -448,6 +457,12 @@ def condition_cases() -> list[SamlCase]:
         SamlCase("cond-confirmation-data-time-malformed", g, R_CONFIRMATION, "the SubjectConfirmationData's "
                  "NotOnOrAfter is not a time", _no("invalid_claim", R_CONFIRMATION),
                  edited(_set_confirmation(SENDER_VOUCHES, {"NotOnOrAfter": "tomorrow"}))),
+        SamlCase("cond-one-time-use-replayed", g, R_ONE_TIME_USE, "Conditions with OneTimeUse, presented a second "
+                 "time (the first presentation is permitted)", _no("token_replayed", R_ONE_TIME_USE),
+                 edited(_one_time_use), second_presentation=True),
+        SamlCase("cond-presented-twice", g, R_CONDITIONS, "an assertion without OneTimeUse presented a second time: "
+                 "permitted (a XUA assertion serves many requests)", _ok(R_CONDITIONS), signed(),
+                 second_presentation=True),
         SamlCase("cond-issue-instant-without-zone", g, R_ASSERTION, "IssueInstant without a time zone",
                  _no("invalid_saml", R_ASSERTION), _root_attribute("IssueInstant", "2030-01-01T00:00:00")),
         SamlCase("cond-version-1-1", g, R_ASSERTION, "Version 1.1 (not a SAML 2.0 assertion)",

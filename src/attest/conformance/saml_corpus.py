@@ -175,7 +175,8 @@ def build_saml_corpus(*, now: int | None = None, seed: str = DEFAULT_SEED, audie
         cases.append(Case(id=spec.id, group=spec.group, rule=spec.rule, covers=spec.covers(),
                           description=spec.description, token=token, context=_context(forge, spec),
                           expect=spec.expect, signed_by="saml-issuer", window=window, window_empty=empty,
-                          tags=spec.tags))
+                          tags=spec.tags, prelude=(token,) if spec.second_presentation else (),
+                          requires=("replay",) if spec.second_presentation else ()))
     meta: dict[str, Any] = {
         "format": FORMAT,
         "kind": SAML_KIND,

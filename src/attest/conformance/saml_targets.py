@@ -34,11 +34,11 @@ class SamlApiTarget(ApiTarget):
     mode = "http-api"
     saml = True
     body_member = "saml"
-    #: a SAML assertion carries no jti of the JWT kind; the corpus has no replay case
-    replay = False
 
-    def __init__(self, url: str, *, timeout: float = 10.0, jobs: int = 4) -> None:
-        super().__init__(url, timeout=timeout, jobs=jobs, replay=False)
+    def __init__(self, url: str, *, timeout: float = 10.0, jobs: int = 4, replay: bool = True) -> None:
+        # replay: the target keeps a replay cache across requests (OneTimeUse; the cases presenting an
+        # assertion a second time are skipped without one)
+        super().__init__(url, timeout=timeout, jobs=jobs, replay=replay)
 
     def outcome(self, doc: Any) -> Outcome:
         if not isinstance(doc, dict) or doc.get("decision") not in ("permit", "deny") or \
@@ -51,15 +51,15 @@ class SamlApiTarget(ApiTarget):
 
 class SamlLibraryTarget(LibraryTarget):
     """``attest.verify_saml`` in-process with the corpus's trust store (the profile its SAML issuer names,
-    unless ``profile`` is given). ``verifier``: a drop-in replacement for ``verify_saml`` (tests)."""
+    unless ``profile`` is given) and a replay cache unless ``replay`` is false. ``verifier``: a drop-in
+    replacement for ``verify_saml`` (tests)."""
 
     saml = True
-    replay = False
     trust_variants = False
 
-    def __init__(self, *, profile: str | None = None, trust: str | Path | None = None,
+    def __init__(self, *, profile: str | None = None, trust: str | Path | None = None, replay: bool = True,
                  verifier: Callable[..., Any] | None = None) -> None:
-        super().__init__(profile=profile, trust=trust, replay=False, verifier=verifier)
+        super().__init__(profile=profile, trust=trust, replay=replay, verifier=verifier)
 
     async def present(self, case: Case, token: str, corpus: Corpus) -> Outcome:
         from ..context import VerifyContext
@@ -70,6 +70,6 @@ class SamlLibraryTarget(LibraryTarget):
         except ConfigurationError as exc:
             return Outcome("error", detail=f"trust store refused: {str(exc)[-160:]}")
         fn = self._verify or verify_saml
-        d = fn(token, store, self.profile, VerifyContext.from_dict(case.context))
+        d = fn(token, store, self.profile, VerifyContext.from_dict(case.context), replay=self._cache)
         return Outcome(d.decision, frozenset(d.codes), frozenset(f.rule for f in d.errors), "in-process",
                        frozenset(w.code for w in d.warnings))
