@@ -101,6 +101,35 @@ def test_the_documented_groups_match_the_corpus(corpus: Corpus) -> None:
     assert f"CONFORMS: {len(corpus)} cases, {len(corpus)} passed" in text
 
 
+def test_the_documented_coverage_table_matches_the_corpus(corpus: Corpus) -> None:
+    text = (ROOT / "docs" / "conformance.md").read_text(encoding="utf-8")
+    section = text[text.index("### 7.5 Coverage"):text.index("Attack classes:", text.index("### 7.5 Coverage"))]
+    documented = {code: int(n) for code, n in re.findall(r"\| `([a-z_]+)` \| (\d+) \|", section)}
+    counts: dict[str, int] = {}
+    for c in corpus:
+        for k in c.covers:
+            counts[k] = counts.get(k, 0) + 1
+    assert len(documented) >= 20 and "token_replayed" in documented
+    assert {k: counts.get(k, 0) for k in documented} == documented
+
+
+def test_second_presentations_need_a_replay_cache_and_a_second_run_is_told_why(corpus: Corpus) -> None:
+    """The cases with a prelude are skipped without a replay cache; with one, running the corpus again against
+    the same cache fails the OneTimeUse case's prelude with the reason (the cache remembers the first run; an
+    assertion without OneTimeUse is not recorded)."""
+    twice = {c.id for c in corpus if c.prelude}
+    assert twice == {"saml-cond-one-time-use-replayed", "saml-cond-presented-twice"}
+    assert all(c.requires == ("replay",) and c.prelude == (c.token,) for c in corpus if c.prelude)
+    result = run(corpus, SamlLibraryTarget(replay=False), RunOptions(jobs=1))
+    assert result.ok and {r.case.id for r in result.results if r.status == "skip"} == twice
+    target = SamlLibraryTarget()
+    assert run(corpus, target, RunOptions(jobs=4)).ok
+    again = run(corpus, target, RunOptions(jobs=4))
+    errors = {r.case.id: r.reason for r in again.results if r.status == "error"}
+    assert set(errors) == {"saml-cond-one-time-use-replayed"}
+    assert all("remembers an earlier run of this corpus" in reason for reason in errors.values())
+
+
 def test_the_corpus_carries_its_trust_store_and_says_it_is_test_material(corpus_dir: Path, corpus: Corpus) -> None:
     meta = json.loads((corpus_dir / "manifest.json").read_text())
     issuer = meta["saml_issuer"]

@@ -151,6 +151,28 @@ def test_hot_requests_take_fastapis_way_in_when_its_telemetry_is_on_or_the_chain
     assert app.hot.entry is False  # type: ignore[attr-defined]
     assert "the hot routes enter through FastAPI" in caplog.text
 
+    # a middleware factory that is not a class (Starlette takes any callable)
+    from starlette.middleware.gzip import GZipMiddleware
+
+    app = create_app(service_settings(tmp_path / "factory"))
+    app.add_middleware(lambda inner: GZipMiddleware(inner))  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.post("/v1/verify", json={"token": fresh_token()}).json()["decision"] == "permit"
+    assert app.hot.entry is False  # type: ignore[attr-defined]
+
+    # whatever fails while looking at the chain: FastAPI's way in, never a 500 for every request
+    app = create_app(service_settings(tmp_path / "broken"))
+
+    def boom() -> Any:
+        raise RuntimeError("no stack")
+
+    monkeypatch.setattr(app, "build_middleware_stack", boom)
+    app.middleware_stack = None
+    app.hot.entry = None  # type: ignore[attr-defined]
+    assert app.hot.takes({"type": "http", "method": "POST", "path": "/v1/verify"}) is False  # type: ignore[attr-defined]
+    assert "looking at the middleware chain failed (RuntimeError)" in caplog.text
+
 
 def test_direct_requests_are_counted_under_their_route_template(tmp_path: Path) -> None:
     from ..support.service import fresh_token

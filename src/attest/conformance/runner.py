@@ -602,12 +602,15 @@ async def _run_case(target: Target, case: Case, corpus: Corpus, strict_rules: bo
     for i, (tok, want) in enumerate(zip(case.prelude, case.prelude_decisions(), strict=True)):
         pre = await target.present(case, tok, corpus)
         if pre.decision != want:
+            # a prelude refused as a replay: the target remembers an earlier run of this very corpus
+            hint = ("; the target's replay cache remembers an earlier run of this corpus: generate a fresh one "
+                    "(another --now) or clear the cache" if "token_replayed" in (pre.codes or ()) else "")
             return CaseResult(
                 case,
                 "error",
                 pre,
                 f"prelude token {i + 1} should get {want}, got ({pre.decision} "
-                f"{','.join(sorted(pre.codes or ()))} {pre.detail})".rstrip(),
+                f"{','.join(sorted(pre.codes or ()))} {pre.detail})".rstrip() + hint,
                 seconds=time.monotonic() - t0,
             )
     outcome = await target.present(case, case.token, corpus)

@@ -234,9 +234,11 @@ algorithms, untrusted signers).
 | SAML issuer (`saml:Issuer`, exact) | `{issuer}` |
 | its pinned signing certificates | `{certificate_file}` (the current one, and its predecessor, expired) |
 | audience (`AudienceRestriction`) | `{audience}` |
+| a SubjectConfirmationData `Recipient`, when there is one | `{audience}` (the same) |
 | organisations it may vouch for | {legal_entities} |
 | evaluation time | each case's `context.now` |
 | the request's patient | each case's `context.patient_id` |
+| replay cache | kept across requests (the cases with a `prelude`: see *Run*) |
 
 With attest: `ATTEST_TRUST_STORE=trust.yaml` (this directory's file; it names `{certificate_file}` beside it),
 `ATTEST_PROFILE=tillitsrammeverk-1.1-test` and `ATTEST_ALLOW_CONTEXT_NOW=true`, on 127.0.0.1 (attest refuses to
@@ -250,8 +252,13 @@ attest conformance run --corpus <this directory> --mode http-api --target https:
 ```
 
 Each case is `POST <target>/v1/verify` with `{{"saml": <assertion>, "context": {{"now": …, "patient_id": …}}}}`;
-the decision and the exact sets of error and warning codes are compared. Exit status 0: every case behaved as
-expected; 1: a mismatch.
+the decision and the exact sets of error and warning codes are compared. A case with a `prelude` (in
+`manifest.json`; it `requires` a replay cache) first presents the assertions listed there, each expected to be
+permitted: its own assertion, so that the case is the second presentation (`OneTimeUse`: refused as
+`token_replayed`; without it: permitted, as the XUA profile reuses an assertion within its session).
+Exit status 0: every case behaved as expected; 1: a mismatch. A replay cache remembers a run: against
+the same instance within the hour, generate a fresh corpus (another `--now`) or clear the cache; a target without
+one runs with `--no-replay` (those cases are skipped).
 
 ## Files
 

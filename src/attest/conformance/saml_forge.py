@@ -264,8 +264,9 @@ class SamlForge:
             entry["certificate"] = self.certificates_pem()
         else:
             entry["certificate_file"] = certificate_file
-        entry.update({"audience": self.audience, "legal_entities": list(SAML_LEGAL_ENTITIES),
-                      "profile": SAML_TEST_PROFILE})
+        # recipient: what a SubjectConfirmationData Recipient must name (attest's default, said explicitly)
+        entry.update({"audience": self.audience, "recipient": self.audience,
+                      "legal_entities": list(SAML_LEGAL_ENTITIES), "profile": SAML_TEST_PROFILE})
         return {"test_material": True, "saml_issuers": [entry]}
 
     def certificates_pem(self) -> str:

@@ -215,8 +215,8 @@ class HotEntry:
     The middleware instances are the app's own (one rate limiter, one metrics registry): the entry only starts
     lower in the same chain, and the hot routes are those of its :class:`DirectRoutes`. The chain is looked at
     when the first request comes (Starlette builds it then); should it not have the expected shape (another
-    FastAPI version), or OpenTelemetry be configured for FastAPI to report, every request takes FastAPI's way
-    in, as before."""
+    FastAPI version, a middleware factory that is not a class), or OpenTelemetry be configured for FastAPI to
+    report, or FastAPI's own body limit be set, every request takes FastAPI's way in, as before."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
@@ -233,22 +233,30 @@ class HotEntry:
 
     def _find(self) -> Any:
         app = self.app
-        telemetry = getattr(app, "_native_telemetry", None)
-        if telemetry is not None and telemetry.enabled():
-            return False  # FastAPI reports requests to OpenTelemetry: let it see these too
-        if app.middleware_stack is None:
-            app.middleware_stack = app.build_middleware_stack()
-        first: Any = app.user_middleware[0].cls if app.user_middleware else DirectRoutes
-        node: Any = app.middleware_stack
-        outermost: Any = None
-        while node is not None:
-            if outermost is None and isinstance(node, first):
-                outermost = node
-            if isinstance(node, DirectRoutes) and outermost is not None:
-                self.table = node.table
-                handler = app.exception_handlers.get(Exception) or app.exception_handlers.get(500)
-                return ServerErrorMiddleware(outermost, handler=handler, debug=app.debug)
-            node = getattr(node, "app", None)
+        try:
+            telemetry = getattr(app, "_native_telemetry", None)
+            if telemetry is not None and telemetry.enabled():
+                return False  # FastAPI reports requests to OpenTelemetry: let it see these too
+            if getattr(app, "max_body_size", None) is not None:
+                return False  # FastAPI's own body limit is configured: it must see these too
+            if app.middleware_stack is None:
+                app.middleware_stack = app.build_middleware_stack()
+            first: Any = app.user_middleware[0].cls if app.user_middleware else DirectRoutes
+            node: Any = app.middleware_stack
+            outermost: Any = None
+            # (a middleware factory that is not a class, e.g. a function, cannot be told apart: FastAPI's way)
+            while node is not None and isinstance(first, type):
+                if outermost is None and isinstance(node, first):
+                    outermost = node
+                if isinstance(node, DirectRoutes) and outermost is not None:
+                    self.table = node.table
+                    handler = app.exception_handlers.get(Exception) or app.exception_handlers.get(500)
+                    return ServerErrorMiddleware(outermost, handler=handler, debug=app.debug)
+                node = getattr(node, "app", None)
+        except Exception as exc:  # whatever goes wrong here must not turn into every request's 500
+            log.warning("the hot routes enter through FastAPI: looking at the middleware chain failed (%s)",
+                        type(exc).__name__)
+            return False
         log.warning("the hot routes enter through FastAPI: the middleware chain is not the expected one")
         return False
 
