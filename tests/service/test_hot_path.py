@@ -25,7 +25,7 @@ from attest.service.middleware import DirectRoutes
 from attest.service.routes import authorize, verify
 from attest.service.settings import DEFAULT_MAX_BODY
 
-from ..support.service import service_settings
+from ..support.service import committed_in_sqlite, service_settings
 from ..support.tokens import KEYS
 
 
@@ -205,12 +205,7 @@ def test_concurrent_appends_on_a_loop_share_commits_and_each_waits_for_its_rows(
 
     async def one(i: int) -> None:
         await store.append_async([_row(i)])
-        fresh = sqlite3.connect(tmp_path / "a.sqlite")
-        try:
-            committed.append(fresh.execute("SELECT count(*) FROM attest_audit_event WHERE id = ?",
-                                           (f"hp-{i}",)).fetchone()[0] == 1)
-        finally:
-            fresh.close()
+        committed.append(committed_in_sqlite(tmp_path / "a.sqlite", f"hp-{i}"))
 
     async def scenario() -> None:
         await asyncio.gather(*(one(i) for i in range(60)))

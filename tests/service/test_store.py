@@ -17,7 +17,7 @@ from attest.audit import AuditTrail, KeyRing, open_store
 from attest.audit.fhir import NO_PATIENT
 from attest.audit.store import AuditQuery, AuditRow, SQLAuditStore, SQLiteDialect, redact_url
 
-from ..support.service import key_ring
+from ..support.service import committed_in_sqlite, key_ring
 from ..support.tokens import NOW, VALID_FNRS, make_token, trust_store, valid_attestation
 
 
@@ -197,12 +197,7 @@ def test_group_commit_batches_concurrent_appends_and_each_caller_waits_for_its_r
 
     def one(i: int) -> None:
         store.append([AuditRow(f"gc-{i}", "v", 1, "deny", "8", "", None, None, None, None, None, "k", b"x")])
-        fresh = sqlite3.connect(tmp_path / "a.sqlite")
-        try:
-            seen.append(fresh.execute("SELECT count(*) FROM attest_audit_event WHERE id = ?",
-                                      (f"gc-{i}",)).fetchone()[0] == 1)
-        finally:
-            fresh.close()
+        seen.append(committed_in_sqlite(tmp_path / "a.sqlite", f"gc-{i}"))
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(30)]
     for t in threads:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import itertools
 import os
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -52,3 +53,13 @@ def fresh_token(attestation: dict[str, Any] | None = None, *, org_name: str = "f
 
 def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def committed_in_sqlite(path: Path, row_id: str) -> bool:
+    """Whether the audit row ``row_id`` is visible to a fresh connection to the SQLite store at ``path``
+    (committed, not only written by the store's own connection)."""
+    fresh = sqlite3.connect(path)
+    try:
+        return bool(fresh.execute("SELECT count(*) FROM attest_audit_event WHERE id = ?", (row_id,)).fetchone()[0] == 1)
+    finally:
+        fresh.close()
