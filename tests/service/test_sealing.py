@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 from attest import ConfigurationError
+from attest.audit import sealing
 from attest.audit.sealing import KeyRing, SealError, load_or_create_dev_keyring
 
 from ..support.service import key_ring
@@ -99,3 +102,72 @@ def test_dev_key_ring_is_created_once_with_private_mode(tmp_path):  # type: igno
     assert not created_again and again.current.kid == ring.current.kid
     kid, blob = ring.seal(b"x", b"r")
     assert again.open(kid, blob, b"r") == b"x"
+
+
+# --- compression before encryption (issue 16: the audit trail's bytes per decision) ----------------------------
+
+
+def test_payloads_are_compressed_before_encryption() -> None:
+    ring = KeyRing.parse(key_ring("k1"))
+    payload = b'{"token":"eyJ...","decision":{"attestation":{"purpose":"TREAT"}}}' * 150
+    kid, blob = ring.seal(payload, b"record-1")
+    assert blob[:1] == b"\x02"
+    assert len(blob) < len(payload) // 10
+    assert ring.open(kid, blob, b"record-1") == payload
+
+
+def test_records_sealed_without_compression_still_open() -> None:
+    # what every record written before compression is: version 01, the JSON as it is
+    ring = KeyRing.parse(key_ring("k1"))
+    kid, blob = ring.seal(b"old record", b"record-1", compress=False)
+    assert blob[:1] == b"\x01"
+    assert ring.open(kid, blob, b"record-1") == b"old record"
+
+
+def test_the_version_byte_is_authenticated() -> None:
+    ring = KeyRing.parse(key_ring("k1"))
+    for compress, other in ((True, b"\x01"), (False, b"\x02")):
+        kid, blob = ring.seal(b"payload" * 20, b"record-1", compress=compress)
+        with pytest.raises(SealError, match="does not open"):
+            ring.open(kid, other + blob[1:], b"record-1")
+        with pytest.raises(SealError, match="known version"):
+            ring.open(kid, b"\x03" + blob[1:], b"record-1")
+
+
+@pytest.mark.parametrize(("frame", "message"), [
+    (lambda data, compress: b"not a zstandard frame", "damaged"),
+    (lambda data, compress: compress(data)[:-3], "incomplete"),
+    (lambda data, compress: compress(data) + b"more", "after its frame"),
+])
+def test_a_compressed_payload_that_does_not_decompress_cleanly_is_refused(
+        monkeypatch: pytest.MonkeyPatch, frame: Any, message: str) -> None:
+    # only the key's holder can seal such a blob; it is refused all the same, never half-read
+    ring = KeyRing.parse(key_ring("k1"))
+    real = sealing._compress
+    monkeypatch.setattr(sealing, "_compress", lambda data: frame(data, real))
+    kid, blob = ring.seal(b"x" * 500, b"record-1")
+    with pytest.raises(SealError, match=message):
+        ring.open(kid, blob, b"record-1")
+
+
+def test_a_payload_is_never_expanded_beyond_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    ring = KeyRing.parse(key_ring("k1"))
+    kid, blob = ring.seal(b"\x00" * 100_000, b"record-1")  # ~30 bytes of frame
+    monkeypatch.setattr(sealing, "MAX_PLAINTEXT_BYTES", 99_999)
+    with pytest.raises(SealError, match="more than 99999 bytes"):
+        ring.open(kid, blob, b"record-1")
+    monkeypatch.setattr(sealing, "MAX_PLAINTEXT_BYTES", 100_000)
+    assert ring.open(kid, blob, b"record-1") == b"\x00" * 100_000
+
+
+def test_threads_seal_concurrently() -> None:
+    # each thread has its own compressor (one compressor is not safe to share)
+    ring = KeyRing.parse(key_ring("k1"))
+
+    def work(i: int) -> bool:
+        payloads = [f"payload {i}-{j} ".encode() * (50 + j) for j in range(200)]
+        sealed = [ring.seal(p, b"r") for p in payloads]
+        return all(ring.open(kid, blob, b"r") == p for p, (kid, blob) in zip(payloads, sealed, strict=True))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(work, range(8)))

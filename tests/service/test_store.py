@@ -8,6 +8,7 @@ import re
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,20 @@ def test_sealed_payload_opens_only_with_the_key(tmp_path: Path) -> None:
     # a rotated ring (new key first, old key kept) still opens it
     rotated = AuditTrail(trail.store, KeyRing.parse(key_ring("k2") + "," + ring), "unit")
     assert rotated.search(patient="13116900216")[0].payload is not None
+
+
+def test_records_are_compressed_and_records_from_before_compression_still_open(tmp_path: Path) -> None:
+    trail = _trail(tmp_path)
+    d = verify(make_token(), trust_store(), context=VerifyContext(now=NOW))
+    new, old = trail.prepare(d, VerifyContext(now=NOW), token=make_token()), trail.prepare(d, VerifyContext(now=NOW))
+    plaintext = trail.keyring.open(old[0].key_id, old[0].sealed, old[0].id.encode())
+    kid, blob = trail.keyring.seal(plaintext, old[0].id.encode(), compress=False)  # as written before compression
+    trail.store.append([*new, replace(old[0], key_id=kid, sealed=blob)])
+    opened = {ev.row.id: ev for ev in trail.search()}
+    assert opened[new[0].id].payload is not None and opened[old[0].id].payload is not None
+    assert opened[new[0].id].row.sealed[:1] == b"\x02" and opened[old[0].id].row.sealed[:1] == b"\x01"
+    new_plaintext = trail.keyring.open(new[0].key_id, new[0].sealed, new[0].id.encode())
+    assert len(new[0].sealed) < 0.5 * len(new_plaintext)
 
 
 def test_append_only(tmp_path: Path) -> None:

@@ -9,6 +9,15 @@ keyed hashes (HMAC) that make audit records findable by patient or practitioner 
 identity numbers in clear. The record's id and key id are bound into the ciphertext as associated data,
 so a sealed payload cannot be moved to another record unnoticed.
 
+A payload is compressed (Zstandard, level 1) before it is encrypted: the audit trail's payloads are ~10 KB of
+JSON that repeats itself (the token, the decision document and the AuditEvent say much the same), and they
+shrink to ~37 % — the WAL, replication and storage of every decision with them, for ~20 µs per record
+(issue 16; docs/performance.md). A blob says which it is in its first byte (authenticated with the rest):
+``01`` the JSON as it is (records written before compression, or sealed with ``compress=False``), ``02``
+a Zstandard frame of it. Compressing before encrypting lets the blob's length depend on how much the
+payload repeats itself; a record's payload is one request's own content, compressed alone, so its length
+says no more about another record than it did.
+
 Nothing here ever puts key material into an exception message or a log line.
 """
 
@@ -19,6 +28,8 @@ import binascii
 import hmac
 import os
 import re
+import sys
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,15 +42,59 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import ConfigurationError
 
+if sys.version_info >= (3, 14):  # pragma: no cover - the standard library's since 3.14 (PEP 784)
+    from compression import zstd
+else:
+    from backports import zstd
+
 KEY_BYTES = 32
 NONCE_BYTES = 12
-#: sealed blob layout: version byte, 12-byte nonce, ciphertext || 16-byte tag
-_VERSION = b"\x01"
+#: sealed blob layout: version byte, 12-byte nonce, ciphertext || 16-byte tag; the version byte says what the
+#: ciphertext holds: the plaintext (01) or a Zstandard frame of it (02)
+_PLAIN = b"\x01"
+_ZSTD = b"\x02"
+#: Zstandard level of new records: level 1 keeps ~37 % of a payload at ~2 µs per KB; higher levels gain a few
+#: percent more for twice the time
+ZSTD_LEVEL = 1
+#: a payload never opens to more than this (a sealed payload is tens of KB: the token, at most 64 KiB, is the
+#: largest part); a compressed one that would is refused, not expanded
+MAX_PLAINTEXT_BYTES = 16 * 1024 * 1024
 _KID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 
 
 class SealError(Exception):
     """A sealed payload cannot be opened: unknown key id, wrong key, or tampered data."""
+
+
+_LOCAL = threading.local()
+
+
+def _compress(data: bytes) -> bytes:
+    """A Zstandard frame of ``data``. The compressor keeps its tables between calls (a new one per call costs
+    half again as much); it is not thread-safe, so each thread has its own."""
+    compressor = getattr(_LOCAL, "compressor", None)
+    if compressor is None:
+        compressor = _LOCAL.compressor = zstd.ZstdCompressor(level=ZSTD_LEVEL)
+    try:
+        return compressor.compress(data, zstd.ZstdCompressor.FLUSH_FRAME)
+    except BaseException:
+        _LOCAL.compressor = None  # never reuse a compressor interrupted mid-frame
+        raise
+
+
+def _decompress(frame: bytes) -> bytes:
+    """The content of one whole Zstandard frame, at most :data:`MAX_PLAINTEXT_BYTES`."""
+    d = zstd.ZstdDecompressor()
+    try:
+        out = d.decompress(frame, max_length=MAX_PLAINTEXT_BYTES)
+    except zstd.ZstdError:
+        raise SealError("the compressed payload is damaged") from None
+    if not d.eof:
+        raise SealError("the compressed payload is incomplete or opens to more than "
+                        f"{MAX_PLAINTEXT_BYTES} bytes") from None
+    if d.unused_data:
+        raise SealError("the compressed payload has data after its frame")
+    return out
 
 
 def _derive(key: bytes, info: bytes) -> bytes:
@@ -114,12 +169,13 @@ class KeyRing:
         return f"{kid}:{base64.b64encode(os.urandom(KEY_BYTES)).decode('ascii')}"
 
     # --- sealing ---------------------------------------------------------------------------------
-    def seal(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
-        """Encrypt under the current key; returns ``(kid, blob)``."""
+    def seal(self, plaintext: bytes, aad: bytes, *, compress: bool = True) -> tuple[str, bytes]:
+        """Compress (unless ``compress`` is false) and encrypt under the current key; returns ``(kid, blob)``."""
+        version, data = (_ZSTD, _compress(plaintext)) if compress else (_PLAIN, plaintext)
         nonce = os.urandom(NONCE_BYTES)
         k = self.current
-        ct = k.aead.encrypt(nonce, plaintext, _VERSION + k.kid.encode() + b"\x00" + aad)
-        return k.kid, _VERSION + nonce + ct
+        ct = k.aead.encrypt(nonce, data, version + k.kid.encode() + b"\x00" + aad)
+        return k.kid, version + nonce + ct
 
     def open(self, kid: str, blob: bytes, aad: bytes) -> bytes:
         """Decrypt a blob sealed under ``kid``; raises :class:`SealError` (never with key material)."""
@@ -127,13 +183,15 @@ class KeyRing:
         if k is None:
             raise SealError(f"no at-rest key with id {kid!r} in the key ring")
         blob = bytes(blob)
-        if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != _VERSION:
+        version = blob[:1]
+        if len(blob) < 1 + NONCE_BYTES + 16 or version not in (_PLAIN, _ZSTD):
             raise SealError("not a sealed payload of a known version")
         try:
-            return k.aead.decrypt(blob[1:1 + NONCE_BYTES], blob[1 + NONCE_BYTES:],
-                                               _VERSION + kid.encode() + b"\x00" + aad)
+            data = k.aead.decrypt(blob[1:1 + NONCE_BYTES], blob[1 + NONCE_BYTES:],
+                                  version + kid.encode() + b"\x00" + aad)
         except InvalidTag:
             raise SealError(f"the payload does not open under key {kid!r} (wrong key or tampered)") from None
+        return _decompress(data) if version == _ZSTD else data
 
     # --- keyed hashes for lookups ----------------------------------------------------------------
     def lookup_hash(self, kind: str, value: str, kid: str | None = None) -> str:
