@@ -136,13 +136,16 @@ def tree(pids: Iterable[int | None]) -> list[int]:
 
 
 def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU time of these processes (all their threads), in seconds."""
+    """User + system CPU time of these processes (all their threads) and of their children that ended and were
+    reaped, in seconds. Counting the reaped children is what keeps a difference of two readings right when a
+    process ends in between (a PostgreSQL backend whose connection closed: its time moves to the postmaster's
+    children's time; without it the difference lost that backend's whole time, and could even be negative)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError, ValueError, IndexError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / tick
 
 
