@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -122,6 +123,11 @@ def test_records_sealed_without_compression_still_open() -> None:
     kid, blob = ring.seal(b"old record", b"record-1", compress=False)
     assert blob[:1] == b"\x01"
     assert ring.open(kid, blob, b"record-1") == b"old record"
+    # and a blob written by the code before compression existed (key bytes 0..31, kid k1, record id rid-1)
+    old = KeyRing([("k1", bytes(range(32)))])
+    written_before = bytes.fromhex("01dcc5c856cb029fd51eeb0d623d518db2067ff965ae5f4c5d6ad04fc69764744a0e594dadc525b9"
+                                   "a71b254957b64b")
+    assert old.open("k1", written_before, b"rid-1") == b'{"v":1,"old":true}'
 
 
 def test_the_version_byte_is_authenticated() -> None:
@@ -158,10 +164,30 @@ def test_a_payload_is_never_expanded_beyond_the_limit(monkeypatch: pytest.Monkey
         ring.open(kid, blob, b"record-1")
     monkeypatch.setattr(sealing, "MAX_PLAINTEXT_BYTES", 100_000)
     assert ring.open(kid, blob, b"record-1") == b"\x00" * 100_000
+    # nor sealed beyond it: such a record could never be opened
+    with pytest.raises(SealError, match="larger than 100000 bytes"):
+        ring.seal(b"\x00" * 100_001, b"record-2")
+
+
+def test_a_compressed_bomb_is_refused_without_being_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 256 MiB of zeros in a frame of a few KB: refused while at most the limit (16 MiB) is held in memory
+    ring = KeyRing.parse(key_ring("k1"))
+    monkeypatch.setattr(sealing, "MAX_PLAINTEXT_BYTES", 1 << 30)
+    kid, blob = ring.seal(bytes(256 << 20), b"record-1")
+    assert len(blob) < 64 << 10
+    monkeypatch.undo()
+    tracemalloc.start()
+    try:
+        with pytest.raises(SealError, match="more than"):
+            ring.open(kid, blob, b"record-1")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, peak
 
 
 def test_threads_seal_concurrently() -> None:
-    # each thread has its own compressor (one compressor is not safe to share)
+    # seal and open from several threads at once (each has its own compressor)
     ring = KeyRing.parse(key_ring("k1"))
 
     def work(i: int) -> bool:

@@ -14,9 +14,14 @@ JSON that repeats itself (the token, the decision document and the AuditEvent sa
 shrink to ~37 % — the WAL, replication and storage of every decision with them, for ~20 µs per record
 (issue 16; docs/performance.md). A blob says which it is in its first byte (authenticated with the rest):
 ``01`` the JSON as it is (records written before compression, or sealed with ``compress=False``), ``02``
-a Zstandard frame of it. Compressing before encrypting lets the blob's length depend on how much the
-payload repeats itself; a record's payload is one request's own content, compressed alone, so its length
-says no more about another record than it did.
+a Zstandard frame of it. Compressing before encrypting makes a blob's length depend on its content, not only
+on the lengths of its fields: whoever sees stored sizes (the database, its backups, WAL, replicas) may learn
+something about that record (e.g. that two of its values are equal), never about another record: each payload
+is its own frame, nothing is kept between frames and no dictionary is used. Guessing attacks on compression
+(CRIME) need attacker-chosen text compressed together with a secret the attacker does not know; a payload holds
+one request's own content and values of the server that are no secret to the requester. Keep it so: never
+compress several requests' payloads together, never use a dictionary trained on stored records, never add a
+value the requester must not learn.
 
 Nothing here ever puts key material into an exception message or a log line.
 """
@@ -43,7 +48,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from ..errors import ConfigurationError
 
 if sys.version_info >= (3, 14):  # pragma: no cover - the standard library's since 3.14 (PEP 784)
-    from compression import zstd
+    try:
+        from compression import zstd
+    except ImportError as exc:  # a Python built without libzstd
+        raise ImportError("attest's audit trail needs Zstandard: this Python was built without "
+                          "compression.zstd (PEP 784); use a build with libzstd") from exc
 else:
     from backports import zstd
 
@@ -56,8 +65,8 @@ _ZSTD = b"\x02"
 #: Zstandard level of new records: level 1 keeps ~37 % of a payload at ~2 µs per KB; higher levels gain a few
 #: percent more for twice the time
 ZSTD_LEVEL = 1
-#: a payload never opens to more than this (a sealed payload is tens of KB: the token, at most 64 KiB, is the
-#: largest part); a compressed one that would is refused, not expanded
+#: a payload is never sealed, nor opened, larger than this (a sealed payload is tens of KB: the token, at most
+#: 64 KiB, is the largest part); a compressed one that would open larger is refused, not expanded
 MAX_PLAINTEXT_BYTES = 16 * 1024 * 1024
 _KID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 
@@ -71,7 +80,7 @@ _LOCAL = threading.local()
 
 def _compress(data: bytes) -> bytes:
     """A Zstandard frame of ``data``. The compressor keeps its tables between calls (a new one per call costs
-    half again as much); it is not thread-safe, so each thread has its own."""
+    half again as much); each thread has its own (a shared one would serialise the threads on its lock)."""
     compressor = getattr(_LOCAL, "compressor", None)
     if compressor is None:
         compressor = _LOCAL.compressor = zstd.ZstdCompressor(level=ZSTD_LEVEL)
@@ -90,8 +99,7 @@ def _decompress(frame: bytes) -> bytes:
     except zstd.ZstdError:
         raise SealError("the compressed payload is damaged") from None
     if not d.eof:
-        raise SealError("the compressed payload is incomplete or opens to more than "
-                        f"{MAX_PLAINTEXT_BYTES} bytes") from None
+        raise SealError(f"the compressed payload is incomplete or opens to more than {MAX_PLAINTEXT_BYTES} bytes")
     if d.unused_data:
         raise SealError("the compressed payload has data after its frame")
     return out
@@ -170,7 +178,10 @@ class KeyRing:
 
     # --- sealing ---------------------------------------------------------------------------------
     def seal(self, plaintext: bytes, aad: bytes, *, compress: bool = True) -> tuple[str, bytes]:
-        """Compress (unless ``compress`` is false) and encrypt under the current key; returns ``(kid, blob)``."""
+        """Compress (unless ``compress`` is false) and encrypt under the current key; returns ``(kid, blob)``.
+        Raises :class:`SealError` for a payload over :data:`MAX_PLAINTEXT_BYTES` (it could never be opened)."""
+        if len(plaintext) > MAX_PLAINTEXT_BYTES:
+            raise SealError(f"the payload is larger than {MAX_PLAINTEXT_BYTES} bytes")
         version, data = (_ZSTD, _compress(plaintext)) if compress else (_PLAIN, plaintext)
         nonce = os.urandom(NONCE_BYTES)
         k = self.current
