@@ -138,10 +138,21 @@ def test_the_corpus_carries_its_trust_store_and_says_it_is_test_material(corpus_
     entry = store.saml_issuers[issuer["issuer"]]
     assert store.test_material and entry.profile == SAML_TEST_PROFILE and entry.audience == meta["audience"]
     assert len(entry.certificates) == 2 and entry.legal_entities == frozenset(issuer["legal_entities"])
+    # the second issuer: trusted through its root CA only (no pinned certificate), otherwise the same
+    ca = meta["saml_ca_issuer"]
+    ca_entry = store.saml_issuers[ca["issuer"]]
+    assert ca["issuer"] == issuer["issuer"] + "/ca" and not ca_entry.certificates
+    assert [c.subject.rfc4514_string() for c in ca_entry.ca_certificates] == [c["subject"] for c in ca["ca_certificates"]]
+    assert (corpus_dir / ca["ca_certificate_file"]).read_text().count("BEGIN CERTIFICATE") == 1
+    assert (ca_entry.profile, ca_entry.audience, ca_entry.legal_entities) == (
+        entry.profile, entry.audience, entry.legal_entities)
+    assert {c.id for c in corpus if c.token and ca["issuer"] in c.token} >= {
+        c.id for c in corpus if "ca-chain" in c.covers and c.id != "saml-attack-ca-certificate-for-pinned-issuer"}
     assert "TEST MATERIAL" in (corpus_dir / "trust.yaml").read_text().splitlines()[0]
     readme = (corpus_dir / "README.md").read_text()
     assert readme.startswith("# !!! TEST MATERIAL - NEVER USE IN PRODUCTION !!!")
     assert issuer["issuer"] in readme and meta["audience"] in readme
+    assert ca["issuer"] in readme and ca["ca_certificate_file"] in readme
     for path in corpus_dir.rglob("*"):                             # ready-made assertions: no private key
         assert not path.is_file() or "PRIVATE KEY" not in path.read_text(encoding="utf-8")
     assert all("token" not in entry for entry in meta["cases"])
@@ -233,10 +244,12 @@ def _predicted(corpus: Corpus, bug: str) -> set[str]:
         return {c.id for c in corpus if "invalid_audience" in c.expect.errors}
     if bug == "ignore-one-time-use":  # the second presentation of a OneTimeUse assertion is permitted
         return {c.id for c in corpus if "token_replayed" in c.expect.errors}
+    if bug == "skip-chain-validation":  # a certificate that does not chain to the CA is used all the same
+        return {c.id for c in corpus if c.expect.errors == ("unknown_key",) and "RFC5280-6.1" in c.expect.rules}
     return {c.id for c in corpus if "unsigned" in c.tags}
 
 
-@pytest.mark.parametrize("bug", ["ignore-audience", "accept-unsigned", "ignore-one-time-use"])
+@pytest.mark.parametrize("bug", ["ignore-audience", "accept-unsigned", "ignore-one-time-use", "skip-chain-validation"])
 def test_broken_verifiers_are_caught(corpus: Corpus, corpus_dir: Path, bug: str) -> None:
     expected = _predicted(corpus, bug)
     assert expected

@@ -138,7 +138,7 @@ def _build_saml(now: int | None, seed: str, audience: str, iss: str | None,
 def _write_saml(built: SamlBuilt, out: Path, force: bool) -> None:
     from .corpus import SAML_KIND
     from .report import print_coverage
-    from .saml_corpus import CERTIFICATE_FILE, SamlGenerateError, write_saml_corpus
+    from .saml_corpus import CA_CERTIFICATE_FILE, CERTIFICATE_FILE, SamlGenerateError, write_saml_corpus
 
     try:
         root = write_saml_corpus(built, out, force=force)
@@ -160,7 +160,8 @@ def _write_saml(built: SamlBuilt, out: Path, force: bool) -> None:
     )
     console.print(
         f"configure the verifier under test with the SAML issuer {forge.issuer}, its certificates "
-        f"{root / CERTIFICATE_FILE}, audience {forge.audience} (attest: ATTEST_TRUST_STORE={root / 'trust.yaml'}, "
+        f"{root / CERTIFICATE_FILE}, and the SAML issuer {forge.ca.issuer}, trusted through the CA "
+        f"{root / CA_CERTIFICATE_FILE}; audience {forge.audience} (attest: ATTEST_TRUST_STORE={root / 'trust.yaml'}, "
         f"ATTEST_ALLOW_CONTEXT_NOW=true); see {root / 'README.md'}",
         markup=False,
     )

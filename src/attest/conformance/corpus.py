@@ -522,13 +522,15 @@ SAML_ATTACK_CLASSES: dict[str, str] = {
     "weak-algorithm": "HMAC, or a canonicalization other than exclusive c14n",
     "rsa-1024": "a 1024-bit RSA key",
     "untrusted-signer": "an issuer the trust store does not name, a pinned certificate no longer valid",
+    "ca-chain": "for an issuer trusted through a CA: no KeyInfo, an intermediate missing, an expired signing "
+                "certificate or one without digitalSignature, an impostor CA with the root's name, a CA's own key "
+                "signing, a self-signed certificate, another key; and a CA-issued certificate for the other issuer",
 }
 
 #: What a SAML corpus does not test, and why.
 SAML_NOT_TESTED: dict[str, str] = {
     "SubjectConfirmationData InResponseTo": "advisory only (a XUA assertion answers no request of the verifier's): "
                                             "attest warns, a verifier may ignore it",
-    "trust through a CA chain": "the corpus's issuer is trusted by pinned certificates",
     "ECDSA and RSA-PSS signatures": "randomised signatures; the corpus is deterministic (RSA PKCS#1 v1.5 only)",
     "encrypted assertions and EncryptedID": "not accepted by attest (an EncryptedID is a missing NameID)",
 }

@@ -11,7 +11,9 @@ Four groups:
   just inside the leeway), lifetime, audience, conditions, subject confirmation (its Recipient and times),
   OneTimeUse (a second presentation, for a target with a replay cache), session, envelope;
 * ``saml-attacks``: the attacks of :mod:`attest.conformance.saml_attacks` (signature wrapping XSW1-8, comments,
-  key sources, DTDs and entities, sizes, weak algorithms) and two untrusted signers.
+  key sources, DTDs and entities, sizes, weak algorithms), two untrusted signers, and signing certificates
+  that do not chain to the CA of the second issuer, which the trust store trusts through its CA (the valid
+  group has that issuer's assertions with a certificate issued by the root, and by an intermediate).
 
 The expectations are written from what each case is (RULES.md, CONTRACT.md section 5, SAML 2.0 core and the
 profile ``xua-saml-1.0-test``), not by running a verifier; tests/conformance/test_saml_mode.py then holds
@@ -73,6 +75,7 @@ from .saml_attacks import (
 )
 from .saml_forge import AGE, LIFETIME, SamlForge, SamlKitAdapter, instant
 
+R_CHAIN = "RFC5280-6.1"
 R_ASSERTION = "SAML2-core-2.3.3"
 R_SUBJECT = "SAML2-core-2.4.1"
 R_CONFIRMATION = "SAML2-core-2.4.1.2"
@@ -498,9 +501,70 @@ def attack_cases(forge: SamlForge) -> list[SamlCase]:
     return out
 
 
+# --- the second issuer, trusted through a CA ------------------------------------------------------------------
+
+def _by_ca_issuer(key: Callable[[SamlForge], Any], chain: Callable[[SamlForge], list[Any]],
+                  include_cert: bool = True) -> Builder:
+    """An assertion of the issuer trusted through a CA, signed with ``key``, KeyInfo carrying ``chain``."""
+    return lambda f, cid: _tostring(f.sign(f.assertion(cid, issuer=f.ca.issuer), key=key(f), cert=chain(f),
+                                           include_cert=include_cert))
+
+
+def ca_valid_cases() -> list[SamlCase]:
+    g = "saml-valid"
+    return [
+        SamlCase("valid-ca-issued", g, R_CHAIN, "the issuer trusted through its CA: KeyInfo carries the signing "
+                 "certificate, issued by the root CA of the trust store: permitted", _ok(R_CHAIN),
+                 _by_ca_issuer(lambda f: f.ca.signer_key, lambda f: [f.ca.signer])),
+        SamlCase("valid-ca-intermediate", g, R_CHAIN, "the issuer trusted through its CA: KeyInfo carries the signing "
+                 "certificate and the intermediate CA that issued it: permitted", _ok(R_CHAIN),
+                 _by_ca_issuer(lambda f: f.ca.signer_key, lambda f: [f.ca.signer_via_intermediate, f.ca.intermediate])),
+        SamlCase("valid-ca-intermediate-first", g, R_CHAIN, "as the previous case with the intermediate first in "
+                 "KeyInfo (XML-DSig gives X509Data no order): permitted", _ok(R_CHAIN),
+                 _by_ca_issuer(lambda f: f.ca.signer_key, lambda f: [f.ca.intermediate, f.ca.signer_via_intermediate])),
+    ]
+
+
+def ca_attack_cases() -> list[SamlCase]:
+    g, cls = "saml-attacks", "ca-chain"
+    signer = lambda f: f.ca.signer_key  # noqa: E731
+    return [
+        SamlCase("attack-ca-no-key-info", g, R_SIGNATURE, "the issuer trusted through its CA, a signature without "
+                 "KeyInfo (there is no pinned certificate to fall back on)", _no("unknown_key", R_SIGNATURE),
+                 _by_ca_issuer(signer, lambda f: [f.ca.signer], include_cert=False), cls=cls),
+        SamlCase("attack-ca-intermediate-missing", g, R_CHAIN, "KeyInfo carries a signing certificate issued by the "
+                 "intermediate CA, but not the intermediate: no path to the root", _no("unknown_key", R_CHAIN),
+                 _by_ca_issuer(signer, lambda f: [f.ca.signer_via_intermediate]), cls=cls),
+        SamlCase("attack-ca-expired-certificate", g, R_CHAIN, "the signing certificate, issued by the root CA, expired "
+                 "before the evaluation time", _no("unknown_key", R_CHAIN),
+                 _by_ca_issuer(signer, lambda f: [f.ca.signer_expired]), cls=cls),
+        SamlCase("attack-ca-no-digital-signature", g, R_CHAIN, "the signing certificate's keyUsage lacks "
+                 "digitalSignature", _no("unknown_key", R_CHAIN),
+                 _by_ca_issuer(signer, lambda f: [f.ca.signer_without_digital_signature]), cls=cls),
+        SamlCase("attack-ca-impostor", g, R_CHAIN, "the signing certificate is issued by another CA that has the "
+                 "trusted root's name (and its own key)", _no("unknown_key", R_CHAIN),
+                 _by_ca_issuer(signer, lambda f: [f.ca.signer_via_impostor]), cls=cls),
+        SamlCase("attack-ca-signs-itself", g, R_CHAIN, "signed with the intermediate CA's own key, KeyInfo carrying "
+                 "the intermediate (a CA certificate is not a signing certificate)", _no("unknown_key", R_CHAIN),
+                 _by_ca_issuer(lambda f: f.ca.intermediate_key, lambda f: [f.ca.intermediate]), cls=cls),
+        SamlCase("attack-ca-pinned-certificate", g, R_CHAIN, "the issuer trusted through its CA, signed with the other "
+                 "issuer's key and its pinned, self-signed certificate", _no("unknown_key", R_CHAIN),
+                 _by_ca_issuer(lambda f: f.key, lambda f: [f.certificate]), cls=cls),
+        SamlCase("attack-ca-wrong-key", g, R_SIGNATURE, "KeyInfo carries a certificate that chains to the root CA, "
+                 "but another key signed", _no("invalid_signature", R_SIGNATURE),
+                 _by_ca_issuer(lambda f: f.attacker_key, lambda f: [f.ca.signer]), cls=cls),
+        SamlCase("attack-ca-certificate-for-pinned-issuer", g, R_SIGNATURE, "the issuer with pinned certificates, "
+                 "signed with a certificate that chains to the other issuer's CA (a CA trusts only its own "
+                 "issuer)", _no("invalid_signature", R_SIGNATURE),
+                 lambda f, cid: _tostring(f.sign(f.assertion(cid), key=f.ca.signer_key, cert=[f.ca.signer])),
+                 cls=cls),
+    ]
+
+
 def saml_cases(forge: SamlForge) -> list[SamlCase]:
     """Every case of a SAML corpus, in report order."""
-    cases = [*valid_cases(), *rule_cases(), *condition_cases(), *attack_cases(forge)]
+    cases = [*valid_cases(), *ca_valid_cases(), *rule_cases(), *condition_cases(), *attack_cases(forge),
+             *ca_attack_cases()]
     ids = [c.id for c in cases]
     if len(ids) != len(set(ids)):  # pragma: no cover - a programming error in the tables
         raise RuntimeError("duplicate case ids")

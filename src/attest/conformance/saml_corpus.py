@@ -5,8 +5,10 @@ The directory::
 
     README.md            TEST MATERIAL: what is here, how to configure the verifier under test, how to run
     manifest.json        kind "saml", the SAML issuer, audience, profile, every case without its assertion
-    trust.yaml           an attest trust store: one saml_issuers entry (certificate_file, audience, profile)
+    trust.yaml           an attest trust store: two saml_issuers entries (audience, profile): the issuer with
+                         pinned certificates (certificate_file), and one trusted through a CA (ca_certificate_file)
     saml-issuer.pem      the issuer's pinned certificates: the current one and its expired predecessor
+    saml-ca.pem          the root CA the second issuer is trusted through
     cases/<id>.json      one file per case: the assertion (XML text, or base64), the context, the expectation
 
 Every key is derived from the seed (:mod:`attest.conformance.saml_forge`) and every signature is
@@ -36,9 +38,10 @@ from .forge import DEFAULT_AUDIENCE, DEFAULT_SEED, PATIENT_FNR
 from .generate import MAX_LEEWAY
 from .saml_attacks import SAML_NS
 from .saml_cases import SamlCase, saml_cases
-from .saml_forge import DEFAULT_SAML_ISSUER, SAML_LEGAL_ENTITIES, SAML_TEST_PROFILE, SamlForge
+from .saml_forge import DEFAULT_SAML_ISSUER, SAML_LEGAL_ENTITIES, SAML_TEST_PROFILE, SamlForge, pem
 
 CERTIFICATE_FILE = "saml-issuer.pem"
+CA_CERTIFICATE_FILE = "saml-ca.pem"
 #: codes a verifier reaches before it reads the assertion's times: no clock changes them
 TOKEN_LEVEL = frozenset({"invalid_saml", "not_a_health_personnel_attestation", "unknown_issuer", "unknown_key",
                          "unsupported_algorithm", "invalid_signature"})
@@ -190,6 +193,10 @@ def build_saml_corpus(*, now: int | None = None, seed: str = DEFAULT_SEED, audie
                         "certificate_file": CERTIFICATE_FILE,
                         "certificates": [_certificate_info(forge.certificate),
                                          _certificate_info(forge.previous_certificate)]},
+        "saml_ca_issuer": {"issuer": forge.ca.issuer, "audience": audience, "profile": SAML_TEST_PROFILE,
+                           "legal_entities": list(SAML_LEGAL_ENTITIES), "trust_store": "trust.yaml",
+                           "ca_certificate_file": CA_CERTIFICATE_FILE,
+                           "ca_certificates": [_certificate_info(forge.ca.root)]},
         "counts": {g: sum(1 for c in cases if c.group == g) for g in SAML_GROUPS},
         "coverage": coverage(cases, SAML_KIND),
         "notes": [
@@ -206,8 +213,9 @@ def build_saml_corpus(*, now: int | None = None, seed: str = DEFAULT_SEED, audie
 
 _TRUST_HEADER = """\
 # TEST MATERIAL ONLY - NEVER USE IN PRODUCTION.
-# Trust store for an attest SAML conformance corpus (issue 14). The SAML issuer's keys are derived from a public
-# seed: anyone can sign assertions this entry accepts. Use it only for a test instance of the verifier under test.
+# Trust store for an attest SAML conformance corpus (issue 14). The SAML issuers' keys (and their CA's) are derived
+# from a public seed: anyone can sign assertions these entries accept. Use it only for a test instance of the
+# verifier under test.
 # attest: ATTEST_TRUST_STORE=<this file>, ATTEST_PROFILE=tillitsrammeverk-1.1-test (test material is refused
 # under a production profile), ATTEST_ALLOW_CONTEXT_NOW=true (the cases carry their evaluation time).
 """
@@ -225,7 +233,7 @@ accepts. Configure only a **test instance** of your verifier with it.
 SAML service) and the decision and error codes a conforming verifier reaches: {valid} valid assertions to
 permit (with the warnings they earn), {rules} broken attestation rules, {conditions} broken conditions and
 envelopes, {attacks} attacks (signature wrapping XSW1-8, comments, key sources, DTDs and entities, sizes, weak
-algorithms, untrusted signers).
+algorithms, untrusted signers, signing certificates that do not chain to the second issuer's CA).
 
 ## Configure the verifier under test (its test instance)
 
@@ -233,14 +241,17 @@ algorithms, untrusted signers).
 |---|---|
 | SAML issuer (`saml:Issuer`, exact) | `{issuer}` |
 | its pinned signing certificates | `{certificate_file}` (the current one, and its predecessor, expired) |
+| a second SAML issuer, trusted through a CA | `{ca_issuer}` |
+| the root CA it is trusted through (KeyInfo carries the signing certificate) | `{ca_certificate_file}` |
 | audience (`AudienceRestriction`) | `{audience}` |
 | a SubjectConfirmationData `Recipient`, when there is one | `{audience}` (the same) |
-| organisations it may vouch for | {legal_entities} |
+| organisations they may vouch for | {legal_entities} |
 | evaluation time | each case's `context.now` |
 | the request's patient | each case's `context.patient_id` |
 | replay cache | kept across requests (the cases with a `prelude`: see *Run*) |
 
-With attest: `ATTEST_TRUST_STORE=trust.yaml` (this directory's file; it names `{certificate_file}` beside it),
+With attest: `ATTEST_TRUST_STORE=trust.yaml` (this directory's file; it names `{certificate_file}` and
+`{ca_certificate_file}` beside it),
 `ATTEST_PROFILE=tillitsrammeverk-1.1-test` and `ATTEST_ALLOW_CONTEXT_NOW=true`, on 127.0.0.1 (attest refuses to
 serve test material on any other address).
 
@@ -265,8 +276,9 @@ one runs with `--no-replay` (those cases are skipped).
 | file | what |
 |---|---|
 | `manifest.json` | the corpus's settings and every case (id, rule, what it covers, description, expectation) |
-| `trust.yaml` | an attest trust store: one `saml_issuers` entry for the issuer above |
-| `{certificate_file}` | the issuer's certificates (PEM) |
+| `trust.yaml` | an attest trust store: a `saml_issuers` entry for each issuer above |
+| `{certificate_file}` | the first issuer's certificates (PEM) |
+| `{ca_certificate_file}` | the root CA of the second issuer (PEM) |
 | `cases/<id>.json` | one assertion per case, with its context and expectation |
 """
 
@@ -278,6 +290,7 @@ def readme(built: SamlBuilt) -> str:
         generator=meta["generator"], seed=meta["seed"], now=meta["now"], count=len(built.corpus),
         valid=counts["saml-valid"], rules=counts["saml-rules"], conditions=counts["saml-conditions"],
         attacks=counts["saml-attacks"], issuer=built.forge.issuer, certificate_file=CERTIFICATE_FILE,
+        ca_issuer=built.forge.ca.issuer, ca_certificate_file=CA_CERTIFICATE_FILE,
         audience=built.forge.audience, legal_entities=", ".join(f"`{o}`" for o in SAML_LEGAL_ENTITIES))
 
 
@@ -288,9 +301,10 @@ def write_saml_corpus(built: SamlBuilt, out: str | Path, *, force: bool = False)
         raise SamlGenerateError(f"{root} is not empty (use --force to overwrite)")
     root.mkdir(parents=True, exist_ok=True)
     (root / CERTIFICATE_FILE).write_text(built.forge.certificates_pem(), encoding="ascii")
+    (root / CA_CERTIFICATE_FILE).write_text(pem(built.forge.ca.root), encoding="ascii")
     (root / "trust.yaml").write_text(
-        _TRUST_HEADER + yaml.safe_dump(built.forge.trust_document(CERTIFICATE_FILE), sort_keys=False,
-                                       allow_unicode=True), encoding="utf-8")
+        _TRUST_HEADER + yaml.safe_dump(built.forge.trust_document(CERTIFICATE_FILE, CA_CERTIFICATE_FILE),
+                                       sort_keys=False, allow_unicode=True), encoding="utf-8")
     (root / "README.md").write_text(readme(built), encoding="utf-8")
     save_cases(built.corpus, root)
     built.corpus.root = root

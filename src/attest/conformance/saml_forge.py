@@ -48,6 +48,13 @@ from .saml_attacks import DS_NS, EXC_C14N, SAML_NS
 
 #: the test SAML issuer (``.invalid``, RFC 2606: never resolvable, never HelseID's XDS SAML service)
 DEFAULT_SAML_ISSUER = "https://saml-idp.conformance.invalid"
+
+
+def ca_issuer_of(issuer: str) -> str:
+    """The second test issuer's name (trusted through a CA): the first one's with ``/ca`` appended."""
+    return issuer.rstrip("/") + "/ca"
+
+
 #: the profile the trust store's entry names: test material is never trusted under a production profile
 SAML_TEST_PROFILE = "xua-saml-1.0-test"
 #: the organisations the test SAML issuer may vouch for (trust store ``legal_entities``, ATT-13)
@@ -81,6 +88,89 @@ def certificate(key: rsa.RSAPrivateKey, cn: str, serial: int, validity: tuple[in
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(serial).not_valid_before(_utc(validity[0])).not_valid_after(_utc(validity[1]))
             .sign(key, hashes.SHA256()))
+
+
+def issued_certificate(key: rsa.RSAPrivateKey, cn: str, serial: int, validity: tuple[int, int], *,
+                       issuer: x509.Certificate | None, issuer_key: rsa.RSAPrivateKey, ca: bool,
+                       path_length: int | None = None, digital_signature: bool | None = None) -> x509.Certificate:
+    """A v3 certificate of ``key`` issued by ``issuer`` (self-issued when None), with the extensions of a CA or a
+    signing certificate (basicConstraints and keyUsage critical, subject and authority key identifiers).
+    Deterministic, as :func:`certificate`."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "attest conformance (TEST MATERIAL)")])
+    sign_ds = (not ca) if digital_signature is None else digital_signature
+    builder = (x509.CertificateBuilder().subject_name(name)
+               .issuer_name(issuer.subject if issuer is not None else name).public_key(key.public_key())
+               .serial_number(serial).not_valid_before(_utc(validity[0])).not_valid_after(_utc(validity[1]))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=sign_ds, content_commitment=False,
+                                            key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                            key_cert_sign=ca, crl_sign=ca, encipher_only=False,
+                                            decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                              critical=False))
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@dataclass(frozen=True)
+class SamlCaMaterial:
+    """The second test SAML issuer, trusted through a CA (the trust store names the root CA; an assertion
+    carries its signing certificate, and an intermediate where there is one, in KeyInfo), and what the
+    attacks on that trust need: certificates of the signer that must not chain (expired, without
+    digitalSignature, issued by an impostor CA with the root's name)."""
+
+    issuer: str
+    root_key: rsa.RSAPrivateKey
+    root: x509.Certificate
+    intermediate_key: rsa.RSAPrivateKey
+    intermediate: x509.Certificate
+    signer_key: rsa.RSAPrivateKey
+    #: the signer's certificate issued by the root, and one issued by the intermediate
+    signer: x509.Certificate
+    signer_via_intermediate: x509.Certificate
+    signer_expired: x509.Certificate
+    signer_without_digital_signature: x509.Certificate
+    #: a CA with the root's name and another key (the attacker's), and the signer's certificate it issued
+    impostor_root: x509.Certificate
+    signer_via_impostor: x509.Certificate
+
+    @classmethod
+    def generate(cls, issuer: str, rsa_key: Callable[[str], rsa.RSAPrivateKey], serial: Callable[[str], int],
+                 attacker_key: rsa.RSAPrivateKey) -> SamlCaMaterial:
+        root_key, intermediate_key, signer_key = rsa_key("ca-root"), rsa_key("ca-intermediate"), rsa_key("ca-signer")
+        root_cn, signer_cn = "attest conformance SAML root CA", "attest conformance SAML issuer (CA-issued)"
+        root = issued_certificate(root_key, root_cn, serial("ca-root"), CERT_VALIDITY, issuer=None,
+                                  issuer_key=root_key, ca=True)
+        intermediate = issued_certificate(intermediate_key, "attest conformance SAML issuing CA",
+                                          serial("ca-intermediate"), CERT_VALIDITY, issuer=root,
+                                          issuer_key=root_key, ca=True, path_length=0)
+        impostor = issued_certificate(attacker_key, root_cn, serial("ca-impostor"), CERT_VALIDITY, issuer=None,
+                                      issuer_key=attacker_key, ca=True)
+
+        def signer_cert(label: str, by: x509.Certificate, by_key: rsa.RSAPrivateKey,
+                        validity: tuple[int, int] = CERT_VALIDITY, **kw: Any) -> x509.Certificate:
+            return issued_certificate(signer_key, signer_cn, serial(f"ca-signer/{label}"), validity, issuer=by,
+                                      issuer_key=by_key, ca=False, **kw)
+
+        return cls(issuer, root_key, root, intermediate_key, intermediate, signer_key,
+                   signer_cert("root", root, root_key), signer_cert("intermediate", intermediate, intermediate_key),
+                   signer_cert("expired", root, root_key, PREVIOUS_CERT_VALIDITY),
+                   signer_cert("no-digital-signature", root, root_key, digital_signature=False),
+                   impostor, signer_cert("impostor", impostor, attacker_key))
+
+    def trust_entry(self, audience: str, ca_certificate_file: str | None = None) -> dict[str, Any]:
+        """The trust store's entry for this issuer: its root CA (inline PEM, or ``ca_certificate_file``)."""
+        entry: dict[str, Any] = {"issuer": self.issuer,
+                                 "name": "attest conformance SAML issuer trusted through its CA (TEST MATERIAL: "
+                                         "keys derived from a public seed)"}
+        if ca_certificate_file is None:
+            entry["ca_certificate"] = pem(self.root)
+        else:
+            entry["ca_certificate_file"] = ca_certificate_file
+        entry.update({"audience": audience, "recipient": audience, "legal_entities": list(SAML_LEGAL_ENTITIES),
+                      "profile": SAML_TEST_PROFILE})
+        return entry
 
 
 def pem(cert: x509.Certificate) -> str:
@@ -135,6 +225,8 @@ class SamlForge:
     attacker_certificate: x509.Certificate
     weak_key: rsa.RSAPrivateKey
     weak_certificate: x509.Certificate
+    #: the second issuer, trusted through a CA
+    ca: SamlCaMaterial
     drbg: Drbg = field(repr=False)
 
     @classmethod
@@ -151,6 +243,7 @@ class SamlForge:
 
         key, previous, attacker, weak = rsa_key("issuer"), rsa_key("issuer-previous"), rsa_key("attacker"), \
             rsa_key("weak", 1024)
+        ca = SamlCaMaterial.generate(ca_issuer_of(issuer), rsa_key, serial, attacker)
         return cls(
             seed, now, audience, issuer,
             key, certificate(key, "attest conformance SAML issuer", serial("issuer"), CERT_VALIDITY),
@@ -158,7 +251,7 @@ class SamlForge:
                                   PREVIOUS_CERT_VALIDITY),
             attacker, certificate(attacker, "attacker", serial("attacker"), CERT_VALIDITY),
             weak, certificate(weak, "attest conformance SAML issuer (RSA-1024)", serial("weak"), CERT_VALIDITY),
-            drbg)
+            ca, drbg)
 
     # -- assertions ---------------------------------------------------------------------------------------
 
@@ -217,9 +310,11 @@ class SamlForge:
              digest_algorithm: str = "sha256", c14n: str = EXC_C14N, reference_uri: str | None = None,
              include_cert: bool = True, enveloping: bool = False) -> Any:
         """Sign ``element`` (in place; returns the signed root): the issuer's key and certificate unless
-        ``key`` is given. Deterministic (RSASSA-PKCS1-v1_5)."""
+        ``key`` is given; ``cert`` may be a list (KeyInfo carries them in that order). Deterministic
+        (RSASSA-PKCS1-v1_5)."""
         signing_key = self.key if key is None else key
-        certs = [self.certificate if key is None else cert] if include_cert else []
+        chain = list(cert) if isinstance(cert, list | tuple) else [cert]
+        certs = ([self.certificate] if key is None else chain) if include_cert else []
         method = SignatureConstructionMethod.enveloping if enveloping else SignatureConstructionMethod.enveloped
         signer = AnySigner(method=method, signature_algorithm=signature_algorithm,
                             digest_algorithm=digest_algorithm, c14n_algorithm=c14n)
@@ -253,10 +348,12 @@ class SamlForge:
 
     # -- the trust store ----------------------------------------------------------------------------------
 
-    def trust_document(self, certificate_file: str | None = None) -> dict[str, Any]:
-        """The trust store: one SAML issuer with the current and the previous (expired) certificate, its
-        audience, the organisations it may vouch for, the test profile. ``certificate_file`` names a PEM file
-        beside the store instead of inline PEM."""
+    def trust_document(self, certificate_file: str | None = None,
+                       ca_certificate_file: str | None = None) -> dict[str, Any]:
+        """The trust store: the SAML issuer with its pinned certificates (the current and the previous, expired
+        one), and the second issuer trusted through its root CA; for each its audience, the organisations it
+        may vouch for, the test profile. ``certificate_file`` and ``ca_certificate_file`` name PEM files beside
+        the store instead of inline PEM."""
         entry: dict[str, Any] = {"issuer": self.issuer,
                                  "name": "attest conformance SAML issuer (TEST MATERIAL: keys derived from a "
                                          "public seed)"}
@@ -267,7 +364,8 @@ class SamlForge:
         # recipient: what a SubjectConfirmationData Recipient must name (attest's default, said explicitly)
         entry.update({"audience": self.audience, "recipient": self.audience,
                       "legal_entities": list(SAML_LEGAL_ENTITIES), "profile": SAML_TEST_PROFILE})
-        return {"test_material": True, "saml_issuers": [entry]}
+        return {"test_material": True,
+                "saml_issuers": [entry, self.ca.trust_entry(self.audience, ca_certificate_file)]}
 
     def certificates_pem(self) -> str:
         return pem(self.certificate) + pem(self.previous_certificate)
