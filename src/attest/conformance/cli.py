@@ -153,7 +153,7 @@ def _write_saml(built: SamlBuilt, out: Path, force: bool) -> None:
         markup=False,
     )
     console.print(
-        "TEST MATERIAL: the SAML issuer's keys derive from a public seed; never configure a production verifier "
+        "TEST MATERIAL: the SAML issuers' keys derive from a public seed; never configure a production verifier "
         "with this corpus",
         markup=False,
         style="bold red",

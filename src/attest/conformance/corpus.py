@@ -453,14 +453,16 @@ HELSEID_NOT_TESTED: dict[str, str] = {
 #: What a SAML corpus covers (issue 14; attest.verify_saml): a valid assertion, and every check of a SAML
 #: verifier, by the code a refusal (or a warning) carries.
 SAML_CHECKS: dict[str, str] = {
-    "permit": "a valid assertion of the trusted SAML issuer, signed with its pinned certificate, is permitted",
+    "permit": "a valid assertion of a trusted SAML issuer, signed with its pinned certificate or with a certificate "
+              "that chains to its CA, is permitted",
     "invalid_saml": "one well-formed SAML 2.0 saml:Assertion (Version 2.0, ID, IssueInstant, Issuer) within the "
                     "size, depth and element caps; no DTD, entity, other encoding or processing instruction",
     "not_a_health_personnel_attestation": "DM 6.3: a citizen's (helsenorge) assertion is refused, whoever signed it",
     "unknown_issuer": "the Issuer is a SAML issuer of the trust store (compared exactly)",
-    "unknown_key": "a pinned certificate of the issuer that is valid at the evaluation time",
+    "unknown_key": "a pinned certificate of the issuer, or a KeyInfo certificate that chains to its CA, valid at "
+                   "the evaluation time",
     "unsupported_algorithm": "exclusive c14n and RSA/ECDSA with SHA-256 or stronger; never SHA-1 or HMAC",
-    "invalid_signature": "one enveloped signature over the root's ID with the pinned certificate; no wrapping, no "
+    "invalid_signature": "one enveloped signature over the root's ID with the trusted certificate; no wrapping, no "
                          "other key source; digest and value verify",
     "missing_claim": "SAML core 2.4-2.5: Subject/NameID, SubjectConfirmation, Conditions, NotOnOrAfter present",
     "invalid_claim": "SAML core 2.4-2.5: every condition understood, the subject confirmation method accepted",

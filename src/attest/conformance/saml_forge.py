@@ -70,6 +70,8 @@ HOME_COMMUNITY_ID = "2.16.578.1.12.4.1.7.1.1"
 #: ``now``); the previous certificate expired when the current one began
 CERT_VALIDITY = (1_704_067_200, 3_282_163_200)
 PREVIOUS_CERT_VALIDITY = (1_388_534_400, 1_704_067_199)
+#: the CA-issued signing certificate that has expired: within its issuer's validity, 2024-01-01 .. 2024-12-31
+EXPIRED_CA_ISSUED_VALIDITY = (1_704_067_200, 1_735_689_599)
 
 
 def _utc(t: int) -> datetime.datetime:
@@ -155,7 +157,7 @@ class SamlCaMaterial:
 
         return cls(issuer, root_key, root, intermediate_key, intermediate, signer_key,
                    signer_cert("root", root, root_key), signer_cert("intermediate", intermediate, intermediate_key),
-                   signer_cert("expired", root, root_key, PREVIOUS_CERT_VALIDITY),
+                   signer_cert("expired", root, root_key, EXPIRED_CA_ISSUED_VALIDITY),
                    signer_cert("no-digital-signature", root, root_key, digital_signature=False),
                    impostor, signer_cert("impostor", impostor, attacker_key))
 
