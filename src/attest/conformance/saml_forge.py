@@ -83,10 +83,14 @@ def instant(t: int) -> str:
     return _utc(t).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "attest conformance (TEST MATERIAL)")])
+
+
 def certificate(key: rsa.RSAPrivateKey, cn: str, serial: int, validity: tuple[int, int]) -> x509.Certificate:
     """A self-signed certificate (deterministic: PKCS#1 v1.5 over fixed fields)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "attest conformance (TEST MATERIAL)")])
+    name = _name(cn)
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(serial).not_valid_before(_utc(validity[0])).not_valid_after(_utc(validity[1]))
             .sign(key, hashes.SHA256()))
@@ -98,8 +102,7 @@ def issued_certificate(key: rsa.RSAPrivateKey, cn: str, serial: int, validity: t
     """A v3 certificate of ``key`` issued by ``issuer`` (self-issued when None), with the extensions of a CA or a
     signing certificate (basicConstraints and keyUsage critical, subject and authority key identifiers).
     Deterministic, as :func:`certificate`."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "attest conformance (TEST MATERIAL)")])
+    name = _name(cn)
     sign_ds = (not ca) if digital_signature is None else digital_signature
     builder = (x509.CertificateBuilder().subject_name(name)
                .issuer_name(issuer.subject if issuer is not None else name).public_key(key.public_key())
@@ -161,8 +164,9 @@ class SamlCaMaterial:
                    signer_cert("no-digital-signature", root, root_key, digital_signature=False),
                    impostor, signer_cert("impostor", impostor, attacker_key))
 
-    def trust_entry(self, audience: str, ca_certificate_file: str | None = None) -> dict[str, Any]:
-        """The trust store's entry for this issuer: its root CA (inline PEM, or ``ca_certificate_file``)."""
+    def trust_entry(self, ca_certificate_file: str | None = None) -> dict[str, Any]:
+        """Who this issuer is and what it is trusted through, for its trust-store entry: its root CA (inline PEM,
+        or ``ca_certificate_file``)."""
         entry: dict[str, Any] = {"issuer": self.issuer,
                                  "name": "attest conformance SAML issuer trusted through its CA (TEST MATERIAL: "
                                          "keys derived from a public seed)"}
@@ -170,8 +174,6 @@ class SamlCaMaterial:
             entry["ca_certificate"] = pem(self.root)
         else:
             entry["ca_certificate_file"] = ca_certificate_file
-        entry.update({"audience": audience, "recipient": audience, "legal_entities": list(SAML_LEGAL_ENTITIES),
-                      "profile": SAML_TEST_PROFILE})
         return entry
 
 
@@ -364,10 +366,12 @@ class SamlForge:
         else:
             entry["certificate_file"] = certificate_file
         # recipient: what a SubjectConfirmationData Recipient must name (attest's default, said explicitly)
-        entry.update({"audience": self.audience, "recipient": self.audience,
-                      "legal_entities": list(SAML_LEGAL_ENTITIES), "profile": SAML_TEST_PROFILE})
+        def with_common(e: dict[str, Any]) -> dict[str, Any]:  # a list of its own each (no YAML anchors)
+            return {**e, "audience": self.audience, "recipient": self.audience,
+                    "legal_entities": list(SAML_LEGAL_ENTITIES), "profile": SAML_TEST_PROFILE}
+
         return {"test_material": True,
-                "saml_issuers": [entry, self.ca.trust_entry(self.audience, ca_certificate_file)]}
+                "saml_issuers": [with_common(entry), with_common(self.ca.trust_entry(ca_certificate_file))]}
 
     def certificates_pem(self) -> str:
         return pem(self.certificate) + pem(self.previous_certificate)
