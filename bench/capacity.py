@@ -70,6 +70,8 @@ def realistic_sealed_bytes() -> int:
     context = VerifyContext(audience=AUD, authenticated_pid=PID, authenticated_hpr=HPR, patient_id=PATIENT)
     rows = AuditTrail(None, KeyRing([("bench", os.urandom(32))])).prepare(decision, context, case.token)  # type: ignore[arg-type]
     return len(rows[0].sealed)
+
+
 BEGIN, END = "<!-- capacity:begin -->", "<!-- capacity:end -->"
 
 
@@ -290,8 +292,7 @@ def report(out: dict[str, Any]) -> list[str]:
     md = [f"PostgreSQL 15 with fsync and synchronous_commit on (production durability), on the same two cores as "
           f"everything else; the disk's fdatasync of 8 kB took {out.get('fsync_us') or float('nan'):.0f} µs during "
           f"the run. Rows of the real shape (a sealed payload of {out['sealed_bytes']:,} bytes), written by the audit "
-          "store's own insert "
-          "(one statement per batch, its own transaction). Load average at start "
+          "store's own insert (one statement per batch, its own transaction). Load average at start "
           + ", ".join(f"{x:.2f}" for x in out["load_average_at_start"]) + ", at the end "
           + ", ".join(f"{x:.2f}" for x in out["load_average_at_end"]) + ".", "",
           "| committers | rows per commit | commits/s | rows/s | commit p50 ms | PostgreSQL CPU µs per row | "
