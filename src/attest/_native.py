@@ -43,6 +43,7 @@ COMPILED_MODULES = (
     "attest.identifiers",
     "attest.jose",
     "attest.model",
+    "attest.profiles",
     "attest.rules.evaluator",
     "attest.rules.kinds",
     "attest.verify",

@@ -64,13 +64,17 @@ _CATEGORY_KEYS: Final = frozenset({"practitioner", "care_relation", "care_relati
                             "care-relationship", "patients", "patient"})
 
 
-@dataclass(frozen=True, slots=True)
 class Located:
-    """Where the attestation was found: ``shape`` is one of :data:`SHAPES`; ``source`` the JSON path."""
+    """Where the attestation was found: ``shape`` is one of :data:`SHAPES`; ``source`` the JSON path; ``raw``
+    the attestation as found. A plain class with ``Final`` attributes for the reason
+    :class:`attest.jose.CompactJWS` gives."""
 
-    shape: str
-    source: str
-    raw: Any
+    __slots__ = ("shape", "source", "raw")
+
+    def __init__(self, shape: str, source: str, raw: Any) -> None:
+        self.shape: Final = shape
+        self.source: Final = source
+        self.raw: Final = raw
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,12 +84,14 @@ class Profile:
     #: service refuses a request without them unless it opted out (``ATTEST_CONTEXT_REQUIRED=false``); the
     #: library reports each absent one as ``context_not_provided`` through the profile's context rules
     context_required: tuple[str, ...] = ()
+    #: what :func:`attest.jose.check_header` compares ``typ`` with: one value, compared exactly, or a set of
+    #: media types (compared case-insensitively, ``application/`` optional); derived from ``typ`` and ``typs``
+    #: once, not per token
+    typ_policy: str | frozenset[str] = field(init=False, default="")
 
-    @property
-    def typ_policy(self) -> str | frozenset[str]:
-        """What :func:`attest.jose.check_header` compares ``typ`` with: one value, compared exactly, or a set
-        of media types (compared case-insensitively, ``application/`` optional)."""
-        return self.typ if len(self.typs) <= 1 else frozenset(media_type(t) for t in self.typs)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "typ_policy",
+                           self.typ if len(self.typs) <= 1 else frozenset(media_type(t) for t in self.typs))
 
     def describe(self) -> dict[str, Any]:
         """The profile and its rules, for people and for ``GET /v1/profiles/{id}``."""

@@ -225,20 +225,26 @@ def _deny_token(profile: Profile, err: JoseError, info: dict[str, Any] | None, n
                     None, None, now)
 
 
-@dataclass(slots=True)
 class _Evaluated:
-    """Everything but the replay checks: the decision's parts, and what the replay checks need."""
+    """Everything but the replay checks: the decision's parts, and what the replay checks need. A plain class
+    (compiled, with its ``__init__``), not a dataclass, whose generated ``__init__`` would stay interpreted."""
 
-    profile: Profile
-    errors: list[Finding]
-    warnings: tuple[Finding, ...]
-    info: dict[str, Any] | None
-    attestation: dict[str, Any] | None
-    issuer: Issuer | AuthorizationServer
-    now: int
-    #: ``(namespace, jti, keep_until, finding if already used)``: the token's ``iss`` and ``jti`` (self-signed
-    #: profiles), a DPoP proof's namespace and ``jkt:jti``
-    replay_entries: list[tuple[str, str, int, Finding]]
+    __slots__ = ("profile", "errors", "warnings", "info", "attestation", "issuer", "now", "replay_entries")
+
+    def __init__(self, profile: Profile, errors: list[Finding], warnings: tuple[Finding, ...],
+                 info: dict[str, Any] | None, attestation: dict[str, Any] | None,
+                 issuer: Issuer | AuthorizationServer, now: int,
+                 replay_entries: list[tuple[str, str, int, Finding]]) -> None:
+        self.profile = profile
+        self.errors = errors
+        self.warnings = warnings
+        self.info = info
+        self.attestation = attestation
+        self.issuer = issuer
+        self.now = now
+        #: ``(namespace, jti, keep_until, finding if already used)``: the token's ``iss`` and ``jti``
+        #: (self-signed profiles), a DPoP proof's namespace and ``jkt:jti``
+        self.replay_entries = replay_entries
 
     @property
     def replay_keys(self) -> list[tuple[str, str, int, Finding]]:
