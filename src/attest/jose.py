@@ -103,6 +103,11 @@ class CompactJWS:
 #: byte-by-byte loop of its own, several times slower than CPython's for a 3 KB token
 _translate: Callable[[bytes, bytes], bytes] = bytes.translate
 
+#: the functions of the parse's hot path bound once (compiled code would look each up on its module per call)
+_orjson_loads: Final = orjson.loads
+_orjson_dumps: Final = orjson.dumps
+_simd_b64decode: Final = pybase64.b64decode
+
 #: standard-base64 byte -> its 6-bit value (segments are translated before they are decoded)
 _B64_INDEX: Final = {c: i for i, c in enumerate(_B64_ALPHABET)}
 _PADDING: Final = (b"", b"", b"==", b"=")
@@ -122,7 +127,7 @@ def _b64decode(segment: bytes, what: str) -> bytes:
     try:
         # pybase64 (SIMD) decodes a 2 KB payload about ten times faster than binascii; validate=True makes it
         # refuse anything outside the standard alphabet, which the translation table already guarantees
-        return pybase64.b64decode(segment + _PADDING[rem], validate=True)
+        return _simd_b64decode(segment + _PADDING[rem], validate=True)
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - the checks above make this unreachable
         raise JoseError("malformed_token", "RFC7515-2", what, f"{what} segment is not valid base64url") from exc
 
@@ -152,7 +157,7 @@ def _decode_segments(raw: bytes) -> tuple[bytes, bytes, bytes, int] | None:
         if rem == 1 or (rem and _B64URL_INDEX.get(segment[-1], 0) & (0x0F if rem == 2 else 0x03)):
             return None
         try:
-            decoded.append(pybase64.b64decode(segment + _PADDING[rem], altchars=b"-_", validate=True))
+            decoded.append(_simd_b64decode(segment + _PADDING[rem], altchars=b"-_", validate=True))
         except ValueError:  # binascii.Error: a byte outside the alphabet
             return None
     return decoded[0], decoded[1], decoded[2], second
@@ -260,10 +265,10 @@ def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
     difference of the two sides is a sum of non-negative terms (members dropped, the raw colons of what
     was dropped, escapes counted that decoded to something else)."""
     try:
-        obj = orjson.loads(raw)
+        obj = _orjson_loads(raw)
         if type(obj) is not dict:
             return None
-        if orjson.dumps(obj) == raw:
+        if _orjson_dumps(obj) == raw:
             # The text is what orjson writes for the value it read (compact JSON as most signers write
             # it): then no member was dropped, and every number reads back the same in any correctly
             # rounding parser (the standard library's). Depth is counted on the parsed value.
@@ -273,7 +278,7 @@ def _fast_json_object(raw: bytes, max_depth: int) -> dict[str, Any] | None:
         colons = raw.count(b":")
         if b"\\" in raw:
             colons += raw.count(b"\\u003a") + raw.count(b"\\u003A")
-        if orjson.dumps(obj).count(b":") != colons:
+        if _orjson_dumps(obj).count(b":") != colons:
             return None
     except Exception:  # anything orjson refuses is for the strict decoder to refuse (and word)
         return None

@@ -329,8 +329,28 @@ def code_system(value: Any, params: _CodeSystemParams, ctx: RuleContext, path: s
                   f"code system {_short(system)!r} is not allowed for {_field(path)} (expected {expected})")]
 
 
-@kind("code_value", lambda p: tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])))
-def code_value(value: Any, params: tuple[codes_mod.CodeList, ...], ctx: RuleContext, path: str) -> Sequence[Issue]:
+@dataclass(frozen=True)
+class _Codes:
+    """What the code checks read of a :class:`attest.codes.CodeList`, copied once when a profile is built: a
+    class of this compiled module, whose attributes compiled code reads directly (a CodeList's are looked up
+    by name on every read)."""
+
+    name: str
+    system: str
+    systems: frozenset[str]
+    complete: bool
+    displays: dict[str, str]
+    deprecated: frozenset[str]
+    extra: dict[str, dict[str, Any]]
+
+
+def _codes(name: str) -> _Codes:
+    cl = codes_mod.code_lists()[name]
+    return _Codes(cl.name, cl.system, cl.systems, cl.complete, cl.displays, cl.deprecated, cl.extra)
+
+
+@kind("code_value", lambda p: tuple(_codes(n) for n in p.get("code_lists", [])))
+def code_value(value: Any, params: tuple[_Codes, ...], ctx: RuleContext, path: str) -> Sequence[Issue]:
     """The code must be in the list of its system when we hold a complete list for that system; for
     systems without a list the code only has to be non-empty."""
     if not isinstance(value, dict):
@@ -487,7 +507,7 @@ def pattern(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Is
     return out
 
 
-@kind("no_deprecated", lambda p: (tuple(codes_mod.code_lists()[n] for n in p.get("code_lists", [])),
+@kind("no_deprecated", lambda p: (tuple(_codes(n) for n in p.get("code_lists", [])),
                                   frozenset(e.system for name in p.get("system_sets", [])
                                             for e in codes_mod.system_sets()[name].values() if e.deprecated)))
 def no_deprecated(value: Any, params: Any, ctx: RuleContext, path: str) -> Sequence[Issue]:
@@ -532,20 +552,22 @@ def authorization_without_hpr(value: Any, params: Any, ctx: RuleContext, path: s
     return out
 
 
-@kind("care_relation_advisory", lambda p: frozenset(str(c) for c in p.get("non_care_codes", ())))
-def care_relation_advisory(value: Any, params: frozenset[str], ctx: RuleContext, path: str) -> Sequence[Issue]:
+@kind("care_relation_advisory", lambda p: (frozenset(str(c) for c in p.get("non_care_codes", ())),
+                                           _codes("carerelation")))
+def care_relation_advisory(value: Any, params: tuple[frozenset[str], _Codes], ctx: RuleContext,
+                           path: str) -> Sequence[Issue]:
     """RULES.md c.3: non-care decision templates, and explicit templates that were not self-selected."""
     if not isinstance(value, dict):
         return NO_ISSUES
     details = value.get("purpose_of_use_details")
     if not isinstance(details, dict):
         return NO_ISSUES
-    cl = codes_mod.code_lists()["carerelation"]
+    non_care, cl = params
     system, code = details.get("system"), details.get("code")
     if not isinstance(system, str) or system not in cl.systems or not isinstance(code, str):
         return NO_ISSUES
     out: list[Issue] = []
-    if code in params:
+    if code in non_care:
         out.append(Issue("advisory", ".purpose_of_use_details.code",
                     f"decision template {code} describes a non-care purpose; outside TREAT/ETREAT/COC/BTG care"))
     concept = cl.extra.get(code)
