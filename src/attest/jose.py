@@ -88,7 +88,7 @@ class CompactJWS:
     ``object.__setattr__`` per field, ~0.6 µs per token) and refuses assignment at run time; mypy refuses it
     in both builds."""
 
-    __slots__ = ("header", "payload", "signing_input", "signature", "payload_bytes")
+    __slots__ = ("header", "payload", "payload_bytes", "signature", "signing_input")
 
     def __init__(self, header: dict[str, Any], payload: dict[str, Any], signing_input: bytes, signature: bytes,
                  payload_bytes: bytes = b"") -> None:

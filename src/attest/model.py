@@ -69,7 +69,7 @@ class Located:
     the attestation as found. A plain class with ``Final`` attributes for the reason
     :class:`attest.jose.CompactJWS` gives."""
 
-    __slots__ = ("shape", "source", "raw")
+    __slots__ = ("raw", "shape", "source")
 
     def __init__(self, shape: str, source: str, raw: Any) -> None:
         self.shape: Final = shape

@@ -229,7 +229,7 @@ class _Evaluated:
     """Everything but the replay checks: the decision's parts, and what the replay checks need. A plain class
     (compiled, with its ``__init__``), not a dataclass, whose generated ``__init__`` would stay interpreted."""
 
-    __slots__ = ("profile", "errors", "warnings", "info", "attestation", "issuer", "now", "replay_entries")
+    __slots__ = ("attestation", "errors", "info", "issuer", "now", "profile", "replay_entries", "warnings")
 
     def __init__(self, profile: Profile, errors: list[Finding], warnings: tuple[Finding, ...],
                  info: dict[str, Any] | None, attestation: dict[str, Any] | None,
