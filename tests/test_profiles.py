@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from attest import ProfileError, list_profiles, load_profile
-from attest.profiles import _build
+from attest.profiles import ProfileDirs, _build
 
 
 def test_shipped_profiles() -> None:
@@ -63,3 +63,13 @@ def test_a_new_rule_that_fits_a_kind_is_a_profile_edit(tmp_path: Path) -> None:
         "rules_add:\n  - {name: hpr-required, id: ATT-29b, kind: required, path: practitioner.hpr_nr}\n")
     prof = _build("strict-hpr", (str(tmp_path),))
     assert "hpr-required" in {r.name for r in prof.rules}
+
+
+def test_profile_directories_may_be_strings_or_paths_in_any_iterable(tmp_path: Path) -> None:
+    """The same in both builds (the compiled one checks argument types): a list, a tuple, a single directory,
+    ``Path`` objects; each form finds the same profile, and the cache keys them alike."""
+    (tmp_path / "dirs-form.yaml").write_text("id: dirs-form\nextends: tillitsrammeverk-1.1\n")
+    forms: list[ProfileDirs] = [(str(tmp_path),), [str(tmp_path)], [tmp_path], str(tmp_path), tmp_path]
+    loaded = [load_profile("dirs-form", d) for d in forms]
+    assert all(p is loaded[0] for p in loaded) and loaded[0].id == "dirs-form"
+    assert all("dirs-form" in list_profiles(d) for d in forms)

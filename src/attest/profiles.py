@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -147,26 +148,40 @@ def _find(profile_id: str, extra: tuple[str, ...]) -> Path:
     raise ProfileError(f"unknown profile {profile_id!r}; known profiles: {', '.join(list_profiles(extra))}")
 
 
-def list_profiles(extra: tuple[str, ...] = ()) -> list[str]:
-    """Ids of every profile that can be loaded."""
+#: profile directories: one directory, or any iterable of them, as strings or paths
+ProfileDirs = Iterable[str | os.PathLike[str]] | str | os.PathLike[str]
+
+
+def _dirs(dirs: ProfileDirs) -> tuple[str, ...]:
+    """Profile directories as given (any iterable of strings or paths; one string or path is one directory),
+    as a hashable tuple of strings."""
+    if isinstance(dirs, str | os.PathLike):
+        return (os.fspath(dirs),)
+    return dirs if type(dirs) is tuple and all(type(d) is str for d in dirs) else tuple(os.fspath(d) for d in dirs)
+
+
+def list_profiles(extra: ProfileDirs = ()) -> list[str]:
+    """Ids of every profile that can be loaded (``extra``: directories searched first)."""
     ids: set[str] = set()
-    for d in _search_dirs(extra):
+    for d in _search_dirs(_dirs(extra)):
         if d.is_dir():
             ids.update(p.stem for p in d.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
     return sorted(ids)
 
 
-def load_profile(profile: str | Profile, dirs: tuple[str, ...] = ()) -> Profile:
-    """The compiled profile with this id (cached; thread-safe). A :class:`Profile` is returned as is."""
+def load_profile(profile: str | Profile, dirs: ProfileDirs = ()) -> Profile:
+    """The compiled profile with this id (cached; thread-safe). A :class:`Profile` is returned as is.
+    ``dirs``: directories searched first (strings or paths)."""
     if isinstance(profile, Profile):
         return profile
     if not isinstance(profile, str):
         raise TypeError("profile must be a profile id or a Profile")
-    key = (profile, dirs)
+    searched = _dirs(dirs)
+    key = (profile, searched)
     with _lock:
         cached = _cache.get(key)
         if cached is None:
-            cached = _build(profile, dirs)
+            cached = _build(profile, searched)
             _cache[key] = cached
     return cached
 
