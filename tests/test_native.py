@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +128,36 @@ def test_pure_python_is_forced_in_a_fresh_interpreter() -> None:
     assert out[0] == "pure-python (ATTEST_PURE_PYTHON is set)"
     assert out[1].endswith("jose.py") and out[2].endswith("verify.py")
     assert out[3] == "['malformed_token']"
+
+
+def test_a_verification_runs_no_interpreted_attest_code_in_the_compiled_build() -> None:
+    """What the compiled build is for (issue 16): one verification of a valid token with context runs compiled
+    code only, but for the two key-set lookups (``attest.keysets`` fetches over the network and stays
+    interpreted). ``sys.setprofile`` reports only interpreted frames, so anything on the hot path that is not
+    compiled shows here: a dataclass's generated ``__init__`` (file ``<string>``), a module left out of
+    ``COMPILED_MODULES``, a Python-level property. Structural, not timed: it holds on any machine."""
+    if not attest.BUILD.startswith("compiled"):
+        pytest.skip(f"needs the compiled build; this one is {attest.BUILD}")
+    from attest import VerifyContext, load_profile, verify
+
+    from .support.tokens import AUDIENCE, NOW, make_token, trust_store
+
+    package = Path(attest.__file__).resolve().parent
+    trust, profile = trust_store(), load_profile("tillitsrammeverk-1.1")
+    context = VerifyContext(audience=AUDIENCE, now=NOW, authenticated_pid="20086600138", patient_id="13116900216")
+    token = make_token()
+    assert verify(token, trust, profile, context).permitted  # first call: caches warm
+    calls: list[str] = []
+
+    def hook(frame: Any, event: str, arg: Any) -> None:
+        name = frame.f_code.co_filename
+        if event == "call" and (name == "<string>" or Path(name).resolve().is_relative_to(package)):
+            calls.append(f"{Path(name).name}:{frame.f_code.co_name}")
+
+    sys.setprofile(hook)
+    try:
+        decision = verify(token, trust, profile, context)
+    finally:
+        sys.setprofile(None)
+    assert decision.permitted, decision.codes
+    assert sorted(calls) == ["keysets.py:get", "keysets.py:wants_refresh"]
