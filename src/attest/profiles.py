@@ -155,9 +155,11 @@ ProfileDirs = Iterable[str | os.PathLike[str]] | str | os.PathLike[str]
 def _dirs(dirs: ProfileDirs) -> tuple[str, ...]:
     """Profile directories as given (any iterable of strings or paths; one string or path is one directory),
     as a hashable tuple of strings."""
+    if type(dirs) is tuple and all(type(d) is str for d in dirs):  # the usual case: () on every request
+        return dirs
     if isinstance(dirs, str | os.PathLike):
         return (os.fspath(dirs),)
-    return dirs if type(dirs) is tuple and all(type(d) is str for d in dirs) else tuple(os.fspath(d) for d in dirs)
+    return tuple(os.fspath(d) for d in dirs)
 
 
 def list_profiles(extra: ProfileDirs = ()) -> list[str]:
