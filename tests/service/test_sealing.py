@@ -71,6 +71,19 @@ def test_lookup_hash_is_keyed_and_domain_separated() -> None:
     assert a.lookup_hash("patient", " 13116900216 ") == a.lookup_hash("patient", "13116900216")
 
 
+def test_lookup_hashes_stay_what_existing_stores_hold() -> None:
+    """The index columns of rows already stored were written with these values: a change of how the hash
+    is computed must not change them (HKDF-SHA256 index key, HMAC-SHA256 of ``kind NUL value``)."""
+    ring = KeyRing.parse("k1:" + base64.b64encode(bytes(range(32))).decode())
+    assert ring.lookup_hash("patient", "13116900216") == (
+        "7217ba6e485bb2f3a319d3ea7219c23fcc035528b2b7a5cc64c1b5306cc9e5b4")
+    assert ring.lookup_hash("practitioner", " 20086600138") == (
+        "dd51890aac7a2627c2fbe85c6c7e3e49d6d4701bde9919ba16182ad94c1ce8f1")
+    with ThreadPoolExecutor(4) as pool:  # copies of one keyed state, from several threads at once
+        hashes = set(pool.map(lambda _: ring.lookup_hash("patient", "13116900216"), range(400)))
+    assert hashes == {"7217ba6e485bb2f3a319d3ea7219c23fcc035528b2b7a5cc64c1b5306cc9e5b4"}
+
+
 @pytest.mark.parametrize("text", [
     "", "k1", "k1:", "k1:!!!!", "bad id:" + base64.b64encode(b"x" * 32).decode(),
     "k1:" + base64.b64encode(b"x" * 16).decode(),

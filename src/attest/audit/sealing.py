@@ -120,6 +120,13 @@ class RingKey:
         """The AES-256-GCM cipher of ``seal_key``, built once (it keeps no state between calls)."""
         return AESGCM(self.seal_key)
 
+    @cached_property
+    def index_mac(self) -> hmac.HMAC:
+        """HMAC-SHA256 keyed with ``index_key``, nothing hashed yet: each lookup hash starts from a copy (the
+        key schedule is done once; a one-shot ``hmac.digest`` also looks the algorithm up in OpenSSL each
+        time, ~1.7 µs against ~1.1 µs per hash)."""
+        return hmac.new(self.index_key, digestmod="sha256")
+
 
 class KeyRing:
     """The at-rest keys; ``current`` seals, every key opens what it sealed."""
@@ -208,8 +215,9 @@ class KeyRing:
     def lookup_hash(self, kind: str, value: str, kid: str | None = None) -> str:
         """HMAC-SHA256 of ``value`` under the index key of ``kid`` (default: the current key)."""
         k = self._keys[kid] if kid is not None else self.current
-        # hmac.digest: the one-shot C implementation (same HMAC-SHA256 as hmac.new(...).hexdigest())
-        return hmac.digest(k.index_key, f"{kind}\x00{value.strip()}".encode(), "sha256").hex()
+        mac = k.index_mac.copy()
+        mac.update(f"{kind}\x00{value.strip()}".encode())
+        return mac.hexdigest()
 
     def lookup_hashes(self, kind: str, value: str) -> list[str]:
         """The hash of ``value`` under every key of the ring (records sealed under old keys are found too)."""
