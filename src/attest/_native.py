@@ -38,6 +38,7 @@ from types import ModuleType
 #: the verification path: strict JOSE parsing, the attestation model, identifier checks, rule kinds and
 #: evaluator, verify itself (setup.py reads this tuple; keep it a literal)
 COMPILED_MODULES = (
+    "attest.audit.fhir",
     "attest.context",
     "attest.errors",
     "attest.identifiers",
