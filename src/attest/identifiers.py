@@ -290,8 +290,31 @@ def random_id(uuid: bool = False) -> str:
             b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
         h = b.hex()
         text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" if uuid else h
-        if IDENTITY_NUMBER.search(text) is None:
+        if not _eleven_decimal_nibbles(bytes(b)) or IDENTITY_NUMBER.search(text) is None:
             return text
+
+
+def _eleven_decimal_nibbles(raw: bytes) -> bool:
+    """Whether the hex spelling of ``raw`` has 11 decimal digits in a row (hyphens between them allowed).
+    :data:`IDENTITY_NUMBER` needs that to match a hex id or a UUID: the letters a-f are neither digits nor
+    separators, so a match lies within one stretch without letters. False rules a match out without running
+    the pattern (~24 of 25 ids; a few hundred instructions against ~10,000 for the search); True leaves the
+    decision to the pattern."""
+    run = 0
+    for byte in raw:
+        if byte >> 4 < 10:
+            run += 1
+            if run == 11:
+                return True
+        else:
+            run = 0
+        if byte & 15 < 10:
+            run += 1
+            if run == 11:
+                return True
+        else:
+            run = 0
+    return False
 
 
 def redact_identity_numbers(text: str, replacement: str | None = None) -> str:

@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from attest import identifiers
 from attest.identifiers import IDENTITY_NUMBER, random_id
 from attest.service import create_app, logs
 
@@ -44,6 +47,22 @@ def test_random_ids_are_drawn_again_while_they_look_like_an_identity_number(monk
         text = random_id(uuid=True)
         assert UUID4.fullmatch(text) and IDENTITY_NUMBER.search(text) is None
         assert IDENTITY_NUMBER.search(random_id()) is None
+
+
+#: 16 bytes as 32 nibbles, mostly decimal ones (the runs of 10-12 digits where the shortcut and the pattern
+#: could disagree), and uniform bytes
+_NIBBLES = st.lists(st.sampled_from([*range(10)] * 4 + [10, 15]), min_size=32, max_size=32).map(
+    lambda n: bytes(n[i] << 4 | n[i + 1] for i in range(0, 32, 2)))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(_NIBBLES, st.binary(min_size=16, max_size=16)))
+def test_the_shortcut_of_random_id_rules_out_only_ids_the_pattern_does_not_match(raw: bytes) -> None:
+    h = raw.hex()
+    for text in (h, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"):
+        if not identifiers._eleven_decimal_nibbles(raw):
+            assert IDENTITY_NUMBER.search(text) is None, text
+    assert identifiers._eleven_decimal_nibbles(raw) == (re.search(r"[0-9]{11}", h) is not None)
 
 
 @pytest.fixture
