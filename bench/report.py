@@ -71,6 +71,10 @@ def render(out: dict[str, Any], has_plot: bool) -> str:
         import callgrind
 
         lines += ["", *callgrind.report(out["callgrind"])]
+    if out.get("service_callgrind"):
+        import service_parts
+
+        lines += ["", *service_parts.callgrind_report(out["service_callgrind"])]
     if out.get("helseid"):
         import helseid
 

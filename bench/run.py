@@ -103,7 +103,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer rounds (smoke test)")
     ap.add_argument("--no-service", action="store_true", help="library benchmarks only")
     ap.add_argument("--no-callgrind", action="store_true",
-                    help="skip the instruction counts (valgrind; ~4 minutes for ES256 and RS256)")
+                    help="skip the instruction counts (valgrind, ~6 minutes: the library for ES256 and RS256, "
+                         "the service in process)")
     ap.add_argument("--capacity", action="store_true",
                     help="also the capacity measurements (bench/capacity.py: ~3 more minutes)")
     args = ap.parse_args()
@@ -141,6 +142,10 @@ def main() -> int:
 
         print("== library: instructions per verification (callgrind; compiled, pure Python, PyJWT)")
         out["callgrind"] = callgrind.measure(["ES256", "RS256"])
+        import service_parts
+
+        print("== service in process: instructions per request (callgrind; baseline, attest)")
+        out["service_callgrind"] = service_parts.callgrind(["baseline", "attest"])
 
     import helseid
 

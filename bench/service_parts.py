@@ -23,7 +23,15 @@ audit writer thread):
 A part's cost is the whole app's time minus the time without it, median of the rounds (parts overlap: they
 need not add up). The parts removed are measuring instruments here, never options of the service.
 
+``--callgrind`` counts instructions instead (valgrind's callgrind, as bench/callgrind.py does for the
+library): each chosen variant runs N and 3N requests under callgrind, counting only while the event loop runs
+(libuv's ``uv_run``) and in threads Python started (the audit writer), per thread; the difference over 2N
+requests is the count per request, start-up and token signing cancelled out. Counts do not move with the
+machine's load, so a change of a percent in a request's work shows. They are not time: compare them with the
+CPU times above to see cycles per instruction (memory-heavy work, thread hand-overs).
+
     python bench/service_parts.py [--requests N] [--rounds R] [--json PATH]
+    python bench/service_parts.py --callgrind [--requests N] [--variants baseline,attest]
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -222,20 +231,98 @@ def report(runs: dict[str, list[dict[str, float]]], requests: int) -> list[str]:
     return lines
 
 
+def _callgrind_totals(out: Path) -> dict[int, int]:
+    """Instructions counted per thread (callgrind writes one file per thread: ``out-01``, ``out-02``, ...)."""
+    totals: dict[int, int] = {}
+    for f in out.parent.glob(out.name + "-*"):
+        for line in f.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                totals[int(f.name.rsplit("-", 1)[1])] = int(line.split()[1])
+                break
+    return totals
+
+
+def callgrind(variants: list[str], requests: int = 300) -> dict[str, Any]:
+    """Instructions per request of the event loop thread and of the whole process, per variant (N and 3N
+    requests under callgrind, the two counts of a variant run side by side)."""
+    if shutil.which("valgrind") is None:
+        return {"skipped": "valgrind is not installed (apt-get install valgrind)"}
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="attest-parts-cg-") as tmp:
+        base = Path(tmp)
+        for variant in variants:
+            t0 = time.monotonic()
+            procs = []
+            for m in (1, 3):
+                work = base / f"{variant}-{m}"
+                work.mkdir()
+                cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--toggle-collect=uv_run",
+                       "--toggle-collect=thread_run", f"--callgrind-out-file={base / f'{variant}.{m}.out'}",
+                       sys.executable, __file__, "--child", variant, "--requests", str(m * requests),
+                       "--work", str(work)]
+                with (work / "stderr").open("wb") as err:
+                    procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,  # noqa: S603
+                                                   env={**os.environ, "PYTHONHASHSEED": "0"}), work / "stderr"))
+            for proc, err_path in procs:
+                if proc.wait(timeout=1800) != 0:
+                    raise RuntimeError(f"{variant} under callgrind: {err_path.read_text(errors='replace')[-2000:]}")
+            few, many = _callgrind_totals(base / f"{variant}.1.out"), _callgrind_totals(base / f"{variant}.3.out")
+            loop = (many.get(1, 0) - few.get(1, 0)) // (2 * requests)
+            process = (sum(many.values()) - sum(few.values())) // (2 * requests)
+            rows.append({"variant": variant, "loop": loop, "process": process})
+            print(f"  {variant:10} {loop:>11,} instructions per request on the event loop thread, "
+                  f"{process:>11,} in the process ({time.monotonic() - t0:.0f} s)", flush=True)
+    return {"requests": requests, "rows": rows}
+
+
+def callgrind_report(result: dict[str, Any]) -> list[str]:
+    title = "## Service in process: instruction counts (callgrind)"
+    if "skipped" in result:
+        return [title, "", f"Not measured: {result['skipped']}.", ""]
+    rows = result["rows"]
+    ref = next((r for r in rows if r["variant"] == "baseline"), None)
+    lines = [title, "",
+             "Instructions per request, from `bench/service_parts.py --callgrind`: the ASGI app called in process "
+             f"(no HTTP server; {CONCURRENCY} concurrent requests, distinct ES256 tokens with context, "
+             f"`attest serve`'s defaults), {result['requests']} and {3 * result['requests']} requests under "
+             "callgrind, start-up and token signing cancelled out, counted while the event loop runs and in the "
+             "threads Python started. "
+             "Not time: a signature's vector code retires several instructions per cycle, dictionary-heavy Python "
+             "and thread hand-overs far fewer.", "",
+             "| variant | event loop thread | whole process | × baseline (event loop) |", "|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{r['loop'] / ref['loop']:.2f}" if ref and ref["loop"] else ""
+        lines.append(f"| {VARIANTS[r['variant']]} | {r['loop']:,} | {r['process']:,} | {ratio} |")
+    return [*lines, ""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", type=int, default=4000)
+    ap.add_argument("--requests", type=int, default=None, help="per run (default 4000; 300 with --callgrind)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the runs here")
+    ap.add_argument("--callgrind", action="store_true", help="count instructions instead (valgrind)")
+    ap.add_argument("--variants", default="baseline,attest", help="with --callgrind: which variants")
     ap.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.requests, args.work)))
+        print(json.dumps(child(args.child, args.requests or 4000, args.work)))
         return 0
     from attest import BUILD
 
     print(f"verification path: {BUILD}; load average {os.getloadavg()[0]:.2f}", flush=True)
+    if args.callgrind:
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            ap.error(f"unknown variants {unknown} (known: {', '.join(VARIANTS)})")
+        result = callgrind(variants, args.requests or 300)
+        print("\n".join(callgrind_report(result)))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1))
+        return 0
+    args.requests = args.requests or 4000
     runs = run(args.requests, args.rounds)
     print("\n".join(report(runs, args.requests)))
     if args.json:
