@@ -26,9 +26,10 @@ need not add up). The parts removed are measuring instruments here, never option
 ``--callgrind`` counts instructions instead (valgrind's callgrind, as bench/callgrind.py does for the
 library): each chosen variant runs N and 3N requests under callgrind, counting only while the event loop runs
 (libuv's ``uv_run``) and in threads Python started (the audit writer), per thread; the difference over 2N
-requests is the count per request, start-up and token signing cancelled out. Counts do not move with the
-machine's load, so a change of a percent in a request's work shows. They are not time: compare them with the
-CPU times above to see cycles per instruction (memory-heavy work, thread hand-overs).
+requests is the count per request, start-up and token signing cancelled out. The same code gives the same
+count to ~0.3 % (the group commit's batch sizes follow the threads' scheduling), so a change of a percent in
+a request's work shows where wall-clock rounds cannot show it. They are not time, and callgrind sees no kernel
+work (WAL writes, fsyncs, system calls): compare them with the CPU times above.
 
     python bench/service_parts.py [--requests N] [--rounds R] [--json PATH]
     python bench/service_parts.py --callgrind [--requests N] [--variants baseline,attest]
@@ -252,23 +253,36 @@ def callgrind(variants: list[str], requests: int = 300) -> dict[str, Any]:
         base = Path(tmp)
         for variant in variants:
             t0 = time.monotonic()
-            procs = []
-            for m in (1, 3):
-                work = base / f"{variant}-{m}"
-                work.mkdir()
-                cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--toggle-collect=uv_run",
-                       "--toggle-collect=thread_run", f"--callgrind-out-file={base / f'{variant}.{m}.out'}",
-                       sys.executable, __file__, "--child", variant, "--requests", str(m * requests),
-                       "--work", str(work)]
-                with (work / "stderr").open("wb") as err:
-                    procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,  # noqa: S603
-                                                   env={**os.environ, "PYTHONHASHSEED": "0"}), work / "stderr"))
-            for proc, err_path in procs:
-                if proc.wait(timeout=1800) != 0:
-                    raise RuntimeError(f"{variant} under callgrind: {err_path.read_text(errors='replace')[-2000:]}")
+            procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+            try:
+                for m in (1, 3):
+                    work = base / f"{variant}-{m}"
+                    work.mkdir()
+                    cmd = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--toggle-collect=uv_run",
+                           "--toggle-collect=thread_run", f"--callgrind-out-file={base / f'{variant}.{m}.out'}",
+                           sys.executable, __file__, "--child", variant, "--requests", str(m * requests),
+                           "--work", str(work)]
+                    with (work / "stderr").open("wb") as err:
+                        procs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,  # noqa: S603
+                                                       env={**os.environ, "PYTHONHASHSEED": "0"}), work / "stderr"))
+                for proc, err_path in procs:
+                    if proc.wait(timeout=1800) != 0:
+                        raise RuntimeError(f"{variant} under callgrind: "
+                                           f"{err_path.read_text(errors='replace')[-2000:]}")
+            finally:  # a failure or a timeout (or SIGTERM through run.py) leaves no valgrind behind
+                for proc, _ in procs:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.wait()
             few, many = _callgrind_totals(base / f"{variant}.1.out"), _callgrind_totals(base / f"{variant}.3.out")
             loop = (many.get(1, 0) - few.get(1, 0)) // (2 * requests)
             process = (sum(many.values()) - sum(few.values())) // (2 * requests)
+            # nothing counted on the loop (uv_run not found: a stripped uvloop) or, for attest, no writer thread
+            # (thread_run not found: a Python without its symbol table) would be a wrong number, not a small one
+            if loop <= 0 or (variant != "baseline" and process <= loop):
+                raise RuntimeError(f"{variant} under callgrind: nothing counted on the event loop or in the audit "
+                                   f"writer thread (threads counted: {sorted(many)}); are uvloop's and Python's "
+                                   "symbols (uv_run, thread_run) available?")
             rows.append({"variant": variant, "loop": loop, "process": process})
             print(f"  {variant:10} {loop:>11,} instructions per request on the event loop thread, "
                   f"{process:>11,} in the process ({time.monotonic() - t0:.0f} s)", flush=True)

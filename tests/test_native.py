@@ -99,7 +99,7 @@ def test_a_copy_of_the_package_without_compiled_files_says_it_runs_the_sources(t
     without them): the sources run and the status says so, with one warning."""
     done = _copy_and_import(tmp_path, "*.so", "*.pyd")
     out = done.stdout.splitlines()
-    assert out[0].startswith(f"pure-python (the compiled files of {_native.COMPILED_MODULES[0]}, ")
+    assert out[0].startswith(f"pure-python (the compiled files of {min(_native.COMPILED_MODULES)}, ")
     assert out[1] == str(tmp_path / "attest" / "jose.py")
     assert out[2] == "['malformed_token']"
     assert done.stderr.count("attest runs as pure Python: the compiled files of") == 1

@@ -35,8 +35,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-#: the verification path: strict JOSE parsing, the attestation model, identifier checks, rule kinds and
-#: evaluator, verify itself (setup.py reads this tuple; keep it a literal)
+#: the verification path (strict JOSE parsing, the attestation model, identifier checks, rule kinds and
+#: evaluator, verify itself) and the AuditEvent every decision's audit record holds (setup.py reads this
+#: tuple; keep it a literal)
 COMPILED_MODULES = (
     "attest.audit.fhir",
     "attest.context",

@@ -49,9 +49,9 @@ def test_random_ids_are_drawn_again_while_they_look_like_an_identity_number(monk
         assert IDENTITY_NUMBER.search(random_id()) is None
 
 
-#: 16 bytes as 32 nibbles, mostly decimal ones (the runs of 10-12 digits where the shortcut and the pattern
-#: could disagree), and uniform bytes
-_NIBBLES = st.lists(st.sampled_from([*range(10)] * 4 + [10, 15]), min_size=32, max_size=32).map(
+#: 16 bytes as 32 nibbles, four in five decimal (runs of about 10-12 digits, where the shortcut and the
+#: pattern could disagree, in ~1 draw of 12), and uniform bytes
+_NIBBLES = st.lists(st.sampled_from([*range(10)] * 4 + [*range(10, 16)]), min_size=32, max_size=32).map(
     lambda n: bytes(n[i] << 4 | n[i + 1] for i in range(0, 32, 2)))
 
 

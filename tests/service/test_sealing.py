@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -79,8 +80,18 @@ def test_lookup_hashes_stay_what_existing_stores_hold() -> None:
         "7217ba6e485bb2f3a319d3ea7219c23fcc035528b2b7a5cc64c1b5306cc9e5b4")
     assert ring.lookup_hash("practitioner", " 20086600138") == (
         "dd51890aac7a2627c2fbe85c6c7e3e49d6d4701bde9919ba16182ad94c1ce8f1")
-    with ThreadPoolExecutor(4) as pool:  # copies of one keyed state, from several threads at once
-        hashes = set(pool.map(lambda _: ring.lookup_hash("patient", "13116900216"), range(400)))
+    # a fresh ring's first hashes from several threads at once (the keyed state is built on first use), then
+    # many copies of it
+    fresh = KeyRing.parse("k1:" + base64.b64encode(bytes(range(32))).decode())
+    start = threading.Barrier(4)
+
+    def first(_: int) -> str:
+        start.wait()
+        return fresh.lookup_hash("patient", "13116900216")
+
+    with ThreadPoolExecutor(4) as pool:
+        hashes = set(pool.map(first, range(4)))
+        hashes |= set(pool.map(lambda _: fresh.lookup_hash("patient", "13116900216"), range(400)))
     assert hashes == {"7217ba6e485bb2f3a319d3ea7219c23fcc035528b2b7a5cc64c1b5306cc9e5b4"}
 
 
