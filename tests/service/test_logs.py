@@ -1,5 +1,6 @@
 """The ids attest makes and writes into log lines (audit event ids, request ids; identifiers.random_id) never
-hold what the log's redaction takes for an identity number, so a line names its audit events and its request
+hold what the log's redaction takes for an identity number, nor any run of 11 digits or more that a scanner of
+logs would flag, so a line names its audit events and its request
 exactly (before: about one line in 12 had "[redacted]" in the middle of an id), while a request id a client
 sends is its text and redacted as such (tests/hardening/test_secrets_in_logs.py holds every log line to that)."""
 
@@ -28,6 +29,8 @@ from ..support.service import admin, fresh_token, service_settings
 FNR = "13116900216"
 #: 16 bytes whose hex holds 11 decimal digits in a row: as a UUID ab123456-7890-4bcd-8eef-abcdefabcdef
 LOOKALIKE = bytes.fromhex("ab12345678904bcd8eefabcdefabcdef")
+#: 16 bytes whose hex holds a run of 13 decimal digits (a1582800327069aa…, a request id seen in a log)
+LONG_RUN = bytes.fromhex("b344a0f100943a1582800327069aa3f9")
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -43,13 +46,19 @@ def test_random_ids_are_drawn_again_while_they_look_like_an_identity_number(monk
     assert random_id() == good.hex()
     _draws(monkeypatch, LOOKALIKE, good)
     assert random_id(uuid=True) == "a0a1a2a3-a4a5-46a7-a8a9-aaabacadaeaf"
+    # 13 digits in a row: not an identity number to the pattern (exactly 11), but to a scanner of logs
+    _draws(monkeypatch, LONG_RUN, good)
+    assert IDENTITY_NUMBER.search(LONG_RUN.hex()) is None
+    assert random_id() == good.hex()
     for _ in range(2000):
         text = random_id(uuid=True)
         assert UUID4.fullmatch(text) and IDENTITY_NUMBER.search(text) is None
-        assert IDENTITY_NUMBER.search(random_id()) is None
+        assert re.search(r"[0-9]{11}", text.replace("-", "")) is None
+        text = random_id()
+        assert IDENTITY_NUMBER.search(text) is None and re.search(r"[0-9]{11}", text) is None
 
 
-#: 16 bytes as 32 nibbles, four in five decimal (runs of about 10-12 digits, where the shortcut and the
+#: 16 bytes as 32 nibbles, four in five decimal (runs of about 10-12 digits, where the redraw rule and the
 #: pattern could disagree, in ~1 draw of 12), and uniform bytes
 _NIBBLES = st.lists(st.sampled_from([*range(10)] * 4 + [*range(10, 16)]), min_size=32, max_size=32).map(
     lambda n: bytes(n[i] << 4 | n[i + 1] for i in range(0, 32, 2)))
@@ -57,7 +66,7 @@ _NIBBLES = st.lists(st.sampled_from([*range(10)] * 4 + [*range(10, 16)]), min_si
 
 @settings(max_examples=3000, deadline=None)
 @given(st.one_of(_NIBBLES, st.binary(min_size=16, max_size=16)))
-def test_the_shortcut_of_random_id_rules_out_only_ids_the_pattern_does_not_match(raw: bytes) -> None:
+def test_the_redraw_rule_of_random_id_covers_every_id_the_pattern_matches(raw: bytes) -> None:
     h = raw.hex()
     for text in (h, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"):
         if not identifiers._eleven_decimal_nibbles(raw):
