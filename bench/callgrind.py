@@ -78,10 +78,18 @@ def _count(script: Path, alg: str, variant: str, calls: int, pem: Path) -> int:
         env.pop("ATTEST_PURE_PYTHON", None)
     subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, str(script),  # noqa: S603, S607
                     alg, variant, str(calls), str(pem)], check=True, capture_output=True, timeout=900, env=env)
+    total = totals(out)
+    if total is None:
+        raise RuntimeError(f"no totals in {out}")
+    return total
+
+
+def totals(out: Path) -> int | None:
+    """The instructions a callgrind output file counted (its ``totals:`` or ``summary:`` line), None if none."""
     for line in out.read_text(errors="replace").splitlines():
-        if line.startswith("totals:") or line.startswith("summary:"):
+        if line.startswith(("totals:", "summary:")):
             return int(line.split()[1])
-    raise RuntimeError(f"no totals in {out}")
+    return None
 
 
 def measure(algs: list[str], calls: int = 300) -> dict[str, Any]:

@@ -234,13 +234,10 @@ def report(runs: dict[str, list[dict[str, float]]], requests: int) -> list[str]:
 
 def _callgrind_totals(out: Path) -> dict[int, int]:
     """Instructions counted per thread (callgrind writes one file per thread: ``out-01``, ``out-02``, ...)."""
-    totals: dict[int, int] = {}
-    for f in out.parent.glob(out.name + "-*"):
-        for line in f.read_text(errors="replace").splitlines():
-            if line.startswith(("summary:", "totals:")):
-                totals[int(f.name.rsplit("-", 1)[1])] = int(line.split()[1])
-                break
-    return totals
+    from callgrind import totals
+
+    per_thread = {int(f.name.rsplit("-", 1)[1]): totals(f) for f in out.parent.glob(out.name + "-*")}
+    return {thread: n for thread, n in per_thread.items() if n is not None}
 
 
 def callgrind(variants: list[str], requests: int = 300) -> dict[str, Any]:
@@ -320,8 +317,9 @@ def main() -> int:
     ap.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    requests = args.requests or (300 if args.callgrind else 4000)
     if args.child:
-        print(json.dumps(child(args.child, args.requests or 4000, args.work)))
+        print(json.dumps(child(args.child, requests, args.work)))
         return 0
     from attest import BUILD
 
@@ -331,14 +329,13 @@ def main() -> int:
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
             ap.error(f"unknown variants {unknown} (known: {', '.join(VARIANTS)})")
-        result = callgrind(variants, args.requests or 300)
+        result = callgrind(variants, requests)
         print("\n".join(callgrind_report(result)))
         if args.json:
             args.json.write_text(json.dumps(result, indent=1))
         return 0
-    args.requests = args.requests or 4000
-    runs = run(args.requests, args.rounds)
-    print("\n".join(report(runs, args.requests)))
+    runs = run(requests, args.rounds)
+    print("\n".join(report(runs, requests)))
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))
     return 0
