@@ -18,7 +18,9 @@ audit writer thread):
   thread);
 * ``no audit trail``: nothing built, sealed or stored;
 * ``no verification``: the first request's decision answered again for every request (no parse, signature or
-  rules; the audit trail as usual).
+  rules; the audit trail as usual);
+* ``audit trail in another process``: the experiment of bench/audit_process.py (the AuditEvents built, sealed
+  and committed by a child process, each request waiting for its commit); "whole process" includes the child.
 
 A part's cost is the whole app's time minus the time without it, median of the rounds (parts overlap: they
 need not add up). The parts removed are measuring instruments here, never options of the service.
@@ -63,6 +65,7 @@ VARIANTS = {
     "no-write": "attest, AuditEvent built and sealed, not stored",
     "no-audit": "attest, no audit trail",
     "no-verify": "attest, no verification (a decision answered again)",
+    "audit-process": "attest, audit trail in another process (bench/audit_process.py)",
 }
 CONCURRENCY = 16
 
@@ -118,10 +121,15 @@ def _app(variant: str, work: Path, trust: Path, public_pem: Path) -> Any:
     return app
 
 
-def _take_away(variant: str, app: Any) -> None:
-    """Remove the part ``variant`` names (after start-up, so that the app is built as attest serve builds it)."""
+def _take_away(variant: str, app: Any) -> int | None:
+    """Remove the part ``variant`` names (after start-up, so that the app is built as attest serve builds it);
+    the audit process's pid for ``audit-process``."""
     if variant in ("baseline", "attest", "endpoint"):
-        return
+        return None
+    if variant == "audit-process":
+        import audit_process
+
+        return audit_process.install(app).pid
     runtime = app.state.runtime
     if variant == "no-log":
         logging.getLogger("attest.service.access").setLevel(logging.WARNING)
@@ -146,11 +154,12 @@ def _take_away(variant: str, app: Any) -> None:
             return first[0]
 
         decide.verify_async = again  # type: ignore[assignment]
+    return None
 
 
 def child(variant: str, requests: int, work: Path) -> dict[str, float]:
     import uvloop
-    from service import make_issuer, write_bodies
+    from service import cpu_seconds, make_issuer, write_bodies
 
     trust, public_pem, key, jwk = make_issuer(work)
     lines = write_bodies(work / "bodies.jsonl", key, jwk, requests + 300, f"parts-{variant}").read_text()
@@ -171,7 +180,7 @@ def child(variant: str, requests: int, work: Path) -> dict[str, float]:
             target = app.middleware_stack
             while type(target).__name__ != "DirectRoutes":
                 target = target.app
-        _take_away(variant, app)
+        helper = _take_away(variant, app)
         it = iter(bodies)
         for _, body in zip(range(300), it, strict=False):  # warm-up
             await _request(app, target, body)
@@ -180,9 +189,12 @@ def child(variant: str, requests: int, work: Path) -> dict[str, float]:
             for body in it:
                 await _request(app, target, body)
 
+        helper0 = cpu_seconds([helper]) if helper else 0.0
         t0, main0, all0 = time.perf_counter(), time.thread_time(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         wall, main_cpu, all_cpu = time.perf_counter() - t0, time.thread_time() - main0, time.process_time() - all0
+        if helper:
+            all_cpu += cpu_seconds([helper]) - helper0
         await inbox.put({"type": "lifespan.shutdown"})
         await outbox.get()
         await lifespan
@@ -276,7 +288,7 @@ def callgrind(variants: list[str], requests: int = 300) -> dict[str, Any]:
             process = (sum(many.values()) - sum(few.values())) // (2 * requests)
             # nothing counted on the loop (uv_run not found: a stripped uvloop) or, for attest, no writer thread
             # (thread_run not found: a Python without its symbol table) would be a wrong number, not a small one
-            if loop <= 0 or (variant != "baseline" and process <= loop):
+            if loop <= 0 or (variant not in ("baseline", "audit-process") and process <= loop):
                 raise RuntimeError(f"{variant} under callgrind: nothing counted on the event loop or in the audit "
                                    f"writer thread (threads counted: {sorted(many)}); are uvloop's and Python's "
                                    "symbols (uv_run, thread_run) available?")
