@@ -141,6 +141,20 @@ def test_payloads_are_compressed_before_encryption() -> None:
     assert ring.open(kid, blob, b"record-1") == payload
 
 
+def test_frames_of_other_compressor_parameters_open() -> None:
+    # the compressor's parameters (level, hash table) are the writer's choice: rows written with level 1's
+    # own table (before ZSTD_HASH_LOG) or any other open the same
+    from attest.audit.sealing import _compress, _decompress, zstd
+
+    payload = b'{"token":"eyJ...","decision":{"attestation":{"purpose":"TREAT"}}}' * 150
+    param = zstd.CompressionParameter
+    for options in ({param.compression_level: 1}, {param.compression_level: 1, param.hash_log: 20},
+                    {param.compression_level: 19}):
+        frame = zstd.ZstdCompressor(options=options).compress(payload, zstd.ZstdCompressor.FLUSH_FRAME)
+        assert _decompress(frame) == payload
+    assert _decompress(_compress(payload)) == payload
+
+
 def test_records_sealed_without_compression_still_open() -> None:
     # what every record written before compression is: version 01, the JSON as it is
     ring = KeyRing.parse(key_ring("k1"))
