@@ -66,10 +66,11 @@ _ZSTD = b"\x02"
 #: Zstandard level of new records: level 1 keeps ~37 % of a payload at ~2 µs per KB; higher levels gain a few
 #: percent more for twice the time
 ZSTD_LEVEL = 1
-#: its hash table: 2**12 entries (16 KB) instead of level 1's 2**14 (64 KB) for a payload of unknown size. Alone
-#: both take ~20 µs for a 10 KB payload; inside the service, where every request's objects compete for the
-#: caches, the smaller table took 29.5-32.4 against 33.6-37.7 µs per request (perf, three pairs of 8,300
-#: requests) for 0.5 % more bytes (3,820 against 3,800). Only the compressor's choice: any frame opens.
+#: its hash table: 2**12 entries (16 KB) instead of the 2**15 (128 KB) level 1 takes for a payload of 8-16 KB
+#: (each payload is compressed in one call, so Zstandard knows its size). Alone both take ~20 µs for a 10 KB
+#: payload; inside the service, where every request's objects compete for the caches, the smaller table took
+#: 29.5-32.2 against 35.3-38.6 µs per request (perf, three pairs of runs of 8,300 requests) for 0.7 % more
+#: bytes (3,819 against 3,792). Only the compressor's choice: a frame opens whatever it was written with.
 ZSTD_HASH_LOG = 12
 #: a payload is never sealed, nor opened, larger than this (a sealed payload is tens of KB: the token, at most
 #: 64 KiB, is the largest part); a compressed one that would open larger is refused, not expanded
@@ -83,7 +84,7 @@ class SealError(Exception):
 
 _LOCAL = threading.local()
 _ZSTD_OPTIONS: dict[Any, int] = {zstd.CompressionParameter.compression_level: ZSTD_LEVEL,
-                        zstd.CompressionParameter.hash_log: ZSTD_HASH_LOG}
+                                 zstd.CompressionParameter.hash_log: ZSTD_HASH_LOG}
 
 
 def _compress(data: bytes) -> bytes:
