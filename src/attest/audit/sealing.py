@@ -160,6 +160,22 @@ class KeyRing:
         self._keys = {k.kid: k for k in entries}
         self.current = entries[0]
 
+    def material(self) -> list[tuple[str, bytes, bytes]]:
+        """The derived keys, current first, for :meth:`from_material` in another process of this service
+        (the audit process): key material, never to be logged or stored."""
+        return [(k.kid, k.seal_key, k.index_key) for k in self._keys.values()]
+
+    @classmethod
+    def from_material(cls, material: Iterable[tuple[str, bytes, bytes]]) -> KeyRing:
+        """The key ring :meth:`material` describes."""
+        ring = cls.__new__(cls)
+        entries = [RingKey(kid, seal_key, index_key) for kid, seal_key, index_key in material]
+        if not entries:
+            raise ConfigurationError("the at-rest key ring is empty")
+        ring._keys = {k.kid: k for k in entries}
+        ring.current = entries[0]
+        return ring
+
     def __repr__(self) -> str:  # never show key material
         return f"KeyRing(kids={list(self._keys)!r}, current={self.current.kid!r})"
 

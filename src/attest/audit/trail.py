@@ -8,7 +8,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -50,6 +50,31 @@ def _digits(v: Any, lo: int, hi: int) -> str | None:
     return v if isinstance(v, str) and v.isascii() and v.isdigit() and lo <= len(v) <= hi else None
 
 
+_CONTEXT_FIELDS = ("audience", "authenticated_pid", "authenticated_hpr", "patient_id", "now", "http_method",
+                   "http_url", "authorization_scheme", "dpop_proof")
+
+
+class AuditInput(NamedTuple):
+    """What the AuditEvents of one decision are made of (plain data: it can cross to the audit process)."""
+
+    doc: dict[str, Any]
+    issuer: str | None
+    codes: tuple[str, ...]
+    decision: str
+    context: dict[str, Any]
+    token: str | None
+    recorded: float
+
+    @classmethod
+    def of(cls, decision: Decision, context: VerifyContext, token: str | None = None,
+           recorded: float | None = None, doc: dict[str, Any] | None = None) -> AuditInput:
+        ctx = {k: v for k in _CONTEXT_FIELDS if (v := getattr(context, k)) is not None}
+        return cls(decision.to_dict() if doc is None else doc,
+                   decision.issuer.iss if decision.issuer is not None else None,
+                   tuple(f.code for f in decision.errors), decision.decision, ctx, token,
+                   time.time() if recorded is None else recorded)
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     """A row read back: the AuditEvent, the sealed payload, or why it could not be opened."""
@@ -89,24 +114,26 @@ class AuditTrail:
                 recorded: float | None = None, doc: dict[str, Any] | None = None) -> list[AuditRow]:
         """The sealed rows (one per patient) of ``decision``, not yet stored (``doc``: its decision
         document, if already built)."""
-        recorded = time.time() if recorded is None else recorded
-        if doc is None:
-            doc = decision.to_dict()
-        issuer = decision.issuer.iss if decision.issuer is not None else None
+        return self.prepare_input(AuditInput.of(decision, context, token, recorded, doc))
+
+    def prepare_input(self, inp: AuditInput) -> list[AuditRow]:
+        """The sealed rows (one per patient) of one decision, from what :class:`AuditInput` keeps of it."""
+        recorded, doc, token, issuer = inp.recorded, inp.doc, inp.token, inp.issuer
         att: dict[str, Any] = doc["attestation"] if isinstance(doc.get("attestation"), dict) else {}
         verification_id = random_id(uuid=True)
+        patient_id = inp.context.get("patient_id")
         # The patient of every event: the patient of the request when the request names one (the HelseID path,
         # whose attestation identifies no patient, and every deny: a search for that patient must find it),
         # else each patient of the attestation (one event per patient, as the IG says).
         targets: list[tuple[int | None, Any]]
         requested = None
-        if context.patient_id:
+        if patient_id:
             patients = list(iter_patients(att))
-            index = next((i for i, p in patients if get(p, "identifier", "id") == context.patient_id),
+            index = next((i for i, p in patients if get(p, "identifier", "id") == patient_id),
                          patients[0][0] if len(patients) == 1 and get(patients[0][1], "identifier") is None
                          else None)
-            targets = [(index, context.patient_id)]
-            requested = {"id": context.patient_id, "system": _person_system(context.patient_id)}
+            targets = [(index, patient_id)]
+            requested = {"id": patient_id, "system": _person_system(patient_id)}
         else:
             targets = [(i, get(p, "identifier", "id")) for i, p in iter_patients(att)] or [(None, None)]
         pr: dict[str, Any] = att["practitioner"] if isinstance(att.get("practitioner"), dict) else {}
@@ -115,18 +142,12 @@ class AuditTrail:
                             if isinstance(pid, str) and pid else None)
         hpr = _digits(get(pr, "hpr_nr", "id"), 1, 9)
         legal_entity = _digits(get(pr, "legal_entity", "id"), 9, 9)
-        codes = " ".join(f.code for f in decision.errors)
+        codes = " ".join(inp.codes)
         outcome = audit_outcome(doc)
-        ctx = {k: v for k, v in (("audience", context.audience),
-                                 ("authenticated_pid", context.authenticated_pid),
-                                 ("authenticated_hpr", context.authenticated_hpr),
-                                 ("patient_id", context.patient_id), ("now", context.now),
-                                 ("http_method", context.http_method), ("http_url", context.http_url),
-                                 ("authorization_scheme", context.authorization_scheme),
-                                 ("dpop_proof", context.dpop_proof)) if v is not None}
+        ctx = inp.context
         # a request whose token never authenticated (anyone can send those) is recorded compactly: what is
         # kept of it is bounded, so garbage cannot fill the append-only store (issue 11 item 7)
-        unverified = any(ERROR_CODES[f.code].stage == "token" for f in decision.errors if f.code in ERROR_CODES)
+        unverified = any(ERROR_CODES[c].stage == "token" for c in inp.codes if c in ERROR_CODES)
         limit = MAX_UNVERIFIED_KEPT if unverified else MAX_TOKEN_KEPT
         kept_token = token if isinstance(token, str) and len(token) <= limit else None
         if unverified:
@@ -143,7 +164,7 @@ class AuditTrail:
             kid, sealed = self.keyring.seal(_json_bytes(payload), event_id.encode())
             rows.append(AuditRow(
                 id=event_id, verification_id=verification_id, recorded_ms=int(recorded * 1000),
-                decision=decision.decision, outcome=outcome, codes=codes, issuer=issuer,
+                decision=inp.decision, outcome=outcome, codes=codes, issuer=issuer,
                 legal_entity=legal_entity, practitioner_hpr=hpr, practitioner_ref=practitioner_ref,
                 patient_ref=(self.keyring.lookup_hash("patient", patient_id)
                              if isinstance(patient_id, str) and patient_id else None),
