@@ -1,4 +1,5 @@
-"""Fault injection under load, on loopback: PostgreSQL, Redis and two ``attest serve`` instances.
+"""Fault injection under load, on loopback: PostgreSQL, Redis and two ``attest serve`` instances, the second
+with its audit trail recorded by its audit process (``ATTEST_AUDIT_PROCESS``): the invariants hold for both.
 
 Client threads send distinct valid tokens (and replays of tokens they were permitted) to both instances
 while the test, in turn: stops PostgreSQL and starts it again; stops Redis (append-only file, as in
@@ -122,7 +123,8 @@ class Load:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with two_instance_cluster(Path(tmp_path_factory.mktemp("faults")), key_ring("faults-1"), ADMIN_TOKEN, redis_persist=True) as c:
+    with two_instance_cluster(Path(tmp_path_factory.mktemp("faults")), key_ring("faults-1"), ADMIN_TOKEN, redis_persist=True,
+                              b_env={"ATTEST_AUDIT_PROCESS": "1"}) as c:
         yield c
 
 

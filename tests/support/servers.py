@@ -354,9 +354,11 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def two_instance_cluster(base: Path, ring: str, admin_token: str, *, redis_persist: bool = False) -> Iterator[Cluster]:
+def two_instance_cluster(base: Path, ring: str, admin_token: str, *, redis_persist: bool = False,
+                         b_env: dict[str, str] | None = None) -> Iterator[Cluster]:
     """Start the deployment topology of docker-compose.yml on loopback (two API instances, one PostgreSQL,
-    one Redis) and clean everything up afterwards; skips (or fails in CI) when a server binary is missing."""
+    one Redis) and clean everything up afterwards; skips (or fails in CI) when a server binary is missing.
+    ``b_env``: settings of the second instance only (e.g. the audit process)."""
     need("postgres", "redis")
     pg, redis = PostgresServer(), RedisServer(persist=redis_persist)
     servers: list[AttestServer] = []
@@ -365,7 +367,8 @@ def two_instance_cluster(base: Path, ring: str, admin_token: str, *, redis_persi
         redis.start()
         env = {"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "ATTEST_AT_REST_KEYS": ring,
                "ATTEST_ADMIN_TOKEN": admin_token, "ATTEST_DEPENDENCY_TIMEOUT": "1", "ATTEST_LOG_LEVEL": "INFO"}
-        servers = [AttestServer(base / name, env, name=name) for name in ("api-a", "api-b")]
+        servers = [AttestServer(base / name, {**env, **(b_env or {})} if name == "api-b" else env, name=name)
+                   for name in ("api-a", "api-b")]
         for s in servers:
             s.start()
         yield Cluster(pg, redis, servers[0], servers[1], ring)

@@ -433,6 +433,11 @@ class SQLAuditStore:
             batch.flush_handle = batch.loop.call_soon(self._flush, batch)
 
     @property
+    def write_timeout(self) -> float:
+        """How long a write may take before the store gives up on it (seconds)."""
+        return self._write_timeout
+
+    @property
     def _write_timeout(self) -> float:
         # the writer gives up on a batch after the connection and retry timeouts; wait a little longer
         return self._acquire_timeout * 3 + 30

@@ -63,6 +63,9 @@ def _install_sighup(runtime: Runtime) -> Any:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime: Runtime = app.state.runtime
     runtime.trust.start()
+    process = getattr(runtime.trail, "process", None)
+    if process is not None:
+        process.start()  # the audit process (ATTEST_AUDIT_PROCESS): running before the first request
     previous = _install_sighup(runtime)
     # What was built up to here (FastAPI, pydantic and the FHIR models, profiles, code lists, the trust
     # store: ~75,000 objects) lives as long as the process. Frozen, the collector no longer walks it in
@@ -75,7 +78,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if previous is not None:
             signal.signal(signal.SIGHUP, previous)
         # uvicorn has finished the requests in flight; close() also waits for audit writes still running
-        for dependency in (runtime.replay, runtime.trail.store):
+        for dependency in (process, runtime.replay, runtime.trail.store):
             aclose = getattr(dependency, "aclose", None)
             if aclose is not None:  # their asyncio connections belong to this loop
                 await aclose()

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ..audit.process import AuditProcess, ChildConfig, ProcessAuditTrail
 from ..audit.store import open_store, redact_url
 from ..audit.trail import AuditTrail
 from ..errors import ConfigurationError
@@ -72,8 +73,17 @@ class Runtime:
                                else MemoryReplayCache())
         store = open_store(s.database_url, s.data_dir, pool_size=s.db_pool_size,
                            connect_timeout=s.dependency_timeout, commit_wait=s.audit_commit_wait_ms / 1000)
-        metrics.watch_audit_store(store)
-        trail = AuditTrail(store, resolved.keyring, instance=s.instance)
+        trail: AuditTrail
+        if s.audit_process:
+            process = AuditProcess(ChildConfig(s.database_url, str(s.data_dir), s.db_pool_size, s.dependency_timeout,
+                                               s.audit_commit_wait_ms / 1000, s.instance,
+                                               resolved.keyring.material()),
+                                   timeout=getattr(store, "write_timeout", 60.0) + 10.0)
+            metrics.watch_audit_store(process)  # its commits are the child's
+            trail = ProcessAuditTrail(store, resolved.keyring, process, instance=s.instance)
+        else:
+            metrics.watch_audit_store(store)
+            trail = AuditTrail(store, resolved.keyring, instance=s.instance)
         issuing = None
         if s.issuing_key is not None and s.issuer is not None:
             key = load_private_key(s.issuing_key)
@@ -81,13 +91,15 @@ class Runtime:
             issuing = IssuingKey(key, s.issuing_kid or public_jwk(key, alg)["kid"], s.issuer, alg)
         log.info("service configured", extra={
             "instance": s.instance, "profile": s.profile, "trust_store": str(s.trust_store),
-            "issuers": len(trust.store.issuers), "audit_store": store.url_for_logs,
+            "issuers": len(trust.store.issuers), "audit_store": store.url_for_logs, "audit_process": s.audit_process,
             "replay_cache": redact_url(s.redis_url) if s.redis_url else "memory",
             "at_rest_key": resolved.keyring.current.kid, "issuing": issuing is not None})
         return cls(s, trust, replay, trail, metrics, issuing)
 
     def close(self) -> None:
         self.trust.stop()
+        if isinstance(self.trail, ProcessAuditTrail):
+            self.trail.process.close()
         self.trail.store.close(timeout=30.0)
         close = getattr(self.replay, "close", None)
         if callable(close):

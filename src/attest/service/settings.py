@@ -10,8 +10,8 @@ The variables (``ATTEST_TRUST_STORE``, ``ATTEST_PROFILE``, ``ATTEST_AUDIENCE``, 
 ``ATTEST_ISSUING_KEY``/``ATTEST_ISSUER``/``ATTEST_ISSUING_KID``, ``ATTEST_MAX_BODY_BYTES``,
 ``ATTEST_BODY_READ_TIMEOUT``, ``ATTEST_TRUST_RELOAD_SECONDS``, ``ATTEST_ALLOW_CONTEXT_NOW``,
 ``ATTEST_ALLOW_CONTEXT_AUDIENCE``, ``ATTEST_CONTEXT_REQUIRED``, ``ATTEST_INSTANCE``, ``ATTEST_DB_POOL_SIZE``,
-``ATTEST_AUDIT_COMMIT_WAIT_MS``, ``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``, ``ATTEST_RATE_LIMIT``,
-``ATTEST_TRUSTED_PROXIES``, ``ATTEST_AUTHORIZE_PATIENT``),
+``ATTEST_AUDIT_COMMIT_WAIT_MS``, ``ATTEST_AUDIT_PROCESS``, ``ATTEST_DEPENDENCY_TIMEOUT``, ``ATTEST_LOG_LEVEL``,
+``ATTEST_RATE_LIMIT``, ``ATTEST_TRUSTED_PROXIES``, ``ATTEST_AUTHORIZE_PATIENT``),
 their meaning and defaults: docs/service.md.
 """
 
@@ -102,6 +102,8 @@ class Settings:
     #: group commit: how long the first commit after a quiet spell may wait for more rows (ms); 0 = never
     #: waits (rows arriving during a commit share the next one either way; bench/RESULTS.md: 0 is faster)
     audit_commit_wait_ms: int = 0
+    #: build, seal and commit the audit trail in a child process of each worker (attest.audit.process)
+    audit_process: bool = False
     dependency_timeout: float = 2.0
     log_level: str = "INFO"
     #: per-client request limit (``ATTEST_RATE_LIMIT``, e.g. ``100/minute``); None = off
@@ -151,6 +153,7 @@ class Settings:
             instance=s("ATTEST_INSTANCE") or socket.gethostname(),
             db_pool_size=_int(s("ATTEST_DB_POOL_SIZE"), "ATTEST_DB_POOL_SIZE", 4, 1, 64),
             audit_commit_wait_ms=_int(s("ATTEST_AUDIT_COMMIT_WAIT_MS"), "ATTEST_AUDIT_COMMIT_WAIT_MS", 0, 0, 100),
+            audit_process=_bool(s("ATTEST_AUDIT_PROCESS"), "ATTEST_AUDIT_PROCESS"),
             dependency_timeout=(_float(s("ATTEST_DEPENDENCY_TIMEOUT"), "ATTEST_DEPENDENCY_TIMEOUT", 2.0)
                                 or 2.0),
             log_level=(s("ATTEST_LOG_LEVEL") or "INFO").upper(),

@@ -1,0 +1,94 @@
+"""``attest serve`` with ATTEST_AUDIT_PROCESS=1 under load: the audit process is killed while requests wait for
+it; every permit a client received is in the audit trail, the requests that waited got 503 without a decision
+(their tokens usable again), a new audit process takes over, and none is left behind when the service stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ..support.servers import AttestServer, wait_until
+from ..support.service import fresh_token
+
+pytestmark = pytest.mark.integration
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and b"attest.audit.process" in cmd:
+                out.append(int(entry.name))
+    return out
+
+
+def test_killing_the_audit_process_under_load_keeps_every_answered_permit(tmp_path: Path) -> None:
+    server = AttestServer(tmp_path / "data", {"ATTEST_AUDIT_PROCESS": "1"})
+    server.start()
+    assert server.proc is not None
+    answers: list[tuple[str, str, int, str | None]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                jti = f"proc-load-{n}-{i}"
+                token = fresh_token(jti=jti)
+                r = c.post("/v1/verify", json={"token": token})
+                body = r.json()
+                assert r.status_code in (200, 503), r.text
+                if r.status_code == 503:
+                    assert "decision" not in body
+                with lock:
+                    answers.append((jti, token, r.status_code, body.get("decision")))
+
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            assert c.get("/readyz").json()["checks"]["audit_process"] == "ok"
+        first = _children(server.proc.pid)
+        assert len(first) == 1, first
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        assert wait_until(lambda: len(answers) >= 40, timeout=60)
+        os.kill(first[0], signal.SIGKILL)
+        # a new audit process takes over (at most one start a second) and permits are recorded again
+        assert wait_until(lambda: _children(server.proc.pid) not in ([], first), timeout=30), server.log_tail()
+        killed_at = len(answers)
+        assert wait_until(lambda: any(a[2] == 200 for a in answers[killed_at:]), timeout=30)
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        failed = [a for a in answers if a[2] == 503]
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            # a token whose request got 503 was not used up
+            for jti, token, _, _ in failed[:5]:
+                assert c.post("/v1/verify", json={"token": token}).json()["decision"] == "permit", jti
+            admin = (tmp_path / "data" / "admin-token").read_text().strip()
+            bundle = c.get("/v1/audit", params={"_count": 1000, "decision": "permit"},
+                           headers={"Authorization": f"Bearer {admin}"}).json()
+        recorded = {e["resource"]["entity"][0]["what"]["identifier"]["value"] for e in bundle["entry"]}
+        permitted = {a[0] for a in answers if a[3] == "permit"}
+        assert permitted and permitted <= recorded
+        assert "audit process gone" in server.log.read_text()
+    finally:
+        stop.set()
+        children = _children(server.proc.pid) if server.running() else []
+        server.stop()
+    # the service's end closes the socket pair: its audit process ends too
+    assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=30)
