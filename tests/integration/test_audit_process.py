@@ -9,6 +9,8 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -31,6 +33,27 @@ def _children(pid: int) -> list[int]:
             if int(stat[1]) == pid and b"attest.audit.process" in cmd:
                 out.append(int(entry.name))
     return out
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie nobody has reaped yet (it runs no more)."""
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True
+
+
+def _recorded_permits(c: httpx.Client, admin: str) -> set[str]:
+    """The jti of every permit in the audit trail (all pages)."""
+    out: set[str] = set()
+    params: dict[str, Any] = {"_count": 1000, "decision": "permit"}
+    while True:
+        bundle = c.get("/v1/audit", params=params, headers={"Authorization": f"Bearer {admin}"}).json()
+        out |= {e["resource"]["entity"][0]["what"]["identifier"]["value"] for e in bundle.get("entry", [])}
+        after = [link["url"] for link in bundle.get("link", []) if link["relation"] == "next"]
+        if not after:
+            return out
+        params["_cursor"] = parse_qs(urlsplit(after[0]).query)["_cursor"][0]
 
 
 def test_killing_the_audit_process_under_load_keeps_every_answered_permit(tmp_path: Path) -> None:
@@ -79,10 +102,7 @@ def test_killing_the_audit_process_under_load_keeps_every_answered_permit(tmp_pa
             # a token whose request got 503 was not used up
             for jti, token, _, _ in failed[:5]:
                 assert c.post("/v1/verify", json={"token": token}).json()["decision"] == "permit", jti
-            admin = (tmp_path / "data" / "admin-token").read_text().strip()
-            bundle = c.get("/v1/audit", params={"_count": 1000, "decision": "permit"},
-                           headers={"Authorization": f"Bearer {admin}"}).json()
-        recorded = {e["resource"]["entity"][0]["what"]["identifier"]["value"] for e in bundle["entry"]}
+            recorded = _recorded_permits(c, (tmp_path / "data" / "admin-token").read_text().strip())
         permitted = {a[0] for a in answers if a[3] == "permit"}
         assert permitted and permitted <= recorded
         assert "audit process gone" in server.log.read_text()
@@ -91,4 +111,20 @@ def test_killing_the_audit_process_under_load_keeps_every_answered_permit(tmp_pa
         children = _children(server.proc.pid) if server.running() else []
         server.stop()
     # the service's end closes the socket pair: its audit process ends too
-    assert wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=30)
+    assert wait_until(lambda: all(_ended(pid) for pid in children), timeout=30)
+
+
+def test_a_worker_killed_outright_leaves_no_audit_process_behind(tmp_path: Path) -> None:
+    server = AttestServer(tmp_path / "data", {"ATTEST_AUDIT_PROCESS": "1"})
+    server.start()
+    assert server.proc is not None
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            assert c.post("/v1/verify", json={"token": fresh_token()}).json()["decision"] == "permit"
+        children = _children(server.proc.pid)
+        assert len(children) == 1
+        server.proc.kill()  # SIGKILL: no shutdown of the app; the socket pair closes with the process
+        server.proc.wait(30)
+        assert wait_until(lambda: _ended(children[0]), timeout=30)
+    finally:
+        server.stop()

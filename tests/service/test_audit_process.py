@@ -18,6 +18,7 @@ from attest.service.settings import Settings
 
 from ..support.servers import free_port, wait_until
 from ..support.service import admin, committed_in_sqlite, fresh_token, key_ring, service_settings
+from ..support.tokens import KEYS
 
 
 def _app(tmp_path: Path, **overrides: Any) -> Any:
@@ -153,6 +154,8 @@ def test_a_decision_whose_record_cannot_be_made_fails_alone(tmp_path: Path) -> N
             self.rows: list[Any] = []
 
         def append(self, rows: list[Any]) -> None:
+            # nothing is answered before the rows are committed
+            assert select.select([parent], [], [], 0)[0] == []
             self.rows.extend(rows)
 
     class _Row:
@@ -164,8 +167,10 @@ def test_a_decision_whose_record_cannot_be_made_fails_alone(tmp_path: Path) -> N
             raise ValueError("cannot")
         return [_Row(f"id-{inp}")]
 
+    import select
     import socket
 
+    from attest import DependencyUnavailable
     from attest.audit.process import _frame, _frames
 
     parent, child = socket.socketpair()
@@ -180,16 +185,42 @@ def test_a_decision_whose_record_cannot_be_made_fails_alone(tmp_path: Path) -> N
     assert results[1][0] == 2 and "ValueError" in results[1][1]
     assert commits == 1 and rows == 2 and [r.id for r in store.rows] == ["id-a", "id-c"]
 
+    # a commit that fails fails every decision of its batch, and nothing is counted
+    class _Down:
+        def append(self, rows: list[Any]) -> None:
+            raise DependencyUnavailable("audit store unreachable (test)")
 
-def test_the_key_material_crosses_over_the_socket_not_the_command_line(tmp_path: Path) -> None:
-    app = _app(tmp_path)
+    parent, child = socket.socketpair()
+    with parent, child:
+        parent.sendall(_frame([(4, "a"), (5, "c")]))
+        parent.shutdown(socket.SHUT_WR)
+        _serve(child, bytearray(), [], prepare, _Down())
+        (results, commits, rows), = _frames(bytearray(parent.recv(1 << 16)))
+    assert results == [(4, "audit store unreachable (test)"), (5, "audit store unreachable (test)")]
+    assert commits == 0 and rows == 0
+
+
+def test_the_service_settings_cross_over_the_socket_not_the_command_line_or_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ring = key_ring("env-1")
+    monkeypatch.setenv("ATTEST_AT_REST_KEYS", ring)
+    monkeypatch.setenv("ATTEST_ADMIN_TOKEN", "admin-token-from-the-environment")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://attest:secret-password@db.example/attest")
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "7")  # libpq's own settings stay
+    app = create_app(Settings.from_env({**os.environ, "ATTEST_AUDIT_PROCESS": "1", "DATABASE_URL": "",
+                                        "ATTEST_TRUST_STORE": str(KEYS / "trust.yaml"),
+                                        "ATTEST_DATA_DIR": str(tmp_path / "data")}))
     with TestClient(app):
         process = _process(app)
         child = process._child
         assert child is not None
         proc = Path(f"/proc/{child.proc.pid}")
-        cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-        assert cmdline[1:3] == [b"-m", b"attest.audit.process"] and cmdline[3].isdigit()
-        seen = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+        cmdline = (proc / "cmdline").read_bytes()
+        environ = (proc / "environ").read_bytes()
+        assert cmdline.split(b"\0")[1:4] == [b"-P", b"-m", b"attest.audit.process"]
+        for secret in (ring, "admin-token-from-the-environment", "secret-password"):
+            assert secret.encode() not in cmdline + environ
+        assert b"PGCONNECT_TIMEOUT=7" in environ
         for _, seal_key, index_key in process._config.key_material:
-            assert seal_key not in seen and index_key not in seen
+            assert seal_key not in cmdline + environ and index_key not in cmdline + environ
+        assert "env-1" in repr(process._config) and ring.partition(":")[2] not in repr(process._config)

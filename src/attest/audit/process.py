@@ -8,7 +8,7 @@ with the service's own store (every batch it reads is one commit) and answers wi
 A request still answers only after its rows are committed, as without the child.
 
 Failing closed: a child that is gone (killed, crashed), answers that a batch could not be committed, or does
-not answer within the store's write timeout fails the requests waiting for it with
+not answer within the store's write timeout and 10 s more fails the requests waiting for it with
 :class:`~attest.errors.DependencyUnavailable` (503, no decision); the next request starts a new child (at most
 one start a second). The parent keeps its own store connection for searches and the readiness check.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pickle
 import signal
 import socket
@@ -25,6 +26,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -52,9 +54,22 @@ class ChildConfig(NamedTuple):
     data_dir: str
     pool_size: int
     connect_timeout: float
-    commit_wait: float
     instance: str
     key_material: list[tuple[str, bytes, bytes]]
+
+    def __repr__(self) -> str:  # never the keys, nor a database URL's password
+        return f"ChildConfig(data_dir={self.data_dir!r}, kids={[k for k, _, _ in self.key_material]!r})"
+
+
+#: what the child keeps of the worker's environment: the interpreter's and the C libraries' own settings (libpq's
+#: PG* variables among them); not the service's settings (at-rest keys, admin token, database URL), which it
+#: gets over the socket pair as far as it needs them
+_CHILD_ENV_PREFIXES = ("PYTHON", "LC_", "PG", "SSL_", "ATTEST_PURE_PYTHON")
+_CHILD_ENV_NAMES = frozenset({"PATH", "HOME", "LANG", "TZ", "TMPDIR", "LD_LIBRARY_PATH", "SYSTEMROOT"})
+
+
+def _child_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in _CHILD_ENV_NAMES or k.startswith(_CHILD_ENV_PREFIXES)}
 
 
 def _frame(obj: Any) -> bytes:
@@ -86,6 +101,9 @@ class _Child:
         #: recorded in this turn of the loop, sent at its end (one message)
         self.pending: list[tuple[int, AuditInput]] = []
         self.flush_scheduled = False
+        #: (deadline, seqs) of each message sent and not wholly answered, oldest first (answers come in order)
+        self.flights: deque[tuple[float, list[int]]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
         self.writing = False
         self.gone = False
 
@@ -111,9 +129,17 @@ class AuditProcess:
         return c is not None and not c.gone and c.proc.poll() is None
 
     def start(self) -> None:
-        """Start the child now (the app's start-up), on the running loop."""
+        """Start the child now (the app's start-up), on the running loop; one that cannot start is tried
+        again (the worker starts unready: /readyz says so, requests get 503)."""
+        self._closing = False
+        loop = asyncio.get_running_loop()
+        self._loop = loop
         if not self.alive():
-            self._start(asyncio.get_running_loop())
+            try:
+                self._start(loop)
+            except DependencyUnavailable as exc:
+                log.warning("audit process not started", extra={"reason": str(exc)})
+                loop.call_later(RESTART_INTERVAL, self._restart)
 
     def _restart(self) -> None:
         """After a child has gone: a new one, so that readiness and the next request find one running."""
@@ -133,8 +159,9 @@ class AuditProcess:
         ours, theirs = socket.socketpair()
         try:
             proc = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-                [sys.executable, "-m", "attest.audit.process", str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL)
+                # -P: not the working directory first on the module path (the child holds the keys)
+                [sys.executable, "-P", "-m", "attest.audit.process", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=_child_environment())
         except OSError as exc:
             ours.close()
             raise DependencyUnavailable(f"the audit process could not start ({type(exc).__name__})") from None
@@ -164,12 +191,37 @@ class AuditProcess:
             if not fut.done():
                 fut.set_exception(DependencyUnavailable(why))
         child.waiting.clear()
+        child.pending.clear()
+        child.flights.clear()
+        child.out = bytearray()
+        if child.timer is not None:
+            child.timer.cancel()
         child.sock.close()
         if child.proc.poll() is None:
             child.proc.kill()
         log.warning("audit process gone", extra={"pid": child.proc.pid, "reason": why})
         if loop is not None and not self._closing and self._child is child:
             loop.call_later(RESTART_INTERVAL, self._restart)
+
+    def _fail_quietly(self, child: _Child, why: str) -> None:
+        """At shutdown: what still waits fails, the socket closes; the child ends by itself on end of input."""
+        if child.gone:
+            return
+        child.gone = True
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(Exception):
+                loop.remove_reader(child.sock.fileno())
+            if child.writing:
+                with contextlib.suppress(Exception):
+                    loop.remove_writer(child.sock.fileno())
+        if child.timer is not None:
+            child.timer.cancel()
+        for fut in child.waiting.values():
+            if not fut.done():
+                fut.set_exception(DependencyUnavailable(why))
+        child.waiting.clear()
+        child.sock.close()
 
     # --- sending ---------------------------------------------------------------------------------------
     async def record(self, inp: AuditInput) -> list[str]:
@@ -199,9 +251,28 @@ class AuditProcess:
         if len(child.out) > MAX_UNSENT_BYTES:
             self._fail(child, "the audit process does not keep up")
             return
-        child.out += _frame(batch)
+        try:
+            frame = _frame(batch)
+        except Exception:  # one decision that does not pickle fails alone (503), not the others of its turn
+            sendable = []
+            for seq, inp in batch:
+                try:
+                    pickle.dumps(inp, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as exc:
+                    fut = child.waiting.pop(seq, None)
+                    if fut is not None and not fut.done():
+                        fut.set_exception(DependencyUnavailable(
+                            f"the audit record could not be sent ({type(exc).__name__})"))
+                else:
+                    sendable.append((seq, inp))
+            if not sendable:
+                return
+            batch, frame = sendable, _frame(sendable)
         assert self._loop is not None
-        self._loop.call_later(self._timeout, self._expire, child, [seq for seq, _ in batch])
+        child.flights.append((self._loop.time() + self._timeout, [seq for seq, _ in batch]))
+        if child.timer is None:
+            child.timer = self._loop.call_at(child.flights[0][0], self._expire, child)
+        child.out += frame
         self._write(child)
 
     def _write(self, child: _Child) -> None:
@@ -223,9 +294,24 @@ class AuditProcess:
             child.writing = False
             self._loop.remove_writer(child.sock.fileno())
 
-    def _expire(self, child: _Child, seqs: list[int]) -> None:
-        if any(seq in child.waiting for seq in seqs):
+    def _expire(self, child: _Child) -> None:
+        """The oldest message's deadline: still unanswered means the child is stuck (fail it); else the timer
+        moves on to the next message's deadline."""
+        child.timer = None
+        if child.gone:
+            return
+        assert self._loop is not None
+        self._settle(child)
+        if child.flights and child.flights[0][0] <= self._loop.time():
             self._fail(child, "the audit process did not answer in time")
+        elif child.flights:
+            child.timer = self._loop.call_at(child.flights[0][0], self._expire, child)
+
+    @staticmethod
+    def _settle(child: _Child) -> None:
+        """Forget the messages (oldest first) whose every request has its answer."""
+        while child.flights and not any(seq in child.waiting for seq in child.flights[0][1]):
+            child.flights.popleft()
 
     # --- answers ---------------------------------------------------------------------------------------
     def _on_read(self, child: _Child) -> None:
@@ -255,6 +341,7 @@ class AuditProcess:
                     fut.set_result(ids)
                 else:
                     fut.set_exception(DependencyUnavailable(str(ids)))
+        self._settle(child)
 
     async def aclose(self) -> None:
         """Close the socket (the child commits what it has read, answers and ends) and wait for the child."""
@@ -264,14 +351,13 @@ class AuditProcess:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        while child.waiting and not child.gone and loop.time() < deadline:
+        while (not child.gone and loop.time() < deadline
+               and any(not f.done() for f in child.waiting.values())):
             await asyncio.sleep(0.01)  # requests in flight are answered first (uvicorn waits for them)
         if not child.gone:
-            child.gone = True
-            loop.remove_reader(child.sock.fileno())
-            if child.writing:
-                loop.remove_writer(child.sock.fileno())
-            child.sock.close()
+            # closing the socket pair ends the child once it has answered what it read; a request still
+            # waiting here (its answer overdue) gets 503
+            self._fail_quietly(child, "the service is shutting down")
         try:
             await asyncio.to_thread(child.proc.wait, self._timeout)
         except subprocess.TimeoutExpired:
@@ -361,8 +447,9 @@ def child_main(fd: int) -> int:
             return 0
         inbox += data
     config: ChildConfig = messages[0]
+    # its commits are the batches it reads (ATTEST_AUDIT_COMMIT_WAIT_MS holds the event loop's commits only)
     store = open_store(config.database_url, Path(config.data_dir), pool_size=config.pool_size,
-                       connect_timeout=config.connect_timeout, commit_wait=config.commit_wait)
+                       connect_timeout=config.connect_timeout)
     trail = AuditTrail(store, KeyRing.from_material(config.key_material), instance=config.instance)
     try:
         _serve(sock, inbox, messages[1:], trail.prepare_input, store)

@@ -76,8 +76,7 @@ class Runtime:
         trail: AuditTrail
         if s.audit_process:
             process = AuditProcess(ChildConfig(s.database_url, str(s.data_dir), s.db_pool_size, s.dependency_timeout,
-                                               s.audit_commit_wait_ms / 1000, s.instance,
-                                               resolved.keyring.material()),
+                                               s.instance, resolved.keyring.material()),
                                    timeout=getattr(store, "write_timeout", 60.0) + 10.0)
             metrics.watch_audit_store(process)  # its commits are the child's
             trail = ProcessAuditTrail(store, resolved.keyring, process, instance=s.instance)
