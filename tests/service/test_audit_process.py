@@ -224,3 +224,15 @@ def test_the_service_settings_cross_over_the_socket_not_the_command_line_or_envi
         for _, seal_key, index_key in process._config.key_material:
             assert seal_key not in cmdline + environ and index_key not in cmdline + environ
         assert "env-1" in repr(process._config) and ring.partition(":")[2] not in repr(process._config)
+
+
+def test_a_child_that_cannot_start_leaves_the_worker_unready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import attest.audit.process as module
+
+    monkeypatch.setattr(module.sys, "executable", str(tmp_path / "no-such-python"))
+    app = _app(tmp_path)
+    with TestClient(app) as c:  # the app starts (unready), it does not fail
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["audit_process"] == "unavailable"
+        r = c.post("/v1/verify", json={"token": fresh_token()})
+        assert r.status_code == 503 and "decision" not in r.json()

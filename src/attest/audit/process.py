@@ -168,7 +168,12 @@ class AuditProcess:
         finally:
             theirs.close()
         child = _Child(proc, ours)
-        ours.sendall(_frame(self._config))  # before the socket turns non-blocking: a few hundred bytes
+        try:
+            ours.sendall(_frame(self._config))  # before the socket turns non-blocking: a few hundred bytes
+        except OSError as exc:  # it ended at once
+            ours.close()
+            proc.kill()
+            raise DependencyUnavailable(f"the audit process could not start ({type(exc).__name__})") from None
         ours.setblocking(False)
         loop.add_reader(ours.fileno(), self._on_read, child)
         self._child, self._loop = child, loop
