@@ -260,3 +260,26 @@ def test_serve_shares_the_gil_and_spreads_connections_over_workers(tmp_path: Pat
     finally:
         sys.setswitchinterval(before)
         os.environ.pop("UV_TCP_SINGLE_ACCEPT", None)
+
+
+def test_serve_with_workers_reports_a_configuration_error_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # what only building the app finds (here: REDIS_URL without the redis package) is one line and exit
+    # code 2 before any worker starts, not a traceback from every worker
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setattr(serve.logs, "configure", lambda *a, **kw: None)
+    monkeypatch.setitem(sys.modules, "redis", None)  # import redis -> ImportError
+    monkeypatch.setenv("ATTEST_TRUST_STORE", str(KEYS / "trust.yaml"))
+    monkeypatch.setenv("ATTEST_PROFILE", "tillitsrammeverk-1.1-test")
+    monkeypatch.setenv("ATTEST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    before = sys.getswitchinterval()
+    try:
+        assert serve.run("127.0.0.1", 0, 2, None) == 2
+    finally:
+        sys.setswitchinterval(before)
+    assert calls == []
+    assert "error: REDIS_URL is set but the redis package is not installed" in capsys.readouterr().err

@@ -66,6 +66,16 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
         "host": host, "port": port, "log_config": None, "access_log": False, "proxy_headers": False,
         "timeout_graceful_shutdown": 30, "server_header": False}
     if workers > 1:
+        # each worker builds its own app from the environment; build one here first, so that a configuration
+        # error (an audience missing, the redis package absent, a key that does not load) is one line and
+        # exit code 2, not a traceback from every worker
+        from .app import create_app
+
+        try:
+            create_app(s).state.runtime.close()
+        except ConfigurationError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         os.environ["ATTEST_LOG_FORMAT"] = log_format
         # The workers share one listening socket. libuv (uvloop) accepts every queued connection at once, so a
         # client opening its connections in a burst (a proxy's pool, a load generator) had them all in one
