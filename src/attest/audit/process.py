@@ -180,8 +180,9 @@ class AuditProcess:
         log.info("audit process started", extra={"pid": proc.pid})
         return child
 
-    def _fail(self, child: _Child, why: str) -> None:
-        """The child is of no more use: every request waiting for it fails (503), it is stopped."""
+    def _fail(self, child: _Child, why: str, *, shutting_down: bool = False) -> None:
+        """The child is of no more use: every request waiting for it fails (503), its socket closes; it is
+        stopped and replaced, unless the service is shutting down (then it ends by itself on end of input)."""
         if child.gone:
             return
         child.gone = True
@@ -202,31 +203,13 @@ class AuditProcess:
         if child.timer is not None:
             child.timer.cancel()
         child.sock.close()
+        if shutting_down:
+            return
         if child.proc.poll() is None:
             child.proc.kill()
         log.warning("audit process gone", extra={"pid": child.proc.pid, "reason": why})
         if loop is not None and not self._closing and self._child is child:
             loop.call_later(RESTART_INTERVAL, self._restart)
-
-    def _fail_quietly(self, child: _Child, why: str) -> None:
-        """At shutdown: what still waits fails, the socket closes; the child ends by itself on end of input."""
-        if child.gone:
-            return
-        child.gone = True
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(child.sock.fileno())
-            if child.writing:
-                with contextlib.suppress(Exception):
-                    loop.remove_writer(child.sock.fileno())
-        if child.timer is not None:
-            child.timer.cancel()
-        for fut in child.waiting.values():
-            if not fut.done():
-                fut.set_exception(DependencyUnavailable(why))
-        child.waiting.clear()
-        child.sock.close()
 
     # --- sending ---------------------------------------------------------------------------------------
     async def record(self, inp: AuditInput) -> list[str]:
@@ -362,7 +345,7 @@ class AuditProcess:
         if not child.gone:
             # closing the socket pair ends the child once it has answered what it read; a request still
             # waiting here (its answer overdue) gets 503
-            self._fail_quietly(child, "the service is shutting down")
+            self._fail(child, "the service is shutting down", shutting_down=True)
         try:
             await asyncio.to_thread(child.proc.wait, self._timeout)
         except subprocess.TimeoutExpired:
