@@ -130,7 +130,7 @@ def _take_away(variant: str, app: Any) -> int | None:
     if variant in ("baseline", "attest", "endpoint"):
         return None
     if variant == "audit-process":
-        child = app.state.runtime.trail.process._child  # started with the app
+        child = app.state.runtime.audit_process._child  # started with the app
         return int(child.proc.pid)
     runtime = app.state.runtime
     if variant == "no-log":

@@ -63,7 +63,7 @@ def _install_sighup(runtime: Runtime) -> Any:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     runtime: Runtime = app.state.runtime
     runtime.trust.start()
-    process = getattr(runtime.trail, "process", None)
+    process = runtime.audit_process
     if process is not None:
         process.start()  # the audit process (ATTEST_AUDIT_PROCESS): running before the first request
     previous = _install_sighup(runtime)

@@ -95,10 +95,15 @@ class Runtime:
             "at_rest_key": resolved.keyring.current.kid, "issuing": issuing is not None})
         return cls(s, trust, replay, trail, metrics, issuing)
 
+    @property
+    def audit_process(self) -> AuditProcess | None:
+        """The child that records the audit trail (ATTEST_AUDIT_PROCESS), if there is one."""
+        return self.trail.process if isinstance(self.trail, ProcessAuditTrail) else None
+
     def close(self) -> None:
         self.trust.stop()
-        if isinstance(self.trail, ProcessAuditTrail):
-            self.trail.process.close()
+        if self.audit_process is not None:
+            self.audit_process.close()
         self.trail.store.close(timeout=30.0)
         close = getattr(self.replay, "close", None)
         if callable(close):

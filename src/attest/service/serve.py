@@ -65,17 +65,18 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
         # recorded, so that forward-auth can tell a trusted proxy from a client
         "host": host, "port": port, "log_config": None, "access_log": False, "proxy_headers": False,
         "timeout_graceful_shutdown": 30, "server_header": False}
-    if workers > 1:
-        # each worker builds its own app from the environment; build one here first, so that a configuration
-        # error (an audience missing, the redis package absent, a key that does not load) is one line and
-        # exit code 2, not a traceback from every worker
-        from .app import create_app
+    from .app import create_app
 
-        try:
-            create_app(s).state.runtime.close()
-        except ConfigurationError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    try:
+        # with --workers, each worker builds its own app from the environment; this one is built first all the
+        # same, so that a configuration error (an audience missing, the redis package absent, a key that does not
+        # load) is one line and exit code 2, not a traceback from every worker
+        app = create_app(s)
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if workers > 1:
+        app.state.runtime.close()
         os.environ["ATTEST_LOG_FORMAT"] = log_format
         # The workers share one listening socket. libuv (uvloop) accepts every queued connection at once, so a
         # client opening its connections in a burst (a proxy's pool, a load generator) had them all in one
@@ -83,13 +84,6 @@ def run(host: str, port: int, workers: int, data_dir: Path | None, log_format: s
         os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
         uvicorn.run("attest.service.serve:worker_app", factory=True, workers=workers, **common)
     else:
-        from .app import create_app
-
-        try:
-            app = create_app(s)
-        except ConfigurationError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
         uvicorn.run(app, **common)
     return 0
 

@@ -29,7 +29,7 @@ def readyz(runtime: Runtime = Depends(get_runtime)) -> JSONResponse:  # noqa: B0
         "replay_cache": "ok" if runtime.replay.ping() else "unavailable",
         "trust_store": "ok" if runtime.trust.last_error is None else "stale (last reload failed)",
     }
-    process = getattr(runtime.trail, "process", None)
+    process = runtime.audit_process
     if process is not None:  # ATTEST_AUDIT_PROCESS: the child that records every decision
         checks["audit_process"] = "ok" if process.alive() else "unavailable"
     if any(checks[k] != "ok" for k in ("audit_store", "replay_cache", "audit_process") if k in checks):
